@@ -1,0 +1,1 @@
+"""The functional core: typed inputs, pure decisions, typed results with reasons."""

@@ -1,0 +1,1 @@
+"""Adapters that people and systems call: CLI, API, web."""

@@ -1,0 +1,120 @@
+"""Text rendering of results for the terminal (Rich).
+
+Renders the engine's objects as they are: no decision is recomputed here.
+"""
+
+from __future__ import annotations
+
+from rich.console import Group, RenderableType
+from rich.panel import Panel
+from rich.table import Table
+from rich.text import Text
+
+from triggerpath.domain.recommendation import Recommendation
+
+VERDICT_STYLE = {
+    "urgent_referral": "bold white on red",
+    "not_indicated": "bold yellow",
+    "insufficient_findings": "bold cyan",
+    "contraindicated": "bold red",
+    "conservative_care_first": "bold blue",
+    "tpi_appropriate": "bold green",
+}
+
+
+def ids(statement_ids: list[str]) -> str:
+    return "[" + ", ".join(statement_ids) + "]" if statement_ids else ""
+
+
+def recommendation(rec: Recommendation, *, title: str | None = None) -> RenderableType:
+    """Verdict first, then reasons, cautions, next step; statement ids everywhere."""
+    parts: list[RenderableType] = []
+    head = Text()
+    head.append(f" {rec.verdict.upper()} ", style=VERDICT_STYLE[rec.verdict])
+    head.append(f"  {rec.headline}")
+    if rec.redirect:
+        head.append(f"\nRedirect: {rec.redirect}", style="bold")
+        if len(rec.redirects) > 1:
+            head.append(f" (also: {', '.join(rec.redirects[1:])})")
+    parts.append(head)
+
+    parts.append(Text("\nReasons", style="bold underline"))
+    for r in rec.reasons:
+        parts.append(Text(f"• {r.text} {ids(r.statement_ids)}"))
+    if rec.cautions:
+        parts.append(Text("\nCautions", style="bold underline"))
+        for c in rec.cautions:
+            parts.append(
+                Text(f"! {c.text}\n    → {c.action} {ids(c.statement_ids)}", style="yellow")
+            )
+    if rec.needs:
+        parts.append(Text("\nNeeded (not guessed)", style="bold underline"))
+        for n in rec.needs:
+            mark = "" if n.blocking else " (optional)"
+            parts.append(Text(f"? {n.field} — {n.why}{mark}"))
+    if rec.findings:
+        parts.append(Text("\nOther findings", style="bold underline"))
+        for f in rec.findings:
+            parts.append(Text(f"- {f.text} {ids(f.statement_ids)}", style="dim"))
+
+    sc = rec.stepped_care
+    parts.append(Text("\nStepped care", style="bold underline"))
+    parts.append(
+        Text(
+            f"Stage reached: {sc.stage} ({sc.stage_name}). {sc.next_step.text} "
+            f"{ids(sc.next_step.statement_ids)}"
+        )
+    )
+    if rec.verdict == "tpi_appropriate":
+        parts.append(Text("\nGoes with the TPI (never monotherapy)", style="bold underline"))
+        for item in rec.comprehensive_care:
+            parts.append(Text(f"+ {item.title}: {item.text} {ids(item.statement_ids)}"))
+        parts.append(Text("\nBefore the procedure", style="bold underline"))
+        for item in rec.before_procedure:
+            parts.append(Text(f"□ {item.title}: {item.text} {ids(item.statement_ids)}"))
+        ec = rec.expected_course
+        parts.append(Text("\nExpected course", style="bold underline"))
+        sessions = (
+            f"{ec.sessions_min}-{ec.sessions_max} sessions ({ec.phase})"
+            if ec.phase
+            else "phase unknown (duration not recorded)"
+        )
+        parts.append(Text(f"{sessions}. {ec.relief} {ids(ec.statement_ids)}"))
+        parts.append(Text("\nEvidence", style="bold underline"))
+        for item in rec.evidence_notes:
+            parts.append(
+                Text(f"i {item.title}: {item.text} {ids(item.statement_ids)}", style="dim")
+            )
+    if rec.conflicts:
+        parts.append(Text("\nWhere the sources differ", style="bold underline"))
+        for cf in rec.conflicts:
+            parts.append(
+                Text(f"≠ {cf.topic}: {cf.range} — " + "; ".join(cf.positions), style="dim")
+            )
+    parts.append(
+        Text(
+            f"\nKnowledge {rec.knowledge_version} · as of {rec.as_of.isoformat()} · "
+            f"{rec.disclaimer}",
+            style="dim italic",
+        )
+    )
+    return Panel(Group(*parts), title=title or "TriggerPath assessment", expand=True)
+
+
+def summary_table(rows: list[tuple[str, Recommendation, str | None]]) -> Table:
+    table = Table(title="Shipped examples")
+    table.add_column("example")
+    table.add_column("verdict")
+    table.add_column("redirect")
+    table.add_column("expected")
+    table.add_column("reasons (ids)")
+    for name, rec, expected in rows:
+        ok = expected is None or expected == rec.verdict
+        table.add_row(
+            name,
+            Text(rec.verdict, style=VERDICT_STYLE[rec.verdict]),
+            rec.redirect or "",
+            Text(expected or "-", style="green" if ok else "bold red"),
+            ", ".join(sorted({s for r in rec.reasons for s in r.statement_ids})),
+        )
+    return table

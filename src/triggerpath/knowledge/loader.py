@@ -1,0 +1,241 @@
+"""Load the knowledge base from the package's data files and check it whole.
+
+Loading is the only I/O in the knowledge package. It validates each file
+against its schema, then checks the cross-references (statement ids, hazard
+and exercise ids, the input fields that rules read). All problems are
+collected and raised together in one :class:`KnowledgeError` with their paths,
+so a curator fixes a data file in one pass.
+"""
+
+from __future__ import annotations
+
+import types
+import typing
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from functools import cache
+from importlib import resources
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ValidationError
+
+from triggerpath.errors import FieldProblem, KnowledgeError
+from triggerpath.knowledge.conditions import paths_in
+from triggerpath.knowledge.schema import (
+    Anatomy,
+    Evidence,
+    Exercise,
+    Hazard,
+    Manifest,
+    Muscle,
+    Pathway,
+    Statement,
+)
+
+DATA_PACKAGE = "triggerpath.knowledge.data"
+FILES: dict[str, type[BaseModel]] = {
+    "manifest.yaml": Manifest,
+    "evidence.yaml": Evidence,
+    "anatomy.yaml": Anatomy,
+    "pathway.yaml": Pathway,
+}
+
+
+@dataclass(frozen=True)
+class Knowledge:
+    """The whole knowledge base, validated, with lookup indexes."""
+
+    manifest: Manifest
+    evidence: Evidence
+    anatomy: Anatomy
+    pathway: Pathway
+    statements: dict[str, Statement] = field(default_factory=dict)
+    muscles: dict[str, Muscle] = field(default_factory=dict)
+    hazards: dict[str, Hazard] = field(default_factory=dict)
+    exercises: dict[str, Exercise] = field(default_factory=dict)
+    extras: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def version(self) -> str:
+        return self.manifest.version
+
+    @property
+    def modality_ids(self) -> dict[str, int]:
+        """Conservative-care modality id -> stepped-care stage."""
+        return {m.id: s.stage for s in self.pathway.care_steps for m in s.modalities}
+
+    def medication_class_of(self, name: str) -> str | None:
+        key = name.strip().lower()
+        for cls in self.pathway.medication_classes:
+            if any(key == m or key.startswith(m + " ") for m in cls.members):
+                return cls.id
+        return None
+
+
+def _read(name: str) -> Any:
+    text = resources.files(DATA_PACKAGE).joinpath(name).read_text(encoding="utf-8")
+    return yaml.safe_load(text)
+
+
+def _problems(file: str, err: ValidationError) -> Iterator[FieldProblem]:
+    for e in err.errors():
+        loc = ".".join(str(p) for p in e["loc"])
+        yield FieldProblem(f"{file}:{loc}", e["msg"])
+
+
+@cache
+def load_knowledge() -> Knowledge:
+    """Load and validate the packaged knowledge base (cached: it is immutable)."""
+    parsed: dict[str, Any] = {}
+    problems: list[FieldProblem] = []
+    for name, model in FILES.items():
+        try:
+            parsed[name] = model.model_validate(_read(name))
+        except FileNotFoundError:
+            problems.append(FieldProblem(name, "file is missing"))
+        except yaml.YAMLError as exc:
+            problems.append(FieldProblem(name, f"not valid YAML: {exc}"))
+        except ValidationError as exc:
+            problems.extend(_problems(name, exc))
+    if problems:
+        raise KnowledgeError(problems)
+    kb = Knowledge(
+        manifest=parsed["manifest.yaml"],
+        evidence=parsed["evidence.yaml"],
+        anatomy=parsed["anatomy.yaml"],
+        pathway=parsed["pathway.yaml"],
+    )
+    kb.statements.update({s.id: s for s in kb.evidence.statements})
+    kb.muscles.update({m.id: m for m in kb.anatomy.muscles})
+    kb.hazards.update({h.id: h for h in kb.anatomy.hazards})
+    kb.exercises.update({x.id: x for x in kb.anatomy.exercises})
+    problems = list(check_references(kb))
+    if problems:
+        raise KnowledgeError(problems)
+    return kb
+
+
+# --------------------------------------------------------------------------- checks
+def cited_ids(node: Any, path: str = "") -> Iterator[tuple[str, str]]:
+    """Every (path, statement id) cited anywhere in a model tree."""
+    if isinstance(node, BaseModel):
+        for name in type(node).model_fields:
+            value = getattr(node, name)
+            sub = f"{path}.{name}" if path else name
+            if name in ("statement_ids",) and isinstance(value, list):
+                for i, sid in enumerate(value):
+                    yield f"{sub}[{i}]", sid
+            elif name == "statement_id" and isinstance(value, str):
+                yield sub, value
+            else:
+                yield from cited_ids(value, sub)
+    elif isinstance(node, list):
+        for i, item in enumerate(node):
+            label = getattr(item, "id", None) or getattr(item, "code", None) or i
+            yield from cited_ids(item, f"{path}[{label}]")
+
+
+def _dupes(kind: str, ids: list[str]) -> Iterator[FieldProblem]:
+    seen: set[str] = set()
+    for i in ids:
+        if i in seen:
+            yield FieldProblem(kind, f"duplicate id {i!r}")
+        seen.add(i)
+
+
+def check_references(kb: Knowledge) -> Iterator[FieldProblem]:
+    from triggerpath.domain.assessment import Assessment, TriggerPointFinding
+
+    yield from _dupes("evidence.yaml:statements", [s.id for s in kb.evidence.statements])
+    yield from _dupes("anatomy.yaml:muscles", [m.id for m in kb.anatomy.muscles])
+    yield from _dupes("anatomy.yaml:hazards", [h.id for h in kb.anatomy.hazards])
+    yield from _dupes("anatomy.yaml:exercises", [x.id for x in kb.anatomy.exercises])
+    yield from _dupes(
+        "pathway.yaml:care_steps.modalities",
+        [m.id for s in kb.pathway.care_steps for m in s.modalities],
+    )
+    for file, root in (
+        ("evidence.yaml", kb.evidence),
+        ("anatomy.yaml", kb.anatomy),
+        ("pathway.yaml", kb.pathway),
+    ):
+        for where, sid in cited_ids(root):
+            if sid not in kb.statements:
+                yield FieldProblem(f"{file}:{where}", f"unknown statement id {sid}")
+    for m in kb.anatomy.muscles:
+        for h in m.hazards:
+            if h not in kb.hazards:
+                yield FieldProblem(f"anatomy.yaml:muscles[{m.id}].hazards", f"unknown hazard {h!r}")
+        for x in m.exercises:
+            if x not in kb.exercises:
+                yield FieldProblem(
+                    f"anatomy.yaml:muscles[{m.id}].exercises", f"unknown exercise {x!r}"
+                )
+    p = kb.pathway
+    rules: list[tuple[str, Any]] = [
+        *((f"red_flags[{r.id}].when", r.when) for r in p.red_flags),
+        *((f"pain_generators[{g.id}].when", g.when) for g in p.pain_generators),
+        *((f"contraindications[{c.id}].when", c.when) for c in p.contraindications),
+        *((f"cautions[{c.id}].when", c.when) for c in p.cautions),
+        *((f"supporting_indications[{c.id}].when", c.when) for c in p.supporting_indications),
+    ]
+    for where, cond in rules:
+        for path in paths_in(cond):
+            if not field_exists(Assessment, path):
+                yield FieldProblem(f"pathway.yaml:{where}", f"no input field {path!r}")
+    tpc = p.trigger_point_criteria
+    for path in [*paths_in(tpc.required), *tpc.confirmatory, *tpc.supportive]:
+        if not field_exists(TriggerPointFinding, path):
+            yield FieldProblem(
+                "pathway.yaml:trigger_point_criteria", f"no trigger point field {path!r}"
+            )
+    codes = {r.code for r in p.redirects}
+    for g in p.pain_generators:
+        if g.redirect not in codes:
+            yield FieldProblem(
+                f"pathway.yaml:pain_generators[{g.id}].redirect", "redirect not described"
+            )
+    stages = sorted(s.stage for s in p.care_steps)
+    if stages != [1, 2, 3]:
+        yield FieldProblem(
+            "pathway.yaml:care_steps", f"need stages 1, 2, 3 once each, got {stages}"
+        )
+
+
+def _unwrap(annotation: Any) -> tuple[Any, bool]:
+    """The model class inside Optional[...] / list[...], and whether a list was crossed."""
+    is_list = False
+    while True:
+        origin = typing.get_origin(annotation)
+        if origin in (typing.Union, types.UnionType):
+            args = [a for a in typing.get_args(annotation) if a is not type(None)]
+            annotation = args[0] if len(args) == 1 else annotation
+            if len(args) != 1:
+                return annotation, is_list
+        elif origin is list:
+            is_list = True
+            annotation = typing.get_args(annotation)[0]
+        elif origin is typing.Annotated:
+            annotation = typing.get_args(annotation)[0]
+        else:
+            return annotation, is_list
+
+
+def field_exists(model: type[BaseModel], path: str) -> bool:
+    """Whether a dotted path (``a.b[].c``) names a field of ``model``."""
+    current: Any = model
+    parts = path.split(".")
+    for n, part in enumerate(parts):
+        want_list = part.endswith("[]")
+        name = part[:-2] if want_list else part
+        if not (isinstance(current, type) and issubclass(current, BaseModel)):
+            return False
+        info = current.model_fields.get(name)
+        if info is None:
+            return False
+        current, is_list = _unwrap(info.annotation)
+        last = n == len(parts) - 1
+        if (want_list and not is_list) or (is_list and not want_list and not last):
+            return False
+    return True
