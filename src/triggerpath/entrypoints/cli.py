@@ -37,7 +37,7 @@ app.add_typer(schema_app, name="schema")
 app.add_typer(knowledge_app, name="knowledge")
 
 out = Console(soft_wrap=False)
-err = Console(stderr=True)
+err = Console(stderr=True, soft_wrap=True)
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -282,6 +282,12 @@ def find_item(item_id: str) -> dict[str, Any]:
         if rd.code == item_id:
             return rd.model_dump(mode="json")
     raise NotFound(f"no knowledge item {item_id!r}")
+
+
+from triggerpath.entrypoints import cli_course as _cli_course  # noqa: E402,F401
+from triggerpath.entrypoints import cli_plan as _cli_plan  # noqa: E402,F401
+from triggerpath.entrypoints import cli_service as _cli_service  # noqa: E402,F401
+from triggerpath.entrypoints.web import cli as _cli_web  # noqa: E402,F401
 
 
 def main() -> None:

@@ -22,6 +22,8 @@ from pydantic import BaseModel, ValidationError
 
 from triggerpath.errors import FieldProblem, KnowledgeError
 from triggerpath.knowledge.conditions import paths_in
+from triggerpath.knowledge.injectates import Injectates, check_injectates
+from triggerpath.knowledge.instruments import Instruments, check_instruments
 from triggerpath.knowledge.schema import (
     Anatomy,
     Evidence,
@@ -32,6 +34,7 @@ from triggerpath.knowledge.schema import (
     Pathway,
     Statement,
 )
+from triggerpath.knowledge.valuesets import ValueSetCatalog, check_valuesets
 
 DATA_PACKAGE = "triggerpath.knowledge.data"
 FILES: dict[str, type[BaseModel]] = {
@@ -39,6 +42,9 @@ FILES: dict[str, type[BaseModel]] = {
     "evidence.yaml": Evidence,
     "anatomy.yaml": Anatomy,
     "pathway.yaml": Pathway,
+    "instruments.yaml": Instruments,
+    "injectates.yaml": Injectates,
+    "valuesets.yaml": ValueSetCatalog,
 }
 
 
@@ -50,6 +56,9 @@ class Knowledge:
     evidence: Evidence
     anatomy: Anatomy
     pathway: Pathway
+    instruments: Instruments  # outcome instruments, course rules, re-evaluation (issue 4)
+    injectates: Injectates  # local anesthetics, dose limits, steroids, checklist (issue 3)
+    valuesets: ValueSetCatalog  # EHR code lists for the FHIR adapters (issue 6)
     statements: dict[str, Statement] = field(default_factory=dict)
     muscles: dict[str, Muscle] = field(default_factory=dict)
     hazards: dict[str, Hazard] = field(default_factory=dict)
@@ -105,6 +114,9 @@ def load_knowledge() -> Knowledge:
         evidence=parsed["evidence.yaml"],
         anatomy=parsed["anatomy.yaml"],
         pathway=parsed["pathway.yaml"],
+        instruments=parsed["instruments.yaml"],
+        injectates=parsed["injectates.yaml"],
+        valuesets=parsed["valuesets.yaml"],
     )
     kb.statements.update({s.id: s for s in kb.evidence.statements})
     kb.muscles.update({m.id: m for m in kb.anatomy.muscles})
@@ -159,6 +171,9 @@ def check_references(kb: Knowledge) -> Iterator[FieldProblem]:
         ("evidence.yaml", kb.evidence),
         ("anatomy.yaml", kb.anatomy),
         ("pathway.yaml", kb.pathway),
+        ("instruments.yaml", kb.instruments),
+        ("injectates.yaml", kb.injectates),
+        ("valuesets.yaml", kb.valuesets),
     ):
         for where, sid in cited_ids(root):
             if sid not in kb.statements:
@@ -201,6 +216,9 @@ def check_references(kb: Knowledge) -> Iterator[FieldProblem]:
         yield FieldProblem(
             "pathway.yaml:care_steps", f"need stages 1, 2, 3 once each, got {stages}"
         )
+    yield from check_instruments(kb)
+    yield from check_injectates(kb)
+    yield from check_valuesets(kb)
 
 
 def _unwrap(annotation: Any) -> tuple[Any, bool]:

@@ -1,0 +1,43 @@
+"""Clinical documents (HTML and PDF): consent, procedure note, after-care, exercises, re-evaluation.
+
+Each builder takes the engine's own results (a :class:`~triggerpath.domain.planning.ProcedurePlan`,
+a :class:`~triggerpath.domain.course.CourseReport`, a recorded procedure) and the knowledge base,
+and returns a :class:`Document` whose HTML is rendered from Jinja2 templates in
+``templates/``; :func:`render_pdf` turns it into a PDF with WeasyPrint. Nothing here decides:
+the documents only lay out what the engine and the knowledge base say.
+
+- Patient documents (consent, after-care, home exercises) use plain language; the statement
+  ids behind them are listed at the foot of the page for the clinician.
+- Clinician documents (procedure note, re-evaluation summary) carry the statement ids on every
+  clinical line.
+"""
+
+from __future__ import annotations
+
+from triggerpath.adapters.documents.build import (
+    Document,
+    PatientLine,
+    ProcedureRecord,
+    ProcedureSite,
+    aftercare_sheet,
+    consent_form,
+    cpt_for,
+    exercise_program,
+    procedure_note,
+    reevaluation_summary,
+    render_pdf,
+)
+
+__all__ = [
+    "Document",
+    "PatientLine",
+    "ProcedureRecord",
+    "ProcedureSite",
+    "aftercare_sheet",
+    "consent_form",
+    "cpt_for",
+    "exercise_program",
+    "procedure_note",
+    "reevaluation_summary",
+    "render_pdf",
+]

@@ -1,0 +1,2 @@
+"""Alembic migrations, shipped inside the package so ``triggerpath db upgrade`` works from
+an install. Run them with :func:`triggerpath.adapters.database.upgrade`."""

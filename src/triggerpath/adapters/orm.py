@@ -1,0 +1,172 @@
+"""Database tables (SQLAlchemy 2 Core), kept out of the domain.
+
+The domain and the services never import this module's tables; the repositories
+(:mod:`triggerpath.adapters.repository`) translate rows to plain objects.
+
+Clinical records are stored as an append-only history:
+
+- ``records`` is the index of every record (patient, episode, assessment, plan,
+  session, outcome, document): its kind, its patient and parent, and a pointer to its
+  current version. The pointer is the optimistic-concurrency guard: a writer moves it
+  from the version it read to the next one, and a writer who read an older version
+  moves nothing and gets a conflict.
+- ``record_versions`` holds every version ever written (content, who, when, why,
+  signature). Rows are never updated or deleted; the migrations install triggers that
+  refuse UPDATE and DELETE on it and on ``audit_events``.
+
+The schema itself is created by the Alembic migrations shipped in
+``triggerpath/adapters/migrations``; a test checks the two agree.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Dialect
+
+metadata = sa.MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+        "ck": "ck_%(table_name)s_%(constraint_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+
+class UTCDateTime(sa.types.TypeDecorator[datetime]):
+    """A timezone-aware UTC timestamp on every backend (SQLite stores it naive)."""
+
+    impl = sa.DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime; pass an aware UTC timestamp")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        assert isinstance(value, datetime)
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+#: Autoincrementing 64-bit key (SQLite only autoincrements an INTEGER PRIMARY KEY).
+BigId = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
+
+ROLES = ("clinician", "nurse", "viewer", "admin")
+KINDS = ("patient", "episode", "assessment", "plan", "session", "outcome", "document")
+STATUSES = ("active", "entered_in_error")
+
+
+def _in(column: str, values: tuple[str, ...]) -> str:
+    return f"{column} IN ({', '.join(repr(v) for v in values)})"
+
+
+users = sa.Table(
+    "users",
+    metadata,
+    sa.Column("id", sa.Uuid(), primary_key=True),
+    sa.Column("username", sa.String(64), nullable=False, unique=True),
+    sa.Column("role", sa.String(16), nullable=False),
+    sa.Column("password_hash", sa.String(255), nullable=True),
+    sa.Column("active", sa.Boolean(), nullable=False),
+    sa.Column("created_at", UTCDateTime(), nullable=False),
+    sa.Column("created_by", sa.String(64), nullable=True),
+    sa.CheckConstraint(_in("role", ROLES), name="role"),
+)
+
+api_keys = sa.Table(
+    "api_keys",
+    metadata,
+    sa.Column("id", sa.Uuid(), primary_key=True),
+    sa.Column("user_id", sa.Uuid(), sa.ForeignKey("users.id"), nullable=False, index=True),
+    sa.Column("name", sa.String(64), nullable=False),
+    sa.Column("prefix", sa.String(16), nullable=False),
+    sa.Column("digest", sa.String(64), nullable=False, unique=True),
+    sa.Column("created_at", UTCDateTime(), nullable=False),
+    sa.Column("expires_at", UTCDateTime(), nullable=True),
+    sa.Column("revoked_at", UTCDateTime(), nullable=True),
+)
+
+web_sessions = sa.Table(
+    "web_sessions",
+    metadata,
+    sa.Column("id", sa.Uuid(), primary_key=True),
+    sa.Column("user_id", sa.Uuid(), sa.ForeignKey("users.id"), nullable=False, index=True),
+    sa.Column("digest", sa.String(64), nullable=False, unique=True),
+    sa.Column("created_at", UTCDateTime(), nullable=False),
+    sa.Column("expires_at", UTCDateTime(), nullable=False),
+    sa.Column("revoked_at", UTCDateTime(), nullable=True),
+)
+
+records = sa.Table(
+    "records",
+    metadata,
+    sa.Column("id", sa.Uuid(), primary_key=True),
+    sa.Column("kind", sa.String(16), nullable=False),
+    sa.Column("patient_id", sa.Uuid(), sa.ForeignKey("records.id"), nullable=False),
+    sa.Column("parent_id", sa.Uuid(), sa.ForeignKey("records.id"), nullable=True),
+    sa.Column("mrn", sa.String(64), nullable=True, unique=True),
+    sa.Column("current_version", sa.Integer(), nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("created_at", UTCDateTime(), nullable=False),
+    sa.Column("created_by", sa.String(64), sa.ForeignKey("users.username"), nullable=False),
+    sa.Column("updated_at", UTCDateTime(), nullable=False),
+    sa.CheckConstraint(_in("kind", KINDS), name="kind"),
+    sa.CheckConstraint(_in("status", STATUSES), name="status"),
+    sa.CheckConstraint("current_version >= 1", name="version"),
+    sa.Index("ix_records_kind_patient", "kind", "patient_id", "created_at"),
+    sa.Index("ix_records_parent", "parent_id", "kind"),
+)
+
+record_versions = sa.Table(
+    "record_versions",
+    metadata,
+    sa.Column("record_id", sa.Uuid(), sa.ForeignKey("records.id"), primary_key=True),
+    sa.Column("version", sa.Integer(), primary_key=True),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("data", sa.JSON(), nullable=False),
+    sa.Column("recorded_at", UTCDateTime(), nullable=False),
+    sa.Column("recorded_by", sa.String(64), sa.ForeignKey("users.username"), nullable=False),
+    sa.Column("reason", sa.Text(), nullable=True),
+    sa.Column("signed_at", UTCDateTime(), nullable=True),
+    sa.Column("signed_by", sa.String(64), sa.ForeignKey("users.username"), nullable=True),
+    sa.CheckConstraint(_in("status", STATUSES), name="status"),
+    sa.CheckConstraint("version >= 1", name="version"),
+    sa.CheckConstraint("version = 1 OR reason IS NOT NULL", name="reason"),
+)
+
+audit_events = sa.Table(
+    "audit_events",
+    metadata,
+    sa.Column("id", BigId, primary_key=True, autoincrement=True),
+    sa.Column("at", UTCDateTime(), nullable=False, index=True),
+    sa.Column("request_id", sa.String(64), nullable=False),
+    sa.Column("actor", sa.String(64), nullable=True, index=True),
+    sa.Column("role", sa.String(16), nullable=True),
+    sa.Column("action", sa.String(64), nullable=False, index=True),
+    sa.Column("patient_id", sa.Uuid(), nullable=True, index=True),
+    sa.Column("record_id", sa.Uuid(), nullable=True),
+    sa.Column("outcome", sa.String(16), nullable=False),
+)
+
+policy_versions = sa.Table(
+    "policy_versions",
+    metadata,
+    sa.Column("version", sa.Integer(), primary_key=True, autoincrement=False),
+    sa.Column("data", sa.JSON(), nullable=False),
+    sa.Column("recorded_at", UTCDateTime(), nullable=False),
+    sa.Column("recorded_by", sa.String(64), sa.ForeignKey("users.username"), nullable=False),
+    sa.Column("reason", sa.Text(), nullable=False),
+)
+
+#: Tables whose rows are never updated or deleted (enforced by triggers).
+APPEND_ONLY = ("record_versions", "audit_events", "policy_versions")

@@ -1,0 +1,410 @@
+"""Repositories: the services' view of the database, as plain objects.
+
+Each repository works on the connection (and transaction) of one unit of work;
+none of them commits. Clinical versions and audit events are only ever inserted.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any, cast
+from uuid import UUID
+
+import sqlalchemy as sa
+
+from triggerpath.adapters import orm
+from triggerpath.services.model import (
+    ApiKey,
+    AuditEvent,
+    AuditQuery,
+    Kind,
+    NewRecord,
+    Record,
+    Role,
+    Status,
+    User,
+    Version,
+    Window,
+)
+
+
+def _version(row: Any) -> Version:
+    return Version(
+        version=row.version,
+        status=cast(Status, row.status),
+        data=dict(row.data),
+        recorded_at=row.recorded_at,
+        recorded_by=row.recorded_by,
+        reason=row.reason,
+        signed_at=row.signed_at,
+        signed_by=row.signed_by,
+    )
+
+
+def _version_values(record_id: UUID, v: Version) -> dict[str, Any]:
+    return {
+        "record_id": record_id,
+        "version": v.version,
+        "status": v.status,
+        "data": v.data,
+        "recorded_at": v.recorded_at,
+        "recorded_by": v.recorded_by,
+        "reason": v.reason,
+        "signed_at": v.signed_at,
+        "signed_by": v.signed_by,
+    }
+
+
+class SqlRecords:
+    """Clinical records: an index row plus an append-only chain of versions."""
+
+    def __init__(self, conn: sa.Connection) -> None:
+        self.conn = conn
+
+    def _select(self) -> sa.Select[Any]:
+        r, v = orm.records, orm.record_versions
+        return sa.select(
+            r.c.id,
+            r.c.kind,
+            r.c.patient_id,
+            r.c.parent_id,
+            r.c.created_at,
+            r.c.created_by,
+            v.c.version,
+            v.c.status,
+            v.c.data,
+            v.c.recorded_at,
+            v.c.recorded_by,
+            v.c.reason,
+            v.c.signed_at,
+            v.c.signed_by,
+        ).join(v, sa.and_(v.c.record_id == r.c.id, v.c.version == r.c.current_version))
+
+    @staticmethod
+    def _record(row: Any) -> Record:
+        return Record(
+            id=row.id,
+            kind=cast(Kind, row.kind),
+            patient_id=row.patient_id,
+            parent_id=row.parent_id,
+            created_at=row.created_at,
+            created_by=row.created_by,
+            current=_version(row),
+        )
+
+    def add(self, new: NewRecord) -> None:
+        first = new.first
+        self.conn.execute(
+            orm.records.insert().values(
+                id=new.id,
+                kind=new.kind,
+                patient_id=new.patient_id,
+                parent_id=new.parent_id,
+                mrn=new.mrn,
+                current_version=first.version,
+                status=first.status,
+                created_at=first.recorded_at,
+                created_by=first.recorded_by,
+                updated_at=first.recorded_at,
+            )
+        )
+        self.conn.execute(orm.record_versions.insert().values(_version_values(new.id, first)))
+
+    def get(self, record_id: UUID) -> Record | None:
+        row = self.conn.execute(self._select().where(orm.records.c.id == record_id)).first()
+        return self._record(row) if row else None
+
+    def append(
+        self, record_id: UUID, expected: int, new: Version, *, mrn: str | None = None
+    ) -> bool:
+        """Add ``new`` on top of version ``expected``; False when someone got there first.
+
+        The index row moves from ``expected`` to ``new.version`` in one conditional
+        UPDATE: of two writers who read the same version, the database lets exactly
+        one move it (the other's UPDATE matches no row), and the primary key on
+        (record_id, version) backs that up.
+        """
+        r = orm.records
+        values: dict[str, Any] = {
+            "current_version": new.version,
+            "status": new.status,
+            "updated_at": new.recorded_at,
+        }
+        if mrn is not None:
+            values["mrn"] = mrn
+        moved = self.conn.execute(
+            r.update().where(r.c.id == record_id, r.c.current_version == expected).values(**values)
+        ).rowcount
+        if moved != 1:
+            return False
+        self.conn.execute(orm.record_versions.insert().values(_version_values(record_id, new)))
+        return True
+
+    def history(self, record_id: UUID) -> list[Version]:
+        v = orm.record_versions
+        rows = self.conn.execute(
+            sa.select(v).where(v.c.record_id == record_id).order_by(v.c.version)
+        )
+        return [_version(row) for row in rows]
+
+    def mrn_owner(self, mrn: str) -> UUID | None:
+        r = orm.records
+        found = self.conn.execute(sa.select(r.c.id).where(r.c.mrn == mrn)).scalar()
+        return cast(UUID | None, found)
+
+    def page(
+        self,
+        kind: Kind,
+        window: Window,
+        *,
+        parent_id: UUID | None = None,
+        mrn: str | None = None,
+        include_retracted: bool = False,
+    ) -> tuple[list[Record], int]:
+        r = orm.records
+        where: list[sa.ColumnElement[bool]] = [r.c.kind == kind]
+        if parent_id is not None:
+            where.append(r.c.parent_id == parent_id)
+        if mrn is not None:
+            where.append(r.c.mrn == mrn)
+        if not include_retracted:
+            where.append(r.c.status == "active")
+        total = self.conn.execute(sa.select(sa.func.count()).select_from(r).where(*where)).scalar()
+        rows = self.conn.execute(
+            self._select()
+            .where(*where)
+            .order_by(r.c.created_at, r.c.id)
+            .limit(window.limit)
+            .offset(window.offset)
+        )
+        return [self._record(row) for row in rows], int(total or 0)
+
+
+def _user(row: Any) -> User:
+    return User(
+        id=row.id,
+        username=row.username,
+        role=cast(Role, row.role),
+        active=row.active,
+        created_at=row.created_at,
+        created_by=row.created_by,
+        password_hash=row.password_hash,
+    )
+
+
+def _api_key(row: Any) -> ApiKey:
+    return ApiKey(
+        id=row.id,
+        user_id=row.user_id,
+        name=row.name,
+        prefix=row.prefix,
+        created_at=row.created_at,
+        expires_at=row.expires_at,
+        revoked_at=row.revoked_at,
+    )
+
+
+class SqlUsers:
+    """Users and their credentials (password hashes, API-key and session digests)."""
+
+    def __init__(self, conn: sa.Connection) -> None:
+        self.conn = conn
+
+    def add(self, user: User) -> None:
+        self.conn.execute(
+            orm.users.insert().values(
+                id=user.id,
+                username=user.username,
+                role=user.role,
+                password_hash=user.password_hash,
+                active=user.active,
+                created_at=user.created_at,
+                created_by=user.created_by,
+            )
+        )
+
+    def get(self, user_id: UUID) -> User | None:
+        row = self.conn.execute(sa.select(orm.users).where(orm.users.c.id == user_id)).first()
+        return _user(row) if row else None
+
+    def by_username(self, username: str) -> User | None:
+        u = orm.users
+        row = self.conn.execute(sa.select(u).where(u.c.username == username)).first()
+        return _user(row) if row else None
+
+    def count(self) -> int:
+        return int(
+            self.conn.execute(sa.select(sa.func.count()).select_from(orm.users)).scalar() or 0
+        )
+
+    def page(self, window: Window) -> tuple[list[User], int]:
+        u = orm.users
+        total = self.count()
+        rows = self.conn.execute(
+            sa.select(u).order_by(u.c.username).limit(window.limit).offset(window.offset)
+        )
+        return [_user(row) for row in rows], total
+
+    def update(self, user_id: UUID, **values: Any) -> None:
+        allowed = {"role", "active", "password_hash"}
+        assert set(values) <= allowed, f"cannot update {set(values) - allowed}"
+        self.conn.execute(orm.users.update().where(orm.users.c.id == user_id).values(**values))
+
+    # API keys ------------------------------------------------------------------
+    def add_api_key(self, key: ApiKey, digest: str) -> None:
+        self.conn.execute(
+            orm.api_keys.insert().values(
+                id=key.id,
+                user_id=key.user_id,
+                name=key.name,
+                prefix=key.prefix,
+                digest=digest,
+                created_at=key.created_at,
+                expires_at=key.expires_at,
+                revoked_at=None,
+            )
+        )
+
+    def api_key_by_digest(self, digest: str) -> ApiKey | None:
+        k = orm.api_keys
+        row = self.conn.execute(sa.select(k).where(k.c.digest == digest)).first()
+        return _api_key(row) if row else None
+
+    def api_keys(self, user_id: UUID) -> list[ApiKey]:
+        k = orm.api_keys
+        rows = self.conn.execute(
+            sa.select(k).where(k.c.user_id == user_id).order_by(k.c.created_at)
+        )
+        return [_api_key(row) for row in rows]
+
+    def revoke_api_key(self, user_id: UUID, key_id: UUID, at: datetime) -> bool:
+        k = orm.api_keys
+        done = self.conn.execute(
+            k.update()
+            .where(k.c.id == key_id, k.c.user_id == user_id, k.c.revoked_at.is_(None))
+            .values(revoked_at=at)
+        ).rowcount
+        return bool(done == 1)
+
+    # Browser sessions ----------------------------------------------------------
+    def add_session(
+        self, session_id: UUID, user_id: UUID, digest: str, at: datetime, expires: datetime
+    ) -> None:
+        self.conn.execute(
+            orm.web_sessions.insert().values(
+                id=session_id,
+                user_id=user_id,
+                digest=digest,
+                created_at=at,
+                expires_at=expires,
+                revoked_at=None,
+            )
+        )
+
+    def session_by_digest(self, digest: str, now: datetime) -> UUID | None:
+        s = orm.web_sessions
+        found = self.conn.execute(
+            sa.select(s.c.user_id).where(
+                s.c.digest == digest, s.c.revoked_at.is_(None), s.c.expires_at > now
+            )
+        ).scalar()
+        return cast(UUID | None, found)
+
+    def revoke_session(self, digest: str, at: datetime) -> None:
+        s = orm.web_sessions
+        self.conn.execute(
+            s.update().where(s.c.digest == digest, s.c.revoked_at.is_(None)).values(revoked_at=at)
+        )
+
+
+class SqlAudit:
+    """The append-only audit trail."""
+
+    def __init__(self, conn: sa.Connection) -> None:
+        self.conn = conn
+
+    def add(self, event: AuditEvent) -> None:
+        self.conn.execute(
+            orm.audit_events.insert().values(
+                at=event.at,
+                request_id=event.request_id,
+                actor=event.actor,
+                role=event.role,
+                action=event.action,
+                patient_id=event.patient_id,
+                record_id=event.record_id,
+                outcome=event.outcome,
+            )
+        )
+
+    def page(self, query: AuditQuery, window: Window) -> tuple[list[AuditEvent], int]:
+        a = orm.audit_events
+        where: list[sa.ColumnElement[bool]] = []
+        if query.patient_id is not None:
+            where.append(a.c.patient_id == query.patient_id)
+        if query.actor is not None:
+            where.append(a.c.actor == query.actor)
+        if query.action is not None:
+            if query.action.endswith("*"):
+                where.append(a.c.action.startswith(query.action[:-1], autoescape=True))
+            else:
+                where.append(a.c.action == query.action)
+        if query.outcome is not None:
+            where.append(a.c.outcome == query.outcome)
+        if query.request_id is not None:
+            where.append(a.c.request_id == query.request_id)
+        if query.since is not None:
+            where.append(a.c.at >= query.since)
+        if query.until is not None:
+            where.append(a.c.at < query.until)
+        if query.after_id is not None:
+            where.append(a.c.id > query.after_id)
+        total = self.conn.execute(sa.select(sa.func.count()).select_from(a).where(*where)).scalar()
+        rows = self.conn.execute(
+            sa.select(a).where(*where).order_by(a.c.id).limit(window.limit).offset(window.offset)
+        )
+        events = [
+            AuditEvent(
+                id=row.id,
+                at=row.at,
+                request_id=row.request_id,
+                actor=row.actor,
+                role=row.role,
+                action=row.action,
+                patient_id=row.patient_id,
+                record_id=row.record_id,
+                outcome=row.outcome,
+            )
+            for row in rows
+        ]
+        return events, int(total or 0)
+
+    def last_id(self) -> int:
+        found = self.conn.execute(sa.select(sa.func.max(orm.audit_events.c.id))).scalar()
+        return int(found or 0)
+
+
+class SqlPolicy:
+    """Versions of the clinic policy (append-only, like clinical records)."""
+
+    def __init__(self, conn: sa.Connection) -> None:
+        self.conn = conn
+
+    def current(self) -> tuple[int, dict[str, Any], datetime, str] | None:
+        p = orm.policy_versions
+        row = self.conn.execute(sa.select(p).order_by(p.c.version.desc()).limit(1)).first()
+        if row is None:
+            return None
+        return row.version, dict(row.data), row.recorded_at, row.recorded_by
+
+    def add(self, version: int, data: dict[str, Any], at: datetime, by: str, reason: str) -> None:
+        """Insert version ``version``; a concurrent writer of the same number fails on the key."""
+        self.conn.execute(
+            orm.policy_versions.insert().values(
+                version=version, data=data, recorded_at=at, recorded_by=by, reason=reason
+            )
+        )
+
+
+__all__: Sequence[str] = ("SqlAudit", "SqlPolicy", "SqlRecords", "SqlUsers")

@@ -1,0 +1,865 @@
+"""Procedure planning: a complete, checked plan for each target trigger point.
+
+``plan_procedure`` is pure (``as_of`` is passed in). It first runs the
+assessment engine: unless the verdict is ``tpi_appropriate`` the plan is
+**refused** with the engine's reasons. Otherwise it builds, for each target,
+the muscle's technique card (position, landmarks, needle, angle, guidance,
+hazards, volume per site, aspiration, fanning), totals the injectate and runs
+the dose check (:func:`triggerpath.domain.dosing.check_dose`). Its ``status``:
+
+``refused``                the assessment does not support a TPI;
+``blocked``                a total exceeds a limit, or another blocking issue
+                           (unconfirmed target, steroid outside its indication …);
+``needs_acknowledgement``  cautions (anticoagulant, dose near the limit …) are
+                           not yet acknowledged in ``acknowledged_cautions``;
+``ready``                  nothing stands in the way.
+
+A plan whose dose check ``exceeds`` is never anything but ``blocked``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import date, timedelta
+from decimal import Decimal
+from fractions import Fraction
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from triggerpath.domain.assessment import Assessment, Side
+from triggerpath.domain.dosing import (
+    WEIGHT_KG_RANGE,
+    DoseCheck,
+    DoseRequest,
+    Num,
+    PriorDose,
+    SolutionDose,
+    check_dose,
+    prior_problems,
+    round_up,
+    solution_problems,
+)
+from triggerpath.domain.engine import DISCLAIMER, assess
+from triggerpath.domain.policy import DEFAULT_POLICY, Policy
+from triggerpath.domain.recommendation import (
+    CarePlanItem,
+    Caution,
+    ExpectedCourse,
+    Need,
+    Reason,
+    Verdict,
+)
+from triggerpath.domain.validation import check_ids, problems_from
+from triggerpath.errors import FieldProblem, InvalidInput
+from triggerpath.knowledge.conditions import evaluate
+from triggerpath.knowledge.loader import Knowledge
+from triggerpath.knowledge.schema import Muscle, TextItem
+
+PlanStatus = Literal["refused", "blocked", "needs_acknowledgement", "ready"]
+PLAN_STATUSES: tuple[PlanStatus, ...] = ("refused", "blocked", "needs_acknowledgement", "ready")
+SteroidStatus = Literal["included", "available", "not_indicated", "blocked"]
+MAX_ML_PER_SITE = Decimal(5)
+MAX_PARTS = Decimal(100)
+MAX_STEROID_MG = Decimal(200)
+INADEQUATE = frozenset({"none", "partial"})
+DOSE_NEAR_LIMIT = "dose_near_limit"
+
+
+# --------------------------------------------------------------------------- input
+class _In(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Target(_In):
+    """One muscle to inject."""
+
+    muscle: str = Field(description="muscle id (triggerpath knowledge muscles)")
+    side: Side
+    sites: int = Field(
+        default=1, ge=1, le=20, description="injection sites for this target, both sides together"
+    )
+    volume_ml_per_site: Decimal | None = Field(
+        default=None,
+        description="mL per site; default the muscle's upper volume (1 mL), so the dose check "
+        "covers the most the plan allows",
+    )
+
+
+class InjectateSolution(_In):
+    """A stock local anesthetic drawn into the mixture, in parts by volume."""
+
+    agent: str = Field(min_length=1, max_length=60)
+    percent: Decimal = Field(description="stock strength in % (1% = 10 mg/mL)")
+    epinephrine: bool = False
+    parts: Decimal = Field(default=Decimal(1), description="parts by volume in the mixture")
+
+
+class Injectate(_In):
+    solutions: list[InjectateSolution] = Field(min_length=1, max_length=4)
+    saline_parts: Decimal = Field(
+        default=Decimal(0), description="parts of preservative-free 0.9% saline (dilution)"
+    )
+
+
+class SteroidChoice(_In):
+    agent: str = Field(description="triamcinolone, methylprednisolone or dexamethasone")
+    mg: Decimal = Field(description="total mg for the session")
+
+
+class PlanRequest(_In):
+    """A plan file: the assessment, the targets and the injectate choice."""
+
+    assessment: Assessment
+    targets: list[Target] = Field(min_length=1, max_length=20)
+    injectate: Injectate
+    prior_24h: list[PriorDose] = Field(
+        default_factory=list, description="local anesthetic given in the last 24 hours"
+    )
+    acknowledged_cautions: list[str] = Field(
+        default_factory=list, description="caution codes the clinician has considered"
+    )
+    steroid: SteroidChoice | None = None
+
+
+# --------------------------------------------------------------------------- output
+class _Out(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class PlanIssue(_Out):
+    code: str
+    text: str
+    blocking: bool
+    fields: list[str] = Field(default_factory=list)
+    statement_ids: list[str] = Field(min_length=1)
+
+
+class Acknowledgements(_Out):
+    required: list[str]
+    acknowledged: list[str]
+    missing: list[str]
+    unmatched: list[str] = Field(description="acknowledged codes that match no caution")
+
+
+class HazardNote(_Out):
+    id: str
+    name: str
+    risk: str
+    precaution: str
+    statement_ids: list[str]
+    references: list[str]
+
+
+class Needle(_Out):
+    gauge_min: int
+    gauge_max: int
+    length_mm_min: int
+    length_mm_max: int
+    text: str
+
+
+class TechniqueCard(_Out):
+    muscle: str
+    name: str
+    side: Side
+    sites: int
+    volume_ml_per_site: Num
+    volume_ml: Num
+    volume_range_ml: str
+    position: str
+    landmarks: str
+    needle: Needle
+    approach: str
+    angle: str
+    depth: str
+    guidance: str
+    hazards: list[HazardNote]
+    steps: list[CarePlanItem]
+    statement_ids: list[str]
+    references: list[str]
+
+
+class SolutionLine(_Out):
+    agent: str
+    name: str
+    percent: Num
+    epinephrine: bool
+    parts: Num
+    ml: Num = Field(description="volume of this stock solution drawn (rounded up to 0.0001 mL)")
+    mg: Num
+    onset: str
+    duration: str
+    preservative_free: list[str]
+
+
+class InjectateSummary(_Out):
+    solutions: list[SolutionLine]
+    saline_parts: Num
+    saline_ml: Num
+    total_ml: Num
+    mixture_mg_per_ml: dict[str, Num] = Field(description="per agent, in the final mixture")
+    text: str
+    statement_ids: list[str]
+
+
+class SteroidPlan(_Out):
+    status: SteroidStatus
+    text: str
+    agent: str | None = None
+    name: str | None = None
+    mg: Num | None = None
+    range_mg: str
+    caveat: str
+    side_effects: str
+    statement_ids: list[str]
+    references: list[str]
+
+
+class MaterialLine(_Out):
+    code: str
+    name: str
+    statement_ids: list[str]
+
+
+class Reassessment(_Out):
+    earliest: date
+    latest: date
+    text: str
+    statement_ids: list[str]
+
+
+class ProcedurePlan(_Out):
+    status: PlanStatus
+    headline: str
+    verdict: Verdict
+    reasons: list[Reason]
+    issues: list[PlanIssue]
+    acknowledgements: Acknowledgements
+    cautions: list[Caution]
+    needs: list[Need]
+    targets: list[TechniqueCard]
+    injectate: InjectateSummary | None
+    dose: DoseCheck | None
+    steroid: SteroidPlan | None
+    checklist: list[CarePlanItem]
+    technique: list[CarePlanItem]
+    materials: list[MaterialLine]
+    expected_course: ExpectedCourse
+    reassessment: Reassessment | None
+    alternatives: list[CarePlanItem]
+    knowledge_version: str
+    as_of: date
+    disclaimer: str
+
+
+# --------------------------------------------------------------------------- parsing
+def parse_plan_request(data: Any, kb: Knowledge) -> PlanRequest:
+    """Validate a plan file into a ``PlanRequest`` or raise ``InvalidInput`` (all problems)."""
+    if not isinstance(data, dict):
+        raise InvalidInput.single("(root)", "expected a JSON object with the plan")
+    try:
+        req = PlanRequest.model_validate(data)
+    except ValidationError as err:
+        raise InvalidInput(problems_from(err)) from None
+    problems = check_ids(req.assessment, kb, prefix="assessment")
+    if problems:
+        raise InvalidInput(problems)
+    return req
+
+
+def plan_json_schema(kb: Knowledge) -> dict[str, Any]:
+    """JSON Schema of the plan file, with the knowledge base's ids as enums."""
+    from triggerpath.domain.validation import assessment_json_schema
+
+    schema = PlanRequest.model_json_schema()
+    defs = schema.setdefault("$defs", {})
+    for name, sub in assessment_json_schema(kb).get("$defs", {}).items():
+        defs[name] = sub
+    muscles = sorted(kb.muscles)
+    agents = sorted(la.id for la in kb.injectates.local_anesthetics)
+    defs["Target"]["properties"]["muscle"]["enum"] = muscles
+    defs["InjectateSolution"]["properties"]["agent"]["enum"] = agents
+    defs["PriorDose"]["properties"]["agent"]["enum"] = agents
+    defs["SteroidChoice"]["properties"]["agent"]["enum"] = sorted(
+        s.id for s in kb.injectates.corticosteroids.agents
+    )
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    schema["$id"] = f"https://triggerpath.example/schemas/plan/{kb.version}"
+    return schema
+
+
+def _input_problems(
+    assessment: Assessment,
+    targets: Sequence[Target],
+    injectate: Injectate,
+    prior_24h: Sequence[PriorDose],
+    steroid: SteroidChoice | None,
+    kb: Knowledge,
+    policy: Policy,
+) -> list[FieldProblem]:
+    inj = kb.injectates
+    problems: list[FieldProblem] = []
+    if not targets:
+        problems.append(FieldProblem("targets", "at least one target muscle is needed"))
+    for i, t in enumerate(targets):
+        at = f"targets[{i}]"
+        if t.muscle not in kb.muscles:
+            problems.append(
+                FieldProblem(
+                    f"{at}.muscle",
+                    f"unknown muscle {t.muscle!r}; see 'triggerpath knowledge muscles'",
+                )
+            )
+        v = t.volume_ml_per_site
+        if v is not None and (not v.is_finite() or v <= 0):
+            problems.append(
+                FieldProblem(f"{at}.volume_ml_per_site", "must be a volume of more than 0 mL")
+            )
+        elif v is not None and v > MAX_ML_PER_SITE:
+            problems.append(
+                FieldProblem(
+                    f"{at}.volume_ml_per_site",
+                    f"{v} mL per site is not a trigger point volume (over {MAX_ML_PER_SITE} mL)",
+                )
+            )
+    for i, s in enumerate(injectate.solutions):
+        problems += solution_problems(
+            s.agent, s.percent, s.epinephrine, inj, policy, f"injectate.solutions[{i}]"
+        )
+    problems += prior_problems(prior_24h, inj, "prior_24h")
+    for i, s in enumerate(injectate.solutions):
+        if not s.parts.is_finite() or s.parts <= 0 or s.parts > MAX_PARTS:
+            problems.append(
+                FieldProblem(
+                    f"injectate.solutions[{i}].parts",
+                    f"must be more than 0 and at most {MAX_PARTS}",
+                )
+            )
+    sp = injectate.saline_parts
+    if not sp.is_finite() or sp < 0 or sp > MAX_PARTS:
+        problems.append(
+            FieldProblem("injectate.saline_parts", f"must be between 0 and {MAX_PARTS}")
+        )
+    if steroid is not None:
+        if inj.steroid(steroid.agent) is None:
+            known = ", ".join(s.id for s in inj.corticosteroids.agents)
+            problems.append(
+                FieldProblem(
+                    "steroid.agent", f"unknown corticosteroid {steroid.agent!r}; known: {known}"
+                )
+            )
+        if not steroid.mg.is_finite() or steroid.mg <= 0:
+            problems.append(FieldProblem("steroid.mg", "must be a dose of more than 0 mg"))
+        elif steroid.mg > MAX_STEROID_MG:
+            problems.append(
+                FieldProblem("steroid.mg", f"{steroid.mg} mg is not plausible; check the units")
+            )
+    return problems
+
+
+# --------------------------------------------------------------------------- helpers
+def _item(t: TextItem) -> CarePlanItem:
+    return CarePlanItem(
+        code=t.id, title=t.title, text=t.text.strip(), statement_ids=list(t.statement_ids)
+    )
+
+
+def _confirmed(assessment: Assessment, kb: Knowledge) -> set[tuple[str, str]]:
+    """(muscle, side) pairs whose trigger point meets the criteria."""
+    req = kb.pathway.trigger_point_criteria.required
+    out: set[tuple[str, str]] = set()
+    for tp in assessment.trigger_points:
+        if evaluate(req, tp.model_dump(mode="json")).value is True:
+            out.add((tp.muscle, tp.side))
+    return out
+
+
+def _side_confirmed(muscle: str, side: Side, confirmed: set[tuple[str, str]]) -> bool:
+    if (muscle, "bilateral") in confirmed:
+        return True
+    if side == "bilateral":
+        return (muscle, "left") in confirmed and (muscle, "right") in confirmed
+    return (muscle, side) in confirmed
+
+
+def _needle(m: Muscle) -> Needle:
+    n = m.needle
+    gauge = f"{n.gauge_min} G" if n.gauge_min == n.gauge_max else f"{n.gauge_min}-{n.gauge_max} G"
+    return Needle(
+        gauge_min=n.gauge_min,
+        gauge_max=n.gauge_max,
+        length_mm_min=n.length_mm_min,
+        length_mm_max=n.length_mm_max,
+        text=f"{gauge}, {n.length_mm_min}-{n.length_mm_max} mm",
+    )
+
+
+def _card(t: Target, volume: Decimal, kb: Knowledge) -> TechniqueCard:
+    m = kb.muscles[t.muscle]
+    inj = kb.injectates
+    hazards = [
+        HazardNote(
+            id=h.id,
+            name=h.name,
+            risk=h.risk,
+            precaution=h.precaution,
+            statement_ids=list(h.statement_ids) or ["S000.30"],
+            references=list(h.references),
+        )
+        for h in (kb.hazards[hid] for hid in m.hazards)
+    ]
+    return TechniqueCard(
+        muscle=m.id,
+        name=m.name,
+        side=t.side,
+        sites=t.sites,
+        volume_ml_per_site=volume,
+        volume_ml=volume * t.sites,
+        volume_range_ml=f"{m.volume_ml_min:g}-{m.volume_ml_max:g} mL per site",
+        position=m.position,
+        landmarks=m.landmarks,
+        needle=_needle(m),
+        approach=m.approach,
+        angle=m.angle,
+        depth=m.depth,
+        guidance=m.guidance,
+        hazards=hazards,
+        steps=[_item(inj.technique_item(i)) for i in ("aspiration", "fanning", "volume_per_site")],
+        statement_ids=list(m.statement_ids),
+        references=list(m.references),
+    )
+
+
+def _reassessment(as_of: date, kb: Knowledge) -> Reassessment:
+    values = kb.statements["S003.12"].values
+    lo, hi = int(values["reassess_weeks_min"]), int(values["reassess_weeks_max"])
+    item = next(i for i in kb.pathway.follow_up if "S003.12" in i.statement_ids)
+    return Reassessment(
+        earliest=as_of + timedelta(weeks=lo),
+        latest=as_of + timedelta(weeks=hi),
+        text=f"Reassess between {lo} and {hi} weeks after this session. {item.text.strip()}",
+        statement_ids=["S003.12"],
+    )
+
+
+def _steroid_allowed(assessment: Assessment) -> bool:
+    """Persistent trigger points: earlier local anesthetic TPIs gave little or no relief."""
+    return any(
+        c.modality == "trigger_point_injection" and c.response in INADEQUATE
+        for c in assessment.conservative_care or []
+    )
+
+
+def _fmt(value: Decimal) -> str:
+    return format(value.normalize(), "f")
+
+
+# --------------------------------------------------------------------------- the planner
+def plan_procedure(
+    assessment: Assessment,
+    targets: Sequence[Target],
+    injectate: Injectate,
+    *,
+    as_of: date,
+    policy: Policy = DEFAULT_POLICY,
+    knowledge: Knowledge,
+    prior_24h: Sequence[PriorDose] = (),
+    acknowledged_cautions: Sequence[str] = (),
+    steroid: SteroidChoice | None = None,
+) -> ProcedurePlan:
+    """Plan TPIs for each target; raises ``InvalidInput`` on bad input, never on findings.
+
+    ``assessment`` must already be validated against ``knowledge``
+    (:func:`parse_plan_request` or :func:`triggerpath.domain.validation.parse_assessment`).
+    """
+    kb = knowledge
+    inj = kb.injectates
+    problems = _input_problems(assessment, targets, injectate, prior_24h, steroid, kb, policy)
+    if problems:
+        raise InvalidInput(problems)
+    rec = assess(assessment, kb, as_of=as_of, policy=policy)
+    alternatives = [
+        CarePlanItem(
+            code=a.id,
+            title=a.name,
+            text=f"{a.text.strip()} When: {a.when}.",
+            statement_ids=list(a.statement_ids),
+        )
+        for a in inj.alternatives
+    ]
+    acknowledged = list(dict.fromkeys(acknowledged_cautions))
+    common: dict[str, Any] = {
+        "verdict": rec.verdict,
+        "cautions": rec.cautions,
+        "needs": rec.needs,
+        "expected_course": rec.expected_course,
+        "alternatives": alternatives,
+        "knowledge_version": kb.version,
+        "as_of": as_of,
+        "disclaimer": DISCLAIMER,
+    }
+    if rec.verdict != "tpi_appropriate":
+        return ProcedurePlan(
+            status="refused",
+            headline=f"No TPI plan: the assessment is '{rec.verdict}'. {rec.headline}",
+            reasons=rec.reasons,
+            issues=[],
+            acknowledgements=Acknowledgements(
+                required=[], acknowledged=acknowledged, missing=[], unmatched=acknowledged
+            ),
+            targets=[],
+            injectate=None,
+            dose=None,
+            steroid=None,
+            checklist=[],
+            technique=[],
+            materials=[],
+            reassessment=None,
+            **common,
+        )
+
+    patient = assessment.patient
+    if patient.weight_kg is None:
+        raise InvalidInput.single(
+            "assessment.patient.weight_kg",
+            "needed to check the local anesthetic dose against weight-based limits",
+        )
+    lo, hi = WEIGHT_KG_RANGE
+    if not lo <= patient.weight_kg <= hi:
+        raise InvalidInput.single(
+            "assessment.patient.weight_kg",
+            f"{_fmt(patient.weight_kg)} kg is outside the adult range TriggerPath doses for "
+            f"({lo}-{hi} kg)",
+        )
+    issues: list[PlanIssue] = []
+
+    # ---- targets
+    confirmed = _confirmed(assessment, kb)
+    cards: list[TechniqueCard] = []
+    for i, t in enumerate(targets):
+        m = kb.muscles[t.muscle]
+        vmax = Decimal(str(m.volume_ml_max))
+        vmin = Decimal(str(m.volume_ml_min))
+        volume = t.volume_ml_per_site if t.volume_ml_per_site is not None else vmax
+        cards.append(_card(t, volume, kb))
+        if not _side_confirmed(t.muscle, t.side, confirmed):
+            issues.append(
+                PlanIssue(
+                    code="target_not_confirmed",
+                    text=f"{m.name} ({t.side}) is not a trigger point confirmed in the "
+                    "assessment: inject only trigger points identified by palpation.",
+                    blocking=True,
+                    fields=[f"targets[{i}]"],
+                    statement_ids=["S003.11", "S002.10", "S000.09"],
+                )
+            )
+        if volume > vmax:
+            issues.append(
+                PlanIssue(
+                    code="volume_above_range",
+                    text=f"{m.name}: {_fmt(volume)} mL per site is above the "
+                    f"{m.volume_ml_min:g}-{m.volume_ml_max:g} mL the sources describe.",
+                    blocking=True,
+                    fields=[f"targets[{i}].volume_ml_per_site"],
+                    statement_ids=["S002.20", "S003.07"],
+                )
+            )
+        elif volume < vmin:
+            issues.append(
+                PlanIssue(
+                    code="volume_below_range",
+                    text=f"{m.name}: {_fmt(volume)} mL per site is below the usual "
+                    f"{m.volume_ml_min:g}-{m.volume_ml_max:g} mL; too little injectate is one "
+                    "cause of failed injections.",
+                    blocking=False,
+                    fields=[f"targets[{i}].volume_ml_per_site"],
+                    statement_ids=["S002.20", "S004.02"],
+                )
+            )
+    seen: dict[tuple[str, str], int] = {}
+    for i, t in enumerate(targets):
+        if (t.muscle, t.side) in seen:
+            issues.append(
+                PlanIssue(
+                    code="duplicate_target",
+                    text=f"{kb.muscles[t.muscle].name} ({t.side}) is listed twice; both are "
+                    "counted in the totals.",
+                    blocking=False,
+                    fields=[f"targets[{seen[(t.muscle, t.side)]}]", f"targets[{i}]"],
+                    statement_ids=["S003.07"],
+                )
+            )
+        seen.setdefault((t.muscle, t.side), i)
+
+    # ---- injectate totals and the dose check
+    total = sum((c.volume_ml for c in cards), Decimal(0))
+    parts = sum((s.parts for s in injectate.solutions), Decimal(0)) + injectate.saline_parts
+    lines: list[SolutionDose] = []
+    for s in injectate.solutions:
+        exact = Fraction(total) * Fraction(s.parts) / Fraction(parts)
+        lines.append(
+            SolutionDose(
+                agent=s.agent,
+                percent=s.percent,
+                ml=round_up(exact, 4),
+                epinephrine=s.epinephrine,
+            )
+        )
+    dose = check_dose(
+        DoseRequest(
+            weight_kg=patient.weight_kg,
+            height_cm=patient.height_cm,
+            sex=patient.sex,
+            solutions=lines,
+            prior_24h=list(prior_24h),
+        ),
+        kb,
+        policy=policy,
+    )
+    if dose.level == "exceeds":
+        issues.append(
+            PlanIssue(
+                code="dose_exceeds",
+                text=f"{dose.headline} Remaining allowance is shown per solution.",
+                blocking=True,
+                fields=["targets", "injectate", "prior_24h"],
+                statement_ids=["S000.28", "S000.29"],
+            )
+        )
+    pf_needed = assessment.contraindications.preservative_allergy is True
+    solution_lines: list[SolutionLine] = []
+    mixture: dict[str, Decimal] = {}
+    for i, (s, d) in enumerate(zip(injectate.solutions, lines, strict=True)):
+        la = inj.agent(s.agent)
+        assert la is not None
+        pf = [
+            f.product + (f" ({f.note})" if f.note else "")
+            for f in la.preservative_free
+            if f.epinephrine == s.epinephrine and s.percent in f.percents
+        ]
+        if pf_needed and not pf:
+            issues.append(
+                PlanIssue(
+                    code="no_preservative_free_form",
+                    text=f"A preservative allergy is recorded and {la.name.lower()} "
+                    f"{_fmt(s.percent)}%{' with epinephrine' if s.epinephrine else ''} has no "
+                    "preservative-free presentation: choose another strength or agent.",
+                    blocking=True,
+                    fields=[f"injectate.solutions[{i}]", "assessment.contraindications"],
+                    statement_ids=["S000.30"],
+                )
+            )
+        conc = Fraction(s.percent) * 10 * Fraction(s.parts) / Fraction(parts)
+        mixture[la.id] = mixture.get(la.id, Decimal(0)) + round_up(conc, 4)
+        solution_lines.append(
+            SolutionLine(
+                agent=la.id,
+                name=la.name,
+                percent=s.percent,
+                epinephrine=s.epinephrine,
+                parts=s.parts,
+                ml=d.ml,
+                mg=s.percent * 10 * d.ml,
+                onset=la.onset,
+                duration=(la.duration.epinephrine or la.duration.plain)
+                if s.epinephrine
+                else la.duration.plain,
+                preservative_free=pf or [la.preservative_note],
+            )
+        )
+    saline_ml = round_up(Fraction(total) * Fraction(injectate.saline_parts) / Fraction(parts), 4)
+    names = {line.agent: line.name for line in solution_lines}
+    mix_text = ", ".join(f"{names[a]} {_fmt(v)} mg/mL" for a, v in mixture.items())
+    summary = InjectateSummary(
+        solutions=solution_lines,
+        saline_parts=injectate.saline_parts,
+        saline_ml=saline_ml,
+        total_ml=total,
+        mixture_mg_per_ml=mixture,
+        text=f"{_fmt(total)} mL in total over {sum(c.sites for c in cards)} site(s); "
+        f"final mixture {mix_text}"
+        + (f", diluted with {_fmt(saline_ml)} mL saline" if injectate.saline_parts else "")
+        + ".",
+        statement_ids=["S000.15", "S003.07", "S002.18", "S000.28"],
+    )
+
+    # ---- corticosteroid
+    cs = inj.corticosteroids
+    allowed = _steroid_allowed(assessment)
+    range_mg = f"{_fmt(cs.dose_mg_min)}-{_fmt(cs.dose_mg_max)} mg"
+    steroid_ids = list(cs.statement_ids)
+    base: dict[str, Any] = {
+        "range_mg": range_mg,
+        "caveat": cs.caveat.strip(),
+        "side_effects": cs.side_effects.strip(),
+        "statement_ids": steroid_ids,
+        "references": list(cs.references),
+    }
+    steroid_plan: SteroidPlan
+    if steroid is None:
+        steroid_plan = SteroidPlan(
+            status="available" if allowed else "not_indicated",
+            text=(
+                f"A corticosteroid ({range_mg} by the size of the area) may be added: earlier "
+                "local anesthetic injections gave little or no relief."
+                if allowed
+                else "No corticosteroid: it is reserved for persistent trigger points that did "
+                "not respond to other treatment, including local anesthetic injections."
+            ),
+            **base,
+        )
+    else:
+        agent = inj.steroid(steroid.agent)
+        assert agent is not None
+        blocked_steroid = False
+        if not allowed:
+            blocked_steroid = True
+            issues.append(
+                PlanIssue(
+                    code="steroid_not_indicated",
+                    text="A corticosteroid is requested, but the assessment records no earlier "
+                    "local anesthetic TPIs that failed: steroids are for persistent trigger "
+                    "points that did not respond to other treatment. Remove it or record the "
+                    "earlier injections.",
+                    blocking=True,
+                    fields=["steroid", "assessment.conservative_care"],
+                    statement_ids=["S003.09", "S004.02"],
+                )
+            )
+        if steroid.mg > cs.dose_mg_max:
+            blocked_steroid = True
+            issues.append(
+                PlanIssue(
+                    code="steroid_dose_above_range",
+                    text=f"{_fmt(steroid.mg)} mg {agent.name.lower()} is above the "
+                    f"{range_mg} the source gives.",
+                    blocking=True,
+                    fields=["steroid.mg"],
+                    statement_ids=["S003.09"],
+                )
+            )
+        elif steroid.mg < cs.dose_mg_min:
+            issues.append(
+                PlanIssue(
+                    code="steroid_dose_below_range",
+                    text=f"{_fmt(steroid.mg)} mg is below the {range_mg} the source gives.",
+                    blocking=False,
+                    fields=["steroid.mg"],
+                    statement_ids=["S003.09"],
+                )
+            )
+        steroid_plan = SteroidPlan(
+            status="blocked" if blocked_steroid else "included",
+            text=f"{agent.name}, {_fmt(steroid.mg)} mg in total ({range_mg} by the size of the "
+            f"area). {agent.note}",
+            agent=agent.id,
+            name=agent.name,
+            mg=steroid.mg,
+            **base,
+        )
+
+    # ---- acknowledgements
+    required = [c.code for c in rec.cautions if not c.code.startswith("hazard.")]
+    if dose.level == "caution":
+        required.append(DOSE_NEAR_LIMIT)
+    required = list(dict.fromkeys(required))
+    missing = [c for c in required if c not in acknowledged]
+    acks = Acknowledgements(
+        required=required,
+        acknowledged=[c for c in acknowledged if c in required],
+        missing=missing,
+        unmatched=[c for c in acknowledged if c not in required],
+    )
+
+    # ---- checklist, materials, follow-up
+    needs_us = any(c.guidance != "palpation" for c in cards)
+    materials: list[MaterialLine] = []
+    for mat in inj.materials:
+        wanted = {
+            "always": True,
+            "ultrasound": needs_us,
+            "diluent": injectate.saline_parts > 0,
+            "steroid": steroid_plan.status == "included",
+        }[mat.when]
+        if wanted:
+            materials.append(
+                MaterialLine(code=mat.id, name=mat.name, statement_ids=list(mat.statement_ids))
+            )
+    needles: dict[str, list[str]] = {}
+    for c in cards:
+        needles.setdefault(c.needle.text, []).append(c.name)
+    for text, muscles in needles.items():
+        materials.append(
+            MaterialLine(
+                code="needle",
+                name=f"Needles {text} ({', '.join(dict.fromkeys(muscles))})",
+                statement_ids=["S002.18", "S003.07"] + (["S000.16"] if "60" in text else []),
+            )
+        )
+
+    blocking = [i for i in issues if i.blocking]
+    status: PlanStatus
+    if blocking:
+        status = "blocked"
+        reasons = [
+            Reason(code=i.code, text=i.text, fields=i.fields, statement_ids=i.statement_ids)
+            for i in blocking
+        ]
+        headline = f"Plan blocked: {blocking[0].text}"
+    elif missing:
+        status = "needs_acknowledgement"
+        texts = {c.code: c.text for c in rec.cautions}
+        texts[DOSE_NEAR_LIMIT] = dose.headline
+        reasons = [
+            Reason(
+                code=f"acknowledge.{code}",
+                text=f"Acknowledge '{code}': {texts.get(code, code)}",
+                fields=["acknowledged_cautions"],
+                statement_ids=next(
+                    (c.statement_ids for c in rec.cautions if c.code == code), ["S000.28"]
+                ),
+            )
+            for code in missing
+        ]
+        headline = f"Plan needs acknowledgement of {len(missing)} caution(s): {', '.join(missing)}."
+    else:
+        status = "ready"
+        reasons = rec.reasons
+        headline = (
+            f"Plan ready: {len(cards)} target(s), {_fmt(total)} mL; dose {dose.level} "
+            f"({_fmt(dose.fraction * 100)}% of the combined maximum)."
+        )
+    return ProcedurePlan(
+        status=status,
+        headline=headline,
+        reasons=reasons,
+        issues=issues,
+        acknowledgements=acks,
+        targets=cards,
+        injectate=summary,
+        dose=dose,
+        steroid=steroid_plan,
+        checklist=[_item(t) for t in inj.checklist],
+        technique=[_item(t) for t in inj.technique],
+        materials=materials,
+        reassessment=_reassessment(as_of, kb),
+        **common,
+    )
+
+
+def plan_from_request(
+    request: PlanRequest, knowledge: Knowledge, *, as_of: date, policy: Policy = DEFAULT_POLICY
+) -> ProcedurePlan:
+    """Plan from a parsed plan file (see :func:`parse_plan_request`)."""
+    return plan_procedure(
+        request.assessment,
+        request.targets,
+        request.injectate,
+        as_of=as_of,
+        policy=policy,
+        knowledge=knowledge,
+        prior_24h=request.prior_24h,
+        acknowledged_cautions=request.acknowledged_cautions,
+        steroid=request.steroid,
+    )

@@ -1,0 +1,172 @@
+"""Administration (role ``admin``): users and API keys, the clinic policy, the audit trail."""
+
+from typing import Annotated, Any
+from uuid import UUID
+
+from fastapi import APIRouter, Query, Response
+from pydantic import AwareDatetime
+
+from triggerpath.entrypoints.api import schemas as s
+from triggerpath.entrypoints.api.deps import Paging, State, action
+from triggerpath.entrypoints.api.problems import PROBLEM_RESPONSES
+from triggerpath.services import clinical, users
+from triggerpath.services.audit import AuditNote, Call
+from triggerpath.services.model import AuditQuery
+from triggerpath.services.payloads import PolicyUpdate
+from triggerpath.services.uow import UnitOfWork
+
+router = APIRouter(prefix="/api/v1", responses=PROBLEM_RESPONSES)
+
+
+@router.post("/users", status_code=201, response_model=s.UserPublic, tags=["users"])
+def create_user(body: s.UserCreate, call: Annotated[Call, action("user.create")]) -> s.UserPublic:
+    """Create a user; without a password it is a system account (API keys only)."""
+    return call.run(
+        lambda uow, note: s.user_view(
+            users.create_user(
+                uow,
+                username=body.username,
+                role=body.role,
+                password=body.password,
+                now=call.now,
+                created_by=call.actor.username,
+            )
+        )
+    )
+
+
+@router.get("/users", response_model=s.Page[s.UserPublic], tags=["users"])
+def list_users(paging: Paging, call: Annotated[Call, action("user.list")]) -> Any:
+    def run(uow: UnitOfWork, note: AuditNote) -> dict[str, Any]:
+        items, total = users.list_users(uow, paging)
+        return {
+            "items": [s.user_view(u) for u in items],
+            "total": total,
+            "limit": paging.limit,
+            "offset": paging.offset,
+        }
+
+    return call.run(run)
+
+
+@router.get("/users/{user_id}", response_model=s.UserPublic, tags=["users"])
+def get_user(user_id: UUID, call: Annotated[Call, action("user.read")]) -> s.UserPublic:
+    return call.run(lambda uow, note: s.user_view(users.get_user(uow, user_id)))
+
+
+@router.patch("/users/{user_id}", response_model=s.UserPublic, tags=["users"])
+def update_user(
+    user_id: UUID, body: s.UserUpdate, call: Annotated[Call, action("user.update")]
+) -> s.UserPublic:
+    """Change a user's role, deactivate or reactivate them, or set a new password."""
+    return call.run(
+        lambda uow, note: s.user_view(
+            users.update_user(
+                uow, user_id, role=body.role, active=body.active, password=body.password
+            )
+        )
+    )
+
+
+@router.post(
+    "/users/{user_id}/api-keys",
+    status_code=201,
+    response_model=s.ApiKeyCreated,
+    tags=["users"],
+)
+def create_api_key(
+    user_id: UUID,
+    body: s.ApiKeyCreate,
+    state: State,
+    call: Annotated[Call, action("user.api_key.create")],
+) -> s.ApiKeyCreated:
+    """Issue an API key (bearer token); the token is shown in this response only."""
+
+    def run(uow: UnitOfWork, note: AuditNote) -> s.ApiKeyCreated:
+        key, token = users.create_api_key(
+            uow,
+            state.secret_key,
+            user_id,
+            name=body.name,
+            now=call.now,
+            expires_at=body.expires_at,
+        )
+        return s.ApiKeyCreated(**s.api_key_view(key).model_dump(), token=token)
+
+    return call.run(run)
+
+
+@router.delete("/users/{user_id}/api-keys/{key_id}", status_code=204, tags=["users"])
+def revoke_api_key(
+    user_id: UUID, key_id: UUID, call: Annotated[Call, action("user.api_key.revoke")]
+) -> Response:
+    call.run(lambda uow, note: users.revoke_api_key(uow, user_id, key_id, call.now))
+    return Response(status_code=204)
+
+
+@router.get("/audit", response_model=s.Page[s.AuditEventPublic], tags=["audit"])
+def list_audit(
+    paging: Paging,
+    call: Annotated[Call, action("audit.list")],
+    patient_id: UUID | None = None,
+    actor: Annotated[str | None, Query(max_length=64)] = None,
+    action_: Annotated[
+        str | None, Query(alias="action", max_length=64, description="exact, or prefix*")
+    ] = None,
+    outcome: Annotated[str | None, Query(max_length=16)] = None,
+    request_id: Annotated[str | None, Query(max_length=64)] = None,
+    since: AwareDatetime | None = None,
+    until: AwareDatetime | None = None,
+) -> Any:
+    """The audit trail, oldest first, filtered."""
+    query = AuditQuery(
+        patient_id=patient_id,
+        actor=actor,
+        action=action_,
+        outcome=outcome,
+        request_id=request_id,
+        since=since,
+        until=until,
+    )
+
+    def run(uow: UnitOfWork, note: AuditNote) -> dict[str, Any]:
+        items, total = uow.audit.page(query, paging)
+        return {
+            "items": [s.audit_view(e) for e in items],
+            "total": total,
+            "limit": paging.limit,
+            "offset": paging.offset,
+        }
+
+    return call.run(run)
+
+
+@router.get("/settings/policy", response_model=s.PolicyPublic, tags=["settings"])
+def get_policy(call: Annotated[Call, action("policy.read")]) -> s.PolicyPublic:
+    """The clinic policy the engine applies (version 0 = the built-in defaults)."""
+
+    def run(uow: UnitOfWork, note: AuditNote) -> s.PolicyPublic:
+        version, policy = clinical.current_policy(uow)
+        return s.PolicyPublic(version=version, policy=policy)
+
+    return call.run(run)
+
+
+@router.put("/settings/policy", response_model=s.PolicyPublic, tags=["settings"])
+def update_policy(
+    body: PolicyUpdate, call: Annotated[Call, action("policy.update")]
+) -> s.PolicyPublic:
+    """Set the clinic policy: a new version, with the reason; send the version you read."""
+
+    def run(uow: UnitOfWork, note: AuditNote) -> s.PolicyPublic:
+        version, policy = clinical.update_policy(
+            uow,
+            call.actor,
+            expected=body.version,
+            reason=body.reason,
+            policy=body.policy,
+            now=call.now,
+        )
+        return s.PolicyPublic(version=version, policy=policy)
+
+    return call.run(run)

@@ -1,0 +1,338 @@
+"""Service commands: ``serve``, ``db upgrade|backup|restore|status``, ``users``, ``audit``.
+
+Registered on the main ``triggerpath`` app by one import line in ``cli.py``. Settings
+come from ``TRIGGERPATH_*`` variables (see :mod:`triggerpath.config`); a problem with
+them exits 2 naming the variable.
+"""
+
+from __future__ import annotations
+
+import getpass
+import ipaddress
+import logging
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from triggerpath.adapters import database
+from triggerpath.config import Settings, load_settings
+from triggerpath.entrypoints.cli import Format, FormatOpt, app, emit_json, err, out, user_errors
+from triggerpath.errors import InvalidInput
+from triggerpath.services import users as user_service
+from triggerpath.services.model import ROLES, AuditEvent, AuditQuery, Window
+from triggerpath.services.uow import UnitOfWork
+
+db_app = typer.Typer(help="Database: migrations, backup and restore.", no_args_is_help=True)
+users_app = typer.Typer(help="Users, roles and API keys.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+app.add_typer(users_app, name="users")
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)  # the clock is read here, at the edge
+
+
+def _operator() -> str:
+    try:
+        return f"cli:{getpass.getuser()}"[:64]
+    except (KeyError, OSError):
+        return "cli"
+
+
+def _engine(settings: Settings, *, migrate_in_development: bool = True) -> Any:
+    """The engine; in development the schema is brought to head, elsewhere it must be."""
+    engine = database.make_engine(settings.db_url)
+    if settings.development and migrate_in_development:
+        database.upgrade(engine)
+        return engine
+    state = database.readiness(engine)
+    if not state.ready:
+        engine.dispose()
+        raise InvalidInput.single(
+            "TRIGGERPATH_DATABASE_URL", f"{state.detail}; run 'triggerpath db upgrade'"
+        )
+    return engine
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+# --------------------------------------------------------------------------- serve
+@app.command()
+@user_errors
+def serve(
+    host: Annotated[
+        str | None, typer.Option(help="address to bind (default TRIGGERPATH_HOST, 127.0.0.1)")
+    ] = None,
+    port: Annotated[
+        int | None, typer.Option(help="port (default TRIGGERPATH_PORT, 8000)", min=1, max=65535)
+    ] = None,
+) -> None:
+    """Run the REST API (docs at /docs, probes at /healthz and /readyz)."""
+    import uvicorn
+
+    from triggerpath.entrypoints.api import create_app
+
+    overrides: dict[str, Any] = {}
+    if host is not None:
+        overrides["host"] = host
+    if port is not None:
+        overrides["port"] = port
+    settings = load_settings(**overrides)
+    if settings.development and not _is_loopback(settings.host):
+        raise InvalidInput.single(
+            "--host",
+            f"development mode only listens on loopback, not {settings.host}; set "
+            "TRIGGERPATH_ENV=production and real secrets to serve on the network",
+        )
+    engine = database.make_engine(settings.db_url)
+    if settings.development:
+        database.upgrade(engine)
+        with UnitOfWork(engine) as uow:
+            created = user_service.ensure_dev_admin(uow, _now())
+            uow.commit()
+        if created:
+            name, password = created
+            sys.stderr.write(
+                f"Development admin created (shown once): username {name}  password {password}\n"
+            )
+        err.print(f"development mode: data in {settings.data_dir}", highlight=False)
+    else:
+        state = database.readiness(engine)
+        if not state.ready:
+            err.print(f"[yellow]not ready:[/] {state.detail}; /readyz answers 503", markup=True)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    uvicorn.run(
+        create_app(settings, engine=engine),
+        host=settings.host,
+        port=settings.port,
+        access_log=False,  # ours logs route templates, never paths or query strings
+        server_header=False,
+        log_level="info",
+    )
+
+
+# --------------------------------------------------------------------------- db
+@db_app.command("upgrade")
+@user_errors
+def db_upgrade() -> None:
+    """Apply the migrations up to the newest (safe to run again)."""
+    settings = load_settings()
+    engine = database.make_engine(settings.db_url)
+    before = database.current_revision(engine)
+    after = database.upgrade(engine)
+    engine.dispose()
+    out.print(f"database at {after}" + (" (unchanged)" if before == after else f" (was {before})"))
+
+
+@db_app.command("status")
+@user_errors
+def db_status() -> None:
+    """Is the database reachable and at the newest migration? Exit 1 when not."""
+    settings = load_settings()
+    engine = database.make_engine(settings.db_url)
+    state = database.readiness(engine)
+    engine.dispose()
+    out.print(f"{'ready' if state.ready else 'not ready'}: {state.detail}")
+    if not state.ready:
+        raise typer.Exit(1)
+
+
+def _sqlite_only(settings: Settings, verb: str) -> None:
+    if not database.is_sqlite(settings.db_url):
+        raise InvalidInput.single(
+            "TRIGGERPATH_DATABASE_URL",
+            f"db {verb} handles SQLite; for PostgreSQL use pg_dump / pg_restore (see README)",
+        )
+
+
+@db_app.command("backup")
+@user_errors
+def db_backup(
+    file: Annotated[Path, typer.Argument(help="new file to write the backup to")],
+) -> None:
+    """Copy the SQLite database to FILE, consistently, while the service runs."""
+    settings = load_settings()
+    _sqlite_only(settings, "backup")
+    database.backup_sqlite(settings.db_url, file)
+    out.print(f"backup written to {file} (schema {database.check_backup(file)})")
+
+
+@db_app.command("restore")
+@user_errors
+def db_restore(
+    file: Annotated[Path, typer.Argument(help="a backup made by 'triggerpath db backup'")],
+    yes: Annotated[bool, typer.Option("--yes", help="do not ask for confirmation")] = False,
+) -> None:
+    """Replace the SQLite database with FILE (stop the service first), then migrate."""
+    settings = load_settings()
+    _sqlite_only(settings, "restore")
+    database.check_backup(file)
+    if not yes and not typer.confirm(
+        f"Replace everything in {database.sqlite_file(settings.db_url)} with {file}?"
+    ):
+        raise typer.Exit(1)
+    revision = database.restore_sqlite(settings.db_url, file)
+    engine = database.make_engine(settings.db_url)
+    head = database.upgrade(engine)
+    engine.dispose()
+    out.print(f"restored {file} (schema {revision}, now {head})")
+
+
+# --------------------------------------------------------------------------- users
+@users_app.command("create")
+@user_errors
+def users_create(
+    username: Annotated[str, typer.Argument(help="lower-case login name")],
+    role: Annotated[str, typer.Option("--role", help=f"one of: {', '.join(ROLES)}")],
+    password_stdin: Annotated[
+        bool, typer.Option("--password-stdin", help="read the password from stdin")
+    ] = False,
+    no_password: Annotated[
+        bool, typer.Option("--no-password", help="a system account (API keys only)")
+    ] = False,
+    api_key: Annotated[
+        str | None,
+        typer.Option("--api-key", metavar="NAME", help="also issue an API key (shown once)"),
+    ] = None,
+) -> None:
+    """Create a user (Argon2 password hash) and optionally an API key for it."""
+    settings = load_settings()
+    user_service.check_username(username)
+    user_service.check_role(role)
+    password: str | None = None
+    if password_stdin:
+        password = sys.stdin.readline().rstrip("\n")
+    elif not no_password:
+        password = typer.prompt("Password", hide_input=True, confirmation_prompt=True)
+    engine = _engine(settings)
+    now = _now()
+    with UnitOfWork(engine) as uow:
+        user = user_service.create_user(
+            uow, username=username, role=role, password=password, now=now, created_by=None
+        )
+        token = None
+        if api_key:
+            _, token = user_service.create_api_key(
+                uow, settings.secret("secret_key"), user.id, name=api_key, now=now
+            )
+        uow.audit.add(
+            AuditEvent(
+                at=now,
+                request_id="cli",
+                actor=_operator(),
+                role=None,
+                action="user.create",
+                outcome="success",
+            )
+        )
+        uow.commit()
+    engine.dispose()
+    out.print(f"created {user.role} {user.username}")
+    if token:
+        out.print(f"API key (shown once): {token}", markup=False, highlight=False)
+
+
+@users_app.command("list")
+@user_errors
+def users_list(format: FormatOpt = Format.text) -> None:
+    """List users and roles."""
+    settings = load_settings()
+    engine = _engine(settings)
+    with UnitOfWork(engine) as uow:
+        found, _ = user_service.list_users(uow, Window(limit=10_000))
+    engine.dispose()
+    rows = [
+        {"username": u.username, "role": u.role, "active": u.active, "id": str(u.id)} for u in found
+    ]
+    if format is Format.json:
+        emit_json(rows)
+        return
+    for r in rows:
+        out.print(f"{r['username']:<24} {r['role']:<10} {'active' if r['active'] else 'inactive'}")
+
+
+# --------------------------------------------------------------------------- audit
+def _when(value: str | None, field: str) -> datetime | None:
+    if value is None:
+        return None
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        raise InvalidInput.single(field, f"{value!r} is not a date or ISO timestamp") from None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+@app.command()
+@user_errors
+def audit(
+    patient: Annotated[str | None, typer.Option(help="patient id")] = None,
+    actor: Annotated[str | None, typer.Option(help="username")] = None,
+    action: Annotated[
+        str | None, typer.Option(help="action, e.g. patient.read, or a prefix: patient.*")
+    ] = None,
+    outcome: Annotated[
+        str | None, typer.Option(help="success, denied, not_found, conflict, invalid, error")
+    ] = None,
+    request_id: Annotated[str | None, typer.Option("--request-id")] = None,
+    since: Annotated[str | None, typer.Option(help="from (YYYY-MM-DD or ISO time, UTC)")] = None,
+    until: Annotated[str | None, typer.Option(help="before (YYYY-MM-DD or ISO time)")] = None,
+    limit: Annotated[int, typer.Option(min=1, max=100_000)] = 200,
+    offset: Annotated[int, typer.Option(min=0)] = 0,
+    format: FormatOpt = Format.text,
+) -> None:
+    """List the audit trail (oldest first), filtered."""
+    from uuid import UUID
+
+    settings = load_settings()
+    patient_id = None
+    if patient is not None:
+        try:
+            patient_id = UUID(patient)
+        except ValueError:
+            raise InvalidInput.single("--patient", "not a patient id (UUID)") from None
+    query = AuditQuery(
+        patient_id=patient_id,
+        actor=actor,
+        action=action,
+        outcome=outcome,
+        request_id=request_id,
+        since=_when(since, "--since"),
+        until=_when(until, "--until"),
+    )
+    engine = _engine(settings)
+    with UnitOfWork(engine) as uow:
+        events, total = uow.audit.page(query, Window(limit=limit, offset=offset))
+    engine.dispose()
+    rows = [
+        {
+            "id": e.id,
+            "at": e.at.isoformat(),
+            "request_id": e.request_id,
+            "actor": e.actor,
+            "role": e.role,
+            "action": e.action,
+            "patient_id": str(e.patient_id) if e.patient_id else None,
+            "record_id": str(e.record_id) if e.record_id else None,
+            "outcome": e.outcome,
+        }
+        for e in events
+    ]
+    if format is Format.json:
+        emit_json({"total": total, "items": rows})
+        return
+    for e in events:
+        typer.echo(
+            f"{e.id:>6} {e.at.isoformat()[:19]} {e.actor or '-':<16} {e.action:<22} "
+            f"{e.outcome:<9} patient={e.patient_id or '-'} request={e.request_id}"
+        )
+    typer.echo(f"{len(rows)} of {total} event(s)")

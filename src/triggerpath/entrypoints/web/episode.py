@@ -1,0 +1,282 @@
+"""One episode of care as the web pages need it: its records, its course, its trend.
+
+:func:`load_bundle` reads the patient, episode and every record under it in one unit of
+work; :func:`course_episode` turns the stored sessions and follow-up outcomes into the
+course engine's :class:`~triggerpath.domain.course.Episode`, so the course report,
+response and re-evaluation worksheet are the engine's own (nothing is recomputed here).
+
+How the web app records a course (the services keep sessions and outcomes separately):
+
+- each session's pain before the injection is an ``nrs`` outcome linked to the session and
+  measured on its day; the follow-up visit records ``nrs`` (and ``peg``/``odi``/``ndi``,
+  ``relief_days``, ``physical_therapy`` and ``home_exercise`` as 1/0) linked to the session
+  and measured after it;
+- the session note's first line keeps the technique (guidance, needle, aspiration, twitch).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any
+from uuid import UUID
+
+from triggerpath.domain.course import Episode, PlanSummary, PlanTarget, Session
+from triggerpath.entrypoints.web.forms import parse_technique
+from triggerpath.knowledge.loader import Knowledge
+from triggerpath.services import records
+from triggerpath.services.audit import AuditNote
+from triggerpath.services.model import Record, Window
+from triggerpath.services.payloads import (
+    AssessmentData,
+    DocumentData,
+    OutcomeData,
+    PatientData,
+    SessionData,
+)
+from triggerpath.services.uow import UnitOfWork
+
+ALL = Window(limit=500)
+PLAN_REQUEST_KIND = "plan_request"
+#: session complication (services) -> course complication id (instruments.yaml)
+COMPLICATIONS = {
+    "vasovagal": "vasovagal",
+    "bleeding_or_haematoma": "bruising",
+    "post_injection_soreness": "soreness",
+    "pneumothorax": "pneumothorax",
+    "infection": "infection",
+    "nerve_injury": "nerve_injury",
+    "allergic_reaction": "allergic_reaction",
+    "local_anaesthetic_toxicity": "systemic_toxicity",
+    "other": "other",
+}
+FOLLOW_UP_INSTRUMENTS = (
+    "nrs",
+    "peg",
+    "odi",
+    "ndi",
+    "relief_days",
+    "physical_therapy",
+    "home_exercise",
+)
+
+
+@dataclass
+class Bundle:
+    patient: Record
+    episode: Record
+    assessments: list[Record] = field(default_factory=list)
+    plans: dict[UUID, list[Record]] = field(default_factory=dict)
+    sessions: list[Record] = field(default_factory=list)
+    outcomes: list[Record] = field(default_factory=list)
+    documents: list[Record] = field(default_factory=list)
+
+    @property
+    def patient_data(self) -> PatientData:
+        return PatientData.model_validate(self.patient.current.data)
+
+    def assessment(self, record: Record) -> AssessmentData:
+        return AssessmentData.model_validate(record.current.data)
+
+    @property
+    def latest_assessment(self) -> Record | None:
+        return self.assessments[-1] if self.assessments else None
+
+    @property
+    def all_plans(self) -> list[Record]:
+        out = [p for a in self.assessments for p in self.plans.get(a.id, [])]
+        return sorted(out, key=lambda r: r.created_at)
+
+    def plan_request(self, plan_id: UUID) -> dict[str, Any] | None:
+        return plan_request_of(self.documents, plan_id)
+
+    def session_data(self, record: Record) -> SessionData:
+        return SessionData.model_validate(record.current.data)
+
+    def outcome_data(self, record: Record) -> OutcomeData:
+        return OutcomeData.model_validate(record.current.data)
+
+
+def plan_request_of(documents: list[Record], plan_id: UUID) -> dict[str, Any] | None:
+    """The planner's request kept with a plan (a JSON document whose source is the plan)."""
+    for doc in reversed(documents):
+        data = DocumentData.model_validate(doc.current.data)
+        if data.kind == PLAN_REQUEST_KIND and data.source_id == plan_id:
+            loaded: Any = json.loads(data.content())
+            return loaded if isinstance(loaded, dict) else None
+    return None
+
+
+def load_bundle(uow: UnitOfWork, note: AuditNote, episode_id: UUID) -> Bundle:
+    episode = records.get(uow, note, "episode", episode_id)
+    patient = records.get(uow, AuditNote(), "patient", episode.patient_id)
+    b = Bundle(patient=patient, episode=episode)
+    b.assessments, _ = records.list_(uow, AuditNote(), "assessment", ALL, parent_id=episode.id)
+    for a in b.assessments:
+        b.plans[a.id], _ = records.list_(uow, AuditNote(), "plan", ALL, parent_id=a.id)
+    b.sessions, _ = records.list_(uow, AuditNote(), "session", ALL, parent_id=episode.id)
+    b.sessions.sort(key=lambda r: SessionData.model_validate(r.current.data).performed_at)
+    b.outcomes, _ = records.list_(uow, AuditNote(), "outcome", ALL, parent_id=episode.id)
+    b.outcomes.sort(
+        key=lambda r: (OutcomeData.model_validate(r.current.data).measured_on, r.created_at)
+    )
+    b.documents, _ = records.list_(uow, AuditNote(), "document", ALL, parent_id=patient.id)
+    note.touch(patient.id, episode.id)
+    return b
+
+
+# --------------------------------------------------------------------------- course
+def _answers(o: OutcomeData, count: int) -> list[int | None] | None:
+    if not o.items:
+        return None
+    return [
+        int(o.items[f"item{i + 1}"]) if f"item{i + 1}" in o.items else None for i in range(count)
+    ]
+
+
+def course_episode(b: Bundle, kb: Knowledge) -> Episode | None:
+    """The course engine's episode from the stored records (None before any assessment)."""
+    latest = b.latest_assessment
+    if latest is None:
+        return None
+    assessment = b.assessment(latest).input
+    outcomes = [b.outcome_data(o) for o in b.outcomes]
+    sessions: list[Session] = []
+    reassessments: list[date] = []
+    plan_targets: list[PlanTarget] = []
+    injectate_text: str | None = None
+    plans = b.all_plans
+    if plans:
+        req = b.plan_request(plans[-1].id)
+        if req:
+            plan_targets = [
+                PlanTarget(
+                    muscle=t["muscle"],
+                    side=t.get("side"),
+                    sites=t.get("sites"),
+                    volume_ml_per_site=float(t["volume_ml_per_site"])
+                    if t.get("volume_ml_per_site") is not None
+                    else None,
+                )
+                for t in req.get("targets", [])
+            ]
+            injectate_text = injectate_label(req)
+    last_nrs: int | None = assessment.pain.nrs
+    for rec in b.sessions:
+        s = b.session_data(rec)
+        day = s.performed_at.date()
+        linked = [o for o in outcomes if o.session_id == rec.id]
+        same_day = [o for o in linked if o.measured_on <= day]
+        later = [o for o in linked if o.measured_on > day]
+        before = [o for o in outcomes if o.instrument == "nrs" and o.measured_on <= day]
+
+        def latest_of(items: list[OutcomeData], instrument: str) -> OutcomeData | None:
+            found = [o for o in items if o.instrument == instrument]
+            return found[-1] if found else None
+
+        pre = latest_of(same_day, "nrs") or (before[-1] if before else None)
+        pre_nrs = round(pre.value) if pre else last_nrs
+        if pre_nrs is None:
+            continue
+        post = latest_of(later, "nrs")
+        relief = latest_of(later, "relief_days")
+        pt = latest_of(later, "physical_therapy")
+        hep = latest_of(later, "home_exercise")
+        details, rest = parse_technique(s.note)
+        guidance = details.get("guidance", "")
+        twitch = details.get("twitch", "")
+        kwargs: dict[str, Any] = {}
+        for instrument, count in (("peg", 3), ("odi", 10), ("ndi", 10)):
+            found = latest_of(later, instrument) or latest_of(same_day, instrument)
+            if found is not None:
+                kwargs[instrument] = _answers(found, count)
+        sessions.append(
+            Session(
+                date=day,
+                pre_nrs=max(0, min(10, pre_nrs)),
+                post_nrs=max(0, min(10, round(post.value))) if post else None,
+                relief_duration_days=relief.value if relief else None,
+                physical_therapy=bool(pt.value) if pt else None,
+                home_exercise=bool(hep.value) if hep else None,
+                complications=[COMPLICATIONS[c] for c in s.complications if c in COMPLICATIONS],
+                muscles=list(dict.fromkeys(site.muscle for site in s.sites)),
+                injectate=_session_injectate(s),
+                guidance="ultrasound"
+                if guidance.startswith("ultrasound")
+                else "palpation"
+                if guidance.startswith("palpation")
+                else None,
+                twitch_elicited=True
+                if twitch == "elicited"
+                else False
+                if twitch == "not elicited"
+                else None,
+                note=rest[:2000] or None,
+                **kwargs,
+            )
+        )
+        if post is not None:
+            reassessments.append(post.measured_on)
+            last_nrs = round(post.value)
+    plan = (
+        PlanSummary(targets=plan_targets, injectate=injectate_text)
+        if plan_targets or injectate_text
+        else None
+    )
+    return Episode(
+        assessment=assessment,
+        plan=plan,
+        sessions=sessions,
+        reassessments=sorted(set(reassessments)),
+    )
+
+
+def _session_injectate(s: SessionData) -> str | None:
+    seen: dict[str, str] = {}
+    for site in s.sites:
+        if site.agent == "saline":
+            continue
+        pct = f" {site.concentration_percent:g}%" if site.concentration_percent else ""
+        seen.setdefault(site.agent, f"{site.agent}{pct}")
+    return ", ".join(seen.values())[:200] or None
+
+
+def injectate_label(req: dict[str, Any]) -> str | None:
+    inj = req.get("injectate") or {}
+    parts = [
+        f"{s['agent']} {s['percent']}%" + (" with epinephrine" if s.get("epinephrine") else "")
+        for s in inj.get("solutions", [])
+    ]
+    if inj.get("saline_parts") and float(inj["saline_parts"]) > 0:
+        parts.append(f"saline {inj['saline_parts']} part(s)")
+    return ", ".join(parts)[:200] or None
+
+
+# --------------------------------------------------------------------------- trend
+@dataclass(frozen=True)
+class Point:
+    day: date
+    value: float
+    kind: str = ""  # "pre" (before an injection) or "follow-up"
+
+
+@dataclass
+class Trend:
+    series: dict[str, list[Point]]
+    sessions: list[date]
+
+
+def trend(b: Bundle) -> Trend:
+    """Outcome values over time per instrument, and the session dates."""
+    series: dict[str, list[Point]] = {}
+    session_days = {r.id: b.session_data(r).performed_at.date() for r in b.sessions}
+    for rec in b.outcomes:
+        o = b.outcome_data(rec)
+        if o.instrument not in ("nrs", "peg", "odi", "ndi"):
+            continue
+        kind = ""
+        if o.session_id in session_days:
+            kind = "pre" if o.measured_on <= session_days[o.session_id] else "follow-up"
+        series.setdefault(o.instrument, []).append(Point(o.measured_on, o.value, kind))
+    return Trend(series=series, sessions=sorted(set(session_days.values())))

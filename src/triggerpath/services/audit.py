@@ -1,0 +1,133 @@
+"""The audit trail: every read or write of patient data leaves exactly one event.
+
+An event says who (username and role), when, which action, which patient and record,
+the outcome (``success``, ``denied``, ``not_found``, ``conflict``, ``invalid``,
+``error``) and the request id. On success the event is written in the same transaction
+as the work, so there is no change without its event; on failure the work is rolled
+back and the event is written on its own. The table is append-only (database
+triggers refuse UPDATE and DELETE).
+
+Events hold identifiers only (patient and record ids), never clinical content.
+
+Use :class:`Call` around each use case::
+
+    call = Call(uow_factory, actor, "patient.read", request_id, now)
+    call.authorise()                     # records a "denied" event and raises Forbidden
+    patient = call.run(lambda uow, note: records.get(uow, note, "patient", pid))
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import TypeVar
+from uuid import UUID
+
+import sqlalchemy as sa
+
+from triggerpath.errors import Conflict, InvalidInput, NotFound, TriggerPathError
+from triggerpath.services.auth import Forbidden, Unauthenticated, authorise
+from triggerpath.services.model import Actor, AuditEvent, AuditQuery, Outcome, Window
+from triggerpath.services.uow import UnitOfWork, UowFactory
+
+T = TypeVar("T")
+_log = logging.getLogger(__name__)
+
+
+@dataclass
+class AuditNote:
+    """What a use case touched, filled in as it learns it (for the event)."""
+
+    patient_id: UUID | None = None
+    record_id: UUID | None = None
+
+    def touch(self, patient_id: UUID | None, record_id: UUID | None = None) -> None:
+        if patient_id is not None:
+            self.patient_id = patient_id
+        if record_id is not None:
+            self.record_id = record_id
+
+
+def outcome_of(exc: BaseException) -> Outcome:
+    if isinstance(exc, Forbidden | Unauthenticated):
+        return "denied"
+    if isinstance(exc, NotFound):
+        return "not_found"
+    if isinstance(exc, Conflict):
+        return "conflict"
+    if isinstance(exc, InvalidInput):
+        return "invalid"
+    return "error"
+
+
+@dataclass
+class Call:
+    """One audited action by one actor within one request."""
+
+    uow_factory: UowFactory
+    actor: Actor
+    action: str
+    request_id: str
+    now: datetime
+    note: AuditNote = field(default_factory=AuditNote)
+    recorded: bool = False
+
+    def event(self, outcome: Outcome) -> AuditEvent:
+        return AuditEvent(
+            at=self.now,
+            request_id=self.request_id,
+            actor=self.actor.username,
+            role=self.actor.role,
+            action=self.action,
+            outcome=outcome,
+            patient_id=self.note.patient_id,
+            record_id=self.note.record_id,
+        )
+
+    def _record_alone(self, outcome: Outcome) -> None:
+        with self.uow_factory() as uow:
+            uow.audit.add(self.event(outcome))
+            uow.commit()
+        self.recorded = True
+
+    def authorise(self) -> None:
+        try:
+            authorise(self.actor, self.action)
+        except Forbidden:
+            self._record_alone("denied")
+            raise
+
+    def run(self, fn: Callable[[UnitOfWork, AuditNote], T]) -> T:
+        """Run ``fn`` in a unit of work and leave exactly one audit event, whatever happens."""
+        assert not self.recorded, "one call, one event"
+        self.authorise()
+        failure: BaseException
+        try:
+            with self.uow_factory() as uow:
+                result = fn(uow, self.note)
+                uow.audit.add(self.event("success"))
+                uow.commit()
+                self.recorded = True
+                return result
+        except sa.exc.IntegrityError:
+            # a unique key or the version key caught a concurrent writer
+            failure = Conflict("the record changed concurrently; reload it and try again")
+        except TriggerPathError as exc:
+            failure = exc
+        except Exception:
+            try:
+                self._record_alone("error")
+            except Exception:  # the database itself may be what failed
+                _log.warning("audit event not written for a failed %s request", self.action)
+            raise
+        self._record_alone(outcome_of(failure))
+        raise failure
+
+
+def list_events(
+    uow_factory: UowFactory, query: AuditQuery, window: Window
+) -> tuple[list[AuditEvent], int]:
+    with uow_factory() as uow:
+        return uow.audit.page(query, window)

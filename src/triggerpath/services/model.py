@@ -1,0 +1,149 @@
+"""Plain types the services and repositories exchange (no ORM, no HTTP).
+
+A clinical *record* (patient, episode, assessment, plan, session, outcome, document)
+is a chain of immutable *versions*: a correction, a signature or an
+entered-in-error mark each append a version with who, when and why.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Literal, get_args
+from uuid import UUID
+
+Role = Literal["clinician", "nurse", "viewer", "admin"]
+ROLES: tuple[Role, ...] = get_args(Role)
+
+Kind = Literal["patient", "episode", "assessment", "plan", "session", "outcome", "document"]
+KINDS: tuple[Kind, ...] = get_args(Kind)
+
+#: Which kind each record hangs under (the patient is the root).
+PARENT_KIND: dict[Kind, Kind | None] = {
+    "patient": None,
+    "episode": "patient",
+    "assessment": "episode",
+    "plan": "assessment",
+    "session": "episode",
+    "outcome": "episode",
+    "document": "patient",
+}
+#: Records that a clinician signs; once signed their content is immutable.
+SIGNABLE: frozenset[Kind] = frozenset({"assessment", "plan"})
+
+Status = Literal["active", "entered_in_error"]
+
+Outcome = Literal["success", "denied", "not_found", "conflict", "invalid", "error"]
+
+
+@dataclass(frozen=True, slots=True)
+class Actor:
+    """Who is acting: an authenticated user (or the local operator on the CLI)."""
+
+    username: str
+    role: Role
+    user_id: UUID | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class User:
+    id: UUID
+    username: str
+    role: Role
+    active: bool
+    created_at: datetime
+    created_by: str | None
+    password_hash: str | None = field(default=None, repr=False)
+
+
+@dataclass(frozen=True, slots=True)
+class ApiKey:
+    id: UUID
+    user_id: UUID
+    name: str
+    prefix: str
+    created_at: datetime
+    expires_at: datetime | None
+    revoked_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class Version:
+    """One immutable version of a record."""
+
+    version: int
+    status: Status
+    data: dict[str, Any]
+    recorded_at: datetime
+    recorded_by: str
+    reason: str | None
+    signed_at: datetime | None = None
+    signed_by: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Record:
+    """A record as it stands: its identity and its current version."""
+
+    id: UUID
+    kind: Kind
+    patient_id: UUID
+    parent_id: UUID | None
+    created_at: datetime
+    created_by: str
+    current: Version
+
+    @property
+    def version(self) -> int:
+        return self.current.version
+
+    @property
+    def status(self) -> Status:
+        return self.current.status
+
+    @property
+    def signed(self) -> bool:
+        return self.current.signed_at is not None
+
+
+@dataclass(frozen=True, slots=True)
+class NewRecord:
+    id: UUID
+    kind: Kind
+    patient_id: UUID
+    parent_id: UUID | None
+    mrn: str | None
+    first: Version
+
+
+@dataclass(frozen=True, slots=True)
+class AuditEvent:
+    at: datetime
+    request_id: str
+    actor: str | None
+    role: str | None
+    action: str
+    outcome: Outcome
+    patient_id: UUID | None = None
+    record_id: UUID | None = None
+    id: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class AuditQuery:
+    patient_id: UUID | None = None
+    actor: str | None = None
+    action: str | None = None
+    outcome: str | None = None
+    request_id: str | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+    after_id: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Window:
+    """Pagination: ``limit`` items after skipping ``offset``."""
+
+    limit: int = 50
+    offset: int = 0

@@ -1,0 +1,270 @@
+"""The content of each kind of clinical record, as posted and as stored.
+
+Data minimisation: the patient is a local MRN, a year of birth and a sex; no names,
+addresses or dates of birth. Free-text notes are optional and short.
+
+Where the stored content differs from what is posted (an assessment keeps the engine's
+result; a session keeps the mg computed per site; a document keeps its digest), there
+is an ``...In`` model for the request and a stored model for the record.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import math
+from datetime import date
+from typing import Annotated, Literal
+from uuid import UUID
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints, model_validator
+
+from triggerpath.domain.assessment import Assessment, Side
+from triggerpath.domain.policy import Policy
+from triggerpath.domain.recommendation import Recommendation
+from triggerpath.errors import InvalidInput
+from triggerpath.knowledge.schema import Region
+
+
+class Payload(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+MRN = Annotated[
+    str,
+    StringConstraints(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9._/-]*$"),
+]
+Username = Annotated[
+    str, StringConstraints(min_length=2, max_length=64, pattern=r"^[a-z0-9][a-z0-9._-]+$")
+]
+Code = Annotated[str, StringConstraints(min_length=2, max_length=40, pattern=r"^[a-z][a-z0-9_]+$")]
+Note = Annotated[str, StringConstraints(max_length=2000)]
+ReasonText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=3, max_length=500)]
+Sex = Literal["female", "male", "other", "unknown"]
+
+
+class PatientData(Payload):
+    """A patient: only what the work needs (no name, address or date of birth)."""
+
+    mrn: MRN = Field(description="local medical record number, the only identifier kept")
+    birth_year: int | None = Field(default=None, ge=1900, le=2100)
+    sex: Sex
+
+
+class EpisodeData(Payload):
+    """One episode of back pain care."""
+
+    regions: list[Region] = Field(min_length=1, max_length=5)
+    onset: date | None = Field(default=None, description="symptom onset (phase is derived)")
+    status: Literal["open", "closed"] = "open"
+    closed_on: date | None = None
+    note: Note | None = None
+
+    @model_validator(mode="after")
+    def _consistent(self) -> EpisodeData:
+        if len(set(self.regions)) != len(self.regions):
+            raise ValueError("regions: each region once")
+        if self.closed_on is not None and self.status != "closed":
+            raise ValueError("closed_on: only for a closed episode")
+        if self.closed_on and self.onset and self.closed_on < self.onset:
+            raise ValueError("closed_on: before the onset")
+        return self
+
+
+class AssessmentIn(Payload):
+    """An assessment to record: the engine input and the date it is made for."""
+
+    input: Assessment
+    as_of: date | None = Field(default=None, description="assessment date; default today")
+
+
+class AssessmentData(Payload):
+    """A recorded assessment: input, the engine's result and what produced it."""
+
+    input: Assessment
+    as_of: date
+    result: Recommendation
+    knowledge_version: str
+    policy: Policy
+    policy_version: int = Field(description="clinic policy version used; 0 = defaults")
+
+
+Agent = Code
+Concentration = Annotated[float, Field(gt=0, le=10, description="% w/v (1% = 10 mg/mL)")]
+Volume = Annotated[float, Field(gt=0, le=50, description="millilitres")]
+
+
+class PlannedSite(Payload):
+    muscle: str = Field(description="muscle id from the knowledge base")
+    side: Side
+    agent: Agent = Field(description="e.g. lidocaine, bupivacaine, saline, dry_needling")
+    concentration_percent: Concentration | None = None
+    volume_ml: Volume
+    needle_gauge: int | None = Field(default=None, ge=18, le=34)
+    needle_length_mm: float | None = Field(default=None, gt=0, le=150)
+    guidance: Literal["landmark", "ultrasound"] | None = None
+
+
+class PlanData(Payload):
+    """A procedure plan drawn up from an assessment."""
+
+    sites: list[PlannedSite] = Field(min_length=1, max_length=40)
+    planned_for: date | None = None
+    note: Note | None = None
+
+
+Complication = Literal[
+    "none",
+    "vasovagal",
+    "bleeding_or_haematoma",
+    "post_injection_soreness",
+    "pneumothorax",
+    "infection",
+    "nerve_injury",
+    "allergic_reaction",
+    "local_anaesthetic_toxicity",
+    "other",
+]
+
+
+class SessionSite(Payload):
+    muscle: str = Field(description="muscle id from the knowledge base")
+    side: Side
+    agent: Agent
+    concentration_percent: Concentration | None = None
+    volume_ml: Volume
+    mg: float | None = Field(
+        default=None, ge=0, le=5000, description="dose given; computed from % and mL if omitted"
+    )
+
+
+class SessionIn(Payload):
+    """A procedure session as performed."""
+
+    performed_at: AwareDatetime
+    operator: Username | None = Field(
+        default=None, description="username of who performed it; default the recording user"
+    )
+    plan_id: UUID | None = None
+    sites: list[SessionSite] = Field(min_length=1, max_length=40)
+    complications: list[Complication] = Field(default_factory=list, max_length=10)
+    note: Note | None = None
+
+
+class SessionData(Payload):
+    performed_at: AwareDatetime
+    operator: Username
+    plan_id: UUID | None = None
+    sites: list[SessionSite] = Field(min_length=1, max_length=40)
+    complications: list[Complication] = Field(default_factory=list)
+    note: Note | None = None
+    total_mg_by_agent: dict[str, float] = Field(
+        default_factory=dict, description="sum of mg per agent over the sites where mg is known"
+    )
+
+
+def mg_from(concentration_percent: float, volume_ml: float) -> float:
+    """Milligrams in ``volume_ml`` of a ``concentration_percent`` % w/v solution.
+
+    % w/v is grams per 100 mL, so 1 % = 10 mg/mL (e.g. 5 mL of 1 % lidocaine = 50 mg).
+    """
+    return round(concentration_percent * 10.0 * volume_ml, 3)
+
+
+class OutcomeData(Payload):
+    """One outcome measurement (pain NRS, a disability index ...)."""
+
+    measured_on: date
+    instrument: Code = Field(description="e.g. nrs, odi, rmdq, ndi")
+    value: float = Field(ge=-1e6, le=1e6)
+    items: dict[Code, float] | None = Field(
+        default=None, max_length=100, description="item answers, when the instrument has items"
+    )
+    session_id: UUID | None = None
+    note: Note | None = None
+
+    @model_validator(mode="after")
+    def _finite(self) -> OutcomeData:
+        if not math.isfinite(self.value):
+            raise ValueError("value: must be a finite number")
+        return self
+
+
+MediaType = Literal[
+    "application/pdf",
+    "text/plain",
+    "text/html",
+    "text/markdown",
+    "application/json",
+    "application/fhir+json",
+]
+
+
+class DocumentIn(Payload):
+    """A generated document (report, patient leaflet, letter) to keep with the record."""
+
+    kind: Code = Field(description="e.g. assessment_report, patient_leaflet, referral_letter")
+    title: Annotated[str, StringConstraints(min_length=1, max_length=200)]
+    media_type: MediaType
+    content_base64: str = Field(min_length=1, description="the document, base64")
+    source_id: UUID | None = Field(default=None, description="record it was generated from")
+    knowledge_version: str | None = Field(default=None, max_length=32)
+
+    def content(self) -> bytes:
+        try:
+            return base64.b64decode(self.content_base64, validate=True)
+        except (binascii.Error, ValueError):
+            raise InvalidInput.single("content_base64", "not valid base64") from None
+
+
+class DocumentData(DocumentIn):
+    sha256: str
+    size_bytes: int
+
+
+def document_data(doc: DocumentIn) -> DocumentData:
+    raw = doc.content()
+    return DocumentData(
+        **doc.model_dump(), sha256=hashlib.sha256(raw).hexdigest(), size_bytes=len(raw)
+    )
+
+
+class Correction(Payload):
+    """Common part of every correction: the version it corrects and why."""
+
+    version: int = Field(ge=1, description="the version you read (optimistic concurrency)")
+    reason: ReasonText
+
+
+class Retraction(Correction):
+    """Mark a record entered in error (it stays in the history)."""
+
+
+class Signature(Payload):
+    version: int = Field(ge=1, description="the version you read and sign")
+
+
+class PolicyUpdate(Payload):
+    version: int = Field(ge=0, description="the policy version you read (0 = defaults)")
+    reason: ReasonText
+    policy: Policy
+
+
+__all__ = [
+    "AssessmentData",
+    "AssessmentIn",
+    "Correction",
+    "DocumentData",
+    "DocumentIn",
+    "EpisodeData",
+    "OutcomeData",
+    "PatientData",
+    "PlanData",
+    "PolicyUpdate",
+    "Retraction",
+    "SessionData",
+    "SessionIn",
+    "Signature",
+    "mg_from",
+]

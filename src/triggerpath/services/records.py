@@ -1,0 +1,219 @@
+"""Use cases common to every kind of clinical record.
+
+Records are append-only: ``create`` writes version 1; ``correct``, ``sign`` and
+``retract`` each append a version naming who, when and (for corrections and
+retractions) why. Each takes the version the caller read; if the record has moved on
+since, nothing is written and :class:`VersionConflict` says which version is current,
+so the second of two clinicians editing the same record loses nothing silently.
+
+Signed records (assessments, plans) are immutable: they can still be marked entered in
+error, which keeps their content and signature.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import datetime
+from typing import Any
+from uuid import UUID, uuid4
+
+from triggerpath.errors import Conflict, NotFound
+from triggerpath.services.audit import AuditNote
+from triggerpath.services.model import (
+    PARENT_KIND,
+    SIGNABLE,
+    Actor,
+    Kind,
+    NewRecord,
+    Record,
+    Version,
+    Window,
+)
+from triggerpath.services.uow import UnitOfWork
+
+
+class VersionConflict(Conflict):
+    """The record is no longer at the version the caller read."""
+
+    def __init__(self, what: str, expected: int, current: int) -> None:
+        self.current_version = current
+        super().__init__(
+            f"{what} is at version {current}, not {expected}: someone changed it since you read "
+            "it; reload, reapply your change and send it with the current version"
+        )
+
+
+def get(uow: UnitOfWork, note: AuditNote, kind: Kind, record_id: UUID) -> Record:
+    """The record as it stands, or NotFound (also when the id is of another kind)."""
+    note.touch(None, record_id)
+    record = uow.records.get(record_id)
+    if record is None or record.kind != kind:
+        raise NotFound(f"no {kind} {record_id}")
+    note.touch(record.patient_id, record.id)
+    return record
+
+
+def _parent(uow: UnitOfWork, note: AuditNote, kind: Kind, parent_id: UUID | None) -> Record | None:
+    parent_kind = PARENT_KIND[kind]
+    if parent_kind is None:
+        return None
+    assert parent_id is not None, f"a {kind} needs its {parent_kind}"
+    parent = get(uow, note, parent_kind, parent_id)
+    if parent.status != "active":
+        raise Conflict(f"{parent_kind} {parent_id} was entered in error; nothing can be added")
+    return parent
+
+
+def create(
+    uow: UnitOfWork,
+    note: AuditNote,
+    actor: Actor,
+    kind: Kind,
+    data: dict[str, Any],
+    *,
+    now: datetime,
+    parent_id: UUID | None = None,
+    mrn: str | None = None,
+) -> Record:
+    parent = _parent(uow, note, kind, parent_id)
+    record_id = uuid4()
+    patient_id = parent.patient_id if parent else record_id
+    first = Version(
+        version=1,
+        status="active",
+        data=data,
+        recorded_at=now,
+        recorded_by=actor.username,
+        reason=None,
+    )
+    uow.records.add(NewRecord(record_id, kind, patient_id, parent_id, mrn, first))
+    note.touch(patient_id, record_id)
+    return Record(record_id, kind, patient_id, parent_id, now, actor.username, first)
+
+
+def _append(
+    uow: UnitOfWork, record: Record, expected: int, new: Version, mrn: str | None = None
+) -> Record:
+    if expected != record.version:
+        raise VersionConflict(record.kind, expected, record.version)
+    if not uow.records.append(record.id, expected, new, mrn=mrn):
+        # read the same version as a concurrent writer, who committed first
+        current = uow.records.get(record.id)
+        raise VersionConflict(record.kind, expected, current.version if current else expected)
+    return replace(record, current=new)
+
+
+def _writable(record: Record) -> None:
+    if record.status != "active":
+        raise Conflict(f"{record.kind} {record.id} was entered in error; it cannot change")
+
+
+def correct(
+    uow: UnitOfWork,
+    note: AuditNote,
+    actor: Actor,
+    kind: Kind,
+    record_id: UUID,
+    *,
+    expected: int,
+    reason: str,
+    data: dict[str, Any],
+    now: datetime,
+    mrn: str | None = None,
+) -> Record:
+    record = get(uow, note, kind, record_id)
+    _writable(record)
+    if record.signed:
+        raise Conflict(
+            f"{kind} {record_id} is signed and cannot change; record a new {kind} instead"
+        )
+    new = Version(
+        version=record.version + 1,
+        status="active",
+        data=data,
+        recorded_at=now,
+        recorded_by=actor.username,
+        reason=reason,
+    )
+    return _append(uow, record, expected, new, mrn)
+
+
+def sign(
+    uow: UnitOfWork,
+    note: AuditNote,
+    actor: Actor,
+    kind: Kind,
+    record_id: UUID,
+    *,
+    expected: int,
+    now: datetime,
+) -> Record:
+    assert kind in SIGNABLE
+    record = get(uow, note, kind, record_id)
+    _writable(record)
+    if record.signed:
+        raise Conflict(f"{kind} {record_id} is already signed")
+    cur = record.current
+    new = replace(
+        cur,
+        version=cur.version + 1,
+        recorded_at=now,
+        recorded_by=actor.username,
+        reason="signed",
+        signed_at=now,
+        signed_by=actor.username,
+    )
+    return _append(uow, record, expected, new)
+
+
+def retract(
+    uow: UnitOfWork,
+    note: AuditNote,
+    actor: Actor,
+    kind: Kind,
+    record_id: UUID,
+    *,
+    expected: int,
+    reason: str,
+    now: datetime,
+) -> Record:
+    record = get(uow, note, kind, record_id)
+    _writable(record)
+    cur = record.current
+    new = replace(
+        cur,
+        version=cur.version + 1,
+        status="entered_in_error",
+        recorded_at=now,
+        recorded_by=actor.username,
+        reason=reason,
+    )
+    return _append(uow, record, expected, new)
+
+
+def history(
+    uow: UnitOfWork, note: AuditNote, kind: Kind, record_id: UUID
+) -> tuple[Record, list[Version]]:
+    record = get(uow, note, kind, record_id)
+    return record, uow.records.history(record_id)
+
+
+def list_(
+    uow: UnitOfWork,
+    note: AuditNote,
+    kind: Kind,
+    window: Window,
+    *,
+    parent_id: UUID | None = None,
+    mrn: str | None = None,
+    include_retracted: bool = False,
+) -> tuple[list[Record], int]:
+    parent_kind = PARENT_KIND[kind]
+    if parent_kind is not None and parent_id is not None:
+        get(uow, note, parent_kind, parent_id)
+    items, total = uow.records.page(
+        kind, window, parent_id=parent_id, mrn=mrn, include_retracted=include_retracted
+    )
+    if mrn is not None and len(items) == 1:
+        note.touch(items[0].patient_id, items[0].id)
+    return items, total

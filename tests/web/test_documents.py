@@ -1,0 +1,210 @@
+"""Documents as HTML and PDF: rendered with WeasyPrint, turned into PNG pages with poppler's
+``pdftoppm`` and read back with ``pdftotext``. Needs poppler-utils (scripts/test installs it);
+without it these tests fail rather than skip."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+from datetime import UTC, date, datetime
+from pathlib import Path
+
+import pytest
+
+from triggerpath.adapters import documents as docs
+from triggerpath.adapters.documents.build import exercises_for
+from triggerpath.domain.course import evaluate_course, parse_episode
+from triggerpath.domain.engine import assess
+from triggerpath.domain.planning import (
+    PlanRequest,
+    ProcedurePlan,
+    parse_plan_request,
+    plan_from_request,
+)
+from triggerpath.knowledge import Knowledge
+
+from ..conftest import AS_OF, ROOT
+
+PLANS = ROOT / "examples" / "plans"
+COURSES = ROOT / "examples" / "courses"
+SHOTS = ROOT / "test-artifacts" / "screenshots"
+PATIENT = docs.PatientLine("DOC-1", "female", 46, 68)
+STATEMENT_ID = re.compile(r"S\d{3}\.\d{2}")
+
+
+def request_of(name: str, kb: Knowledge) -> PlanRequest:
+    return parse_plan_request(json.loads((PLANS / f"{name}.json").read_text()), kb)
+
+
+def plan_of(name: str, kb: Knowledge) -> ProcedurePlan:
+    return plan_from_request(request_of(name, kb), kb, as_of=AS_OF)
+
+
+def pdf_pages(doc: docs.Document, tmp_path: Path) -> tuple[list[Path], str]:
+    """Render the PDF, convert it to PNG pages (pdftoppm) and extract its text (pdftotext)."""
+    for tool in ("pdftoppm", "pdftotext"):
+        if shutil.which(tool) is None:
+            pytest.fail(f"{tool} is missing: install poppler-utils (scripts/test does)")
+    pdf = tmp_path / f"{doc.kind}.pdf"
+    pdf.write_bytes(docs.render_pdf(doc))
+    assert pdf.read_bytes()[:5] == b"%PDF-"
+    subprocess.run(["pdftoppm", "-png", "-r", "50", str(pdf), str(tmp_path / doc.kind)], check=True)
+    pages = sorted(tmp_path.glob(f"{doc.kind}-*.png"))
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    shutil.copy(pages[0], SHOTS / f"pdf-{doc.kind}-page1.png")
+    text = subprocess.run(
+        ["pdftotext", "-layout", str(pdf), "-"], check=True, capture_output=True, text=True
+    ).stdout
+    return pages, " ".join(text.split())
+
+
+def test_consent_names_pneumothorax_for_a_thoracic_target(kb: Knowledge, tmp_path: Path) -> None:
+    """Rhomboid major lies over the chest wall (hazard 'pleura', S000.30): the consent says so."""
+    doc = docs.consent_form(plan_of("rhomboids_upper_back_pleura", kb), kb, PATIENT, on=AS_OF)
+    pages, text = pdf_pages(doc, tmp_path)
+    assert pages and all(p.stat().st_size > 2000 for p in pages)
+    for expected in (
+        "Consent for trigger point injection",
+        "How it may help",
+        "What to expect",
+        "Risks",
+        "pneumothorax",
+        "Injections over the chest wall",
+        "Other choices",
+        "Dry needling",
+        "Patient signature",
+    ):
+        assert expected in text, expected
+    assert "S002.17" in doc.statement_ids and "S000.30" in doc.statement_ids
+
+
+def test_consent_without_a_thoracic_target_has_no_chest_wall_warning(kb: Knowledge) -> None:
+    plan = plan_of("ql_low_back_ok", kb)
+    plan = plan.model_copy(
+        update={"targets": [t for t in plan.targets if t.muscle != "quadratus_lumborum"]}
+    )
+    assert [t.muscle for t in plan.targets] == ["gluteus_medius"]  # hazards: intravascular only
+    html = docs.consent_form(plan, kb, PATIENT, on=AS_OF).html
+    assert "Injections over the chest wall" not in html
+    assert "pneumothorax" not in html
+
+
+def test_aftercare_sheet(kb: Knowledge, tmp_path: Path) -> None:
+    """Activity 24-48 h, ice 15-20 min (S002.26), soreness (S002.30), infection (S002.31),
+    anesthetic toxicity signs (S000.29), when to call, the 2-4 week review (S003.12)."""
+    plan = plan_of("rhomboids_upper_back_pleura", kb)
+    doc = docs.aftercare_sheet(plan, kb, PATIENT, on=AS_OF)
+    _, text = pdf_pages(doc, tmp_path)
+    for expected in (
+        "24–48 hours",
+        "15–20 minutes",
+        "pain reliever",
+        "redness, swelling or warmth",
+        "ringing in the ears",
+        "Chest pain",
+        "Call the clinic",
+        "emergency",
+        plan.reassessment.earliest.isoformat() if plan.reassessment else "",
+    ):
+        assert expected in text, expected
+    assert {"S002.26", "S002.30", "S002.31", "S000.29"} <= set(doc.statement_ids)
+
+
+def test_exercise_program_is_tailored_to_the_treated_muscles(kb: Knowledge, tmp_path: Path) -> None:
+    ql = docs.exercise_program([("quadratus_lumborum", "right")], kb, PATIENT, on=AS_OF)
+    trap = docs.exercise_program([("upper_trapezius", "bilateral")], kb, PATIENT, on=AS_OF)
+    ql_names = [e.name for e in exercises_for(["quadratus_lumborum"], kb)]
+    trap_names = [e.name for e in exercises_for(["upper_trapezius"], kb)]
+    assert ql_names[0] == "Gentle movement after the injection"  # first 24-48 h (S002.26)
+    assert "Standing side-bend stretch for the quadratus lumborum" in ql_names
+    assert "Upper trapezius stretch" in trap_names
+    assert "Upper trapezius stretch" not in ql_names
+    assert ql.html.count('class="figure"') == len(ql_names)  # one drawing per exercise
+    _, text = pdf_pages(ql, tmp_path)
+    assert "Standing side-bend stretch for the quadratus lumborum" in text
+    assert "How much:" in text
+    assert "Upper trapezius stretch" in trap.html
+
+
+def test_cpt_code_by_number_of_muscles(kb: Knowledge) -> None:
+    """AMA CPT 2025: 20552 for trigger points in 1 or 2 muscles, 20553 for 3 or more; a muscle
+    injected on both sides counts as two (as the FHIR Procedure writer counts)."""
+    assert docs.cpt_for([("quadratus_lumborum", "right")], kb)[:2] == (
+        "20552",
+        "Injection(s); single or multiple trigger point(s), 1 or 2 muscle(s)",
+    )
+    two = [("quadratus_lumborum", "right"), ("gluteus_medius", "right")]
+    assert docs.cpt_for(two, kb)[0] == "20552"
+    assert docs.cpt_for([*two, ("piriformis", "right")], kb)[0] == "20553"
+    assert docs.cpt_for([("upper_trapezius", "bilateral")], kb)[0] == "20552"
+    assert docs.cpt_for([("upper_trapezius", "bilateral"), ("rhomboid_major", "left")], kb)[0] == (
+        "20553"
+    )
+    # the same muscle and side twice (two solutions into one muscle) counts once
+    assert docs.cpt_for([("piriformis", "left"), ("piriformis", "left")], kb)[2] == 1
+
+
+def test_procedure_note(kb: Knowledge, tmp_path: Path) -> None:
+    plan = plan_of("ql_low_back_ok", kb)
+    record = docs.ProcedureRecord(
+        performed_at=datetime(2026, 11, 21, 10, 30, tzinfo=UTC),
+        operator="dr.test",
+        sites=[
+            docs.ProcedureSite("quadratus_lumborum", "right", "lidocaine", 1, 1.5, 15),
+            docs.ProcedureSite("quadratus_lumborum", "right", "saline", None, 1.5, None),
+            docs.ProcedureSite("gluteus_medius", "right", "lidocaine", 1, 1.0, 10),
+            docs.ProcedureSite("gluteus_medius", "right", "saline", None, 1.0, None),
+        ],
+        complications=["none"],
+        aspiration="negative before every injection",
+        twitch="elicited",
+        guidance="ultrasound",
+        needle="25 G, 38 mm",
+    )
+    indication = assess(request_of("ql_low_back_ok", kb).assessment, kb, as_of=AS_OF)
+    doc = docs.procedure_note(record, kb, PATIENT, plan=plan, indication=indication)
+    _, text = pdf_pages(doc, tmp_path)
+    for expected in (
+        "CPT 20552",
+        "Quadratus lumborum",
+        "Gluteus medius",
+        "25 G, 38 mm",
+        "negative before every injection",
+        "Lidocaine 25 mg",  # 15 + 10 mg (1% = 10 mg/mL)
+        "None observed",
+        "Informed consent obtained",
+    ):
+        assert expected in text, expected
+    # a clinician document: every listed clinical statement carries its statement ids
+    items = re.findall(r"<li>(.*?)</li>", doc.html, flags=re.S)
+    assert items and all(STATEMENT_ID.search(i) for i in items), [
+        i for i in items if not STATEMENT_ID.search(i)
+    ]
+
+
+def test_reevaluation_summary_of_a_failing_course(kb: Knowledge, tmp_path: Path) -> None:
+    data = json.loads((COURSES / "failing_low_back.json").read_text())
+    report = evaluate_course(parse_episode(data, kb, as_of=AS_OF), kb, as_of=AS_OF)
+    assert report.reevaluation is not None
+    doc = docs.reevaluation_summary(report, kb, PATIENT, on=AS_OF)
+    _, text = pdf_pages(doc, tmp_path)
+    for expected in (
+        "When TPIs fail: re-evaluation worksheet",
+        "Technical review",
+        "Perpetuating factors",
+        "Risk factors for failure",
+        "Differential diagnosis",
+        "Alternatives",
+        "Non-responder",
+    ):
+        assert expected in text, expected
+    rows = re.findall(r"<tr><td>(.*?)</tr>", doc.html, flags=re.S)
+    worksheet_rows = [r for r in rows if "status-" in r]
+    assert worksheet_rows and all(STATEMENT_ID.search(r) for r in worksheet_rows)
+
+
+def test_documents_are_dated_and_identify_the_patient_only_by_mrn(kb: Knowledge) -> None:
+    doc = docs.consent_form(plan_of("ql_low_back_ok", kb), kb, PATIENT, on=date(2026, 11, 21))
+    assert "MRN DOC-1" in doc.html and "2026-11-21" in doc.html
