@@ -170,3 +170,42 @@ policy_versions = sa.Table(
 
 #: Tables whose rows are never updated or deleted (enforced by triggers).
 APPEND_ONLY = ("record_versions", "audit_events", "policy_versions")
+
+# CDS Hooks: cards TriggerPath issued (with their evaluation trace) and the EHR's feedback.
+# Both are append-only too: feedback is evidence of how clinicians used the advice.
+cds_cards = sa.Table(
+    "cds_cards",
+    metadata,
+    sa.Column("uuid", sa.String(64), primary_key=True),
+    sa.Column("service_id", sa.String(64), nullable=False),
+    sa.Column("hook_instance", sa.String(128), nullable=False),
+    sa.Column("patient_id", sa.String(128), nullable=True),
+    sa.Column("code", sa.String(64), nullable=False),
+    sa.Column("indicator", sa.String(16), nullable=False),
+    sa.Column("summary", sa.String(200), nullable=False),
+    sa.Column("suggestion_ids", sa.JSON(), nullable=False),
+    sa.Column("draft_orders", sa.JSON(), nullable=False),
+    sa.Column("trace", sa.JSON(), nullable=False),
+    sa.Column("issued_at", UTCDateTime(), nullable=False, index=True),
+    sa.Column("client", sa.String(255), nullable=False),
+)
+
+cds_feedback = sa.Table(
+    "cds_feedback",
+    metadata,
+    sa.Column("id", BigId, primary_key=True, autoincrement=True),
+    sa.Column("card", sa.String(64), nullable=False, index=True),
+    sa.Column("service_id", sa.String(64), nullable=False),
+    sa.Column("outcome", sa.String(16), nullable=False),
+    sa.Column("outcome_timestamp", UTCDateTime(), nullable=False),
+    sa.Column("received_at", UTCDateTime(), nullable=False),
+    sa.Column("client", sa.String(255), nullable=False),
+    sa.Column("accepted_suggestions", sa.JSON(), nullable=False),
+    sa.Column("override_system", sa.String(255), nullable=True),
+    sa.Column("override_code", sa.String(128), nullable=True),
+    sa.Column("override_display", sa.String(255), nullable=True),
+    sa.Column("user_comment", sa.Text(), nullable=True),
+    sa.Column("card_code", sa.String(64), nullable=True),
+    sa.Column("card_known", sa.Boolean(), nullable=False),
+    sa.CheckConstraint(_in("outcome", ("accepted", "overridden")), name="outcome"),
+)

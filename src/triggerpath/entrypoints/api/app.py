@@ -14,6 +14,7 @@ import sqlalchemy as sa
 from fastapi import APIRouter, FastAPI
 
 from triggerpath import __version__
+from triggerpath.adapters.cds_feedback import SqlFeedbackStore
 from triggerpath.adapters.database import make_engine
 from triggerpath.config import Settings
 from triggerpath.entrypoints.api import (
@@ -25,6 +26,7 @@ from triggerpath.entrypoints.api import (
     routes_health,
     routes_records,
 )
+from triggerpath.entrypoints.api.cds_hooks import cds_router
 from triggerpath.entrypoints.api.deps import AppState
 from triggerpath.knowledge import load_knowledge
 from triggerpath.services.uow import uow_factory
@@ -85,4 +87,6 @@ def create_app(
     app.add_middleware(middleware.RequestContext)
     for router in [*default_routers(), *extra_routers]:
         app.include_router(router)
+    # CDS Hooks 2.0 (/cds-services): cards and feedback are kept in the clinic database.
+    app.include_router(cds_router(settings, SqlFeedbackStore(engine), knowledge=app.state.tp.kb))
     return app
