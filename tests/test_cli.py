@@ -82,6 +82,10 @@ def test_knowledge_browsing() -> None:
     assert res.exit_code == 0 and json.loads(res.stdout)["id"] == "S000.22"
     res = runner.invoke(app, ["knowledge", "show", "quadratus_lumborum"])
     assert json.loads(res.stdout)["needle"]["length_mm_max"] == 90
+    res = runner.invoke(app, ["knowledge", "show", "lidocaine"])
+    assert res.exit_code == 0 and json.loads(res.stdout)["id"] == "lidocaine"
+    res = runner.invoke(app, ["knowledge", "show", "odi"])
+    assert res.exit_code == 0 and json.loads(res.stdout)["id"] == "odi"
     res = runner.invoke(app, ["knowledge", "show", "nothing-here"])
     assert res.exit_code == 2
 

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Annotated, Any, ParamSpec, TypeVar
 
 import typer
+from pydantic import BaseModel
 from rich.console import Console
 
 from triggerpath.domain.engine import assess as run_assess
@@ -250,38 +251,40 @@ def knowledge_show(item_id: Annotated[str, typer.Argument(metavar="ID")]) -> Non
 
 
 def find_item(item_id: str) -> dict[str, Any]:
+    """Any knowledge item by its id (statement, muscle, rule, agent, instrument, value set)."""
     kb = load_knowledge()
     if item_id in kb.statements:
         return kb.statements[item_id].model_dump(mode="json")
-    for table in (kb.muscles, kb.hazards, kb.exercises):
-        if item_id in table:
-            return table[item_id].model_dump(mode="json")
-    p = kb.pathway
-    groups: list[list[Any]] = [
-        p.care_steps,
-        p.red_flags,
-        p.pain_generators,
-        p.contraindications,
-        p.cautions,
-        p.comprehensive_care,
-        p.pitfalls,
-        p.evidence_notes,
-        p.procedure_essentials,
-        p.follow_up,
-        p.patient_education,
-        p.supporting_indications,
-        p.medication_classes,
-        p.duration_phases,
-        kb.evidence.conflicts,
+    roots: list[BaseModel] = [
+        kb.anatomy,
+        kb.pathway,
+        kb.evidence,
+        kb.injectates,
+        kb.instruments,
+        kb.valuesets,
     ]
-    for group in groups:
-        for item in group:
-            if getattr(item, "id", None) == item_id:
-                return item.model_dump(mode="json", by_alias=True)  # type: ignore[no-any-return]
-    for rd in p.redirects:
-        if rd.code == item_id:
-            return rd.model_dump(mode="json")
+    for root in roots:
+        found = _find(root, item_id)
+        if found is not None:
+            return found.model_dump(mode="json", by_alias=True)
     raise NotFound(f"no knowledge item {item_id!r}")
+
+
+def _find(node: Any, item_id: str) -> BaseModel | None:
+    """Depth-first search for a model whose ``id`` (or ``code``) is ``item_id``."""
+    if isinstance(node, BaseModel):
+        if getattr(node, "id", None) == item_id or getattr(node, "code", None) == item_id:
+            return node
+        for name in type(node).model_fields:
+            hit = _find(getattr(node, name), item_id)
+            if hit is not None:
+                return hit
+    elif isinstance(node, list | tuple):
+        for item in node:
+            hit = _find(item, item_id)
+            if hit is not None:
+                return hit
+    return None
 
 
 from triggerpath.entrypoints import cli_course as _cli_course  # noqa: E402,F401
