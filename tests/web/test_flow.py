@@ -379,3 +379,22 @@ def test_roles_viewer_reads_but_cannot_plan(page: Page, app_server: App) -> None
     page.fill('[name="pain.nrs"]', "5")
     page.click("button:has-text('Assess')")
     expect(page.locator("h1")).to_have_text("Not allowed for your role")
+
+
+def test_roles_nurse_records_follow_ups_but_does_not_assess(page: Page, app_server: App) -> None:
+    login(page, app_server, "e2e.nurse")
+    page.fill("#q", "DEMO-003")
+    page.click("form[role=search] button[type=submit]")
+    page.click("table.list a")
+    page.click("table.list a")
+    expect(page.locator("a:has-text('New assessment')")).to_have_count(0)
+    expect(page.locator("a:has-text('Record a follow-up')")).to_have_count(1)
+    page.click(".ev-assessment a >> nth=0")
+    expect(page.locator("a:has-text('Plan the procedure')")).to_have_count(0)
+    expect(page.locator("button:has-text('Sign assessment')")).to_have_count(0)
+    page.go_back()
+    page.click("a:has-text('Record a follow-up')")
+    page.fill('[name="nrs"]', "3")
+    page.click("button:has-text('Record follow-up')")
+    page.wait_for_url(re.compile(r"/course"))
+    expect(page.locator("details table")).to_contain_text("3")

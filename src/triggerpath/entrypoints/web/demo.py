@@ -22,9 +22,9 @@ from typing import Any, TypeVar
 
 from triggerpath.domain.assessment import Assessment
 from triggerpath.domain.planning import Injectate, InjectateSolution, Target, plan_procedure
+from triggerpath.entrypoints.web.common import planned_sites
 from triggerpath.entrypoints.web.episode import PLAN_REQUEST_KIND
 from triggerpath.entrypoints.web.forms import ASPIRATION, GUIDANCE, TWITCH, technique_line
-from triggerpath.entrypoints.web.routes import _planned_sites
 from triggerpath.errors import InvalidInput
 from triggerpath.knowledge.loader import Knowledge
 from triggerpath.services import clinical, records, users
@@ -149,7 +149,7 @@ class Seeder:
             )
         if plan.status != "ready":
             return None
-        data = PlanData(sites=_planned_sites(plan), planned_for=as_of)
+        data = PlanData(sites=planned_sites(plan), planned_for=as_of)
         request = {
             "targets": [t.model_dump(mode="json") for t in targets],
             "injectate": injectate.model_dump(mode="json"),

@@ -10,7 +10,7 @@ to come back to; forms keep a draft in the browser so nothing typed is lost.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Coroutine, Mapping
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from datetime import date
 from functools import cache
@@ -126,17 +126,6 @@ def web_session(request: Request, state: Annotated[AppState, Depends(get_state)]
 
 
 Web = Annotated[WebSession, Depends(web_session)]
-
-
-async def check_csrf(request: Request, web: WebSession) -> Mapping[str, Any]:
-    """The posted form, after checking its CSRF token (field or header)."""
-    form = await request.form()
-    presented = request.headers.get(auth.CSRF_HEADER) or form.get(CSRF_FIELD)
-    if not isinstance(presented, str) or not auth.csrf_ok(
-        web.state.secret_key, web.token, presented
-    ):
-        raise BadCsrf()
-    return form
 
 
 def page(

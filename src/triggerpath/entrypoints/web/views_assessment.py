@@ -1,0 +1,179 @@
+"""The assessment form (grouped like an examination, body map) and the recommendation."""
+
+from __future__ import annotations
+
+import json
+from uuid import UUID
+
+from fastapi import APIRouter, Request, Response
+from fastapi.responses import HTMLResponse
+
+from triggerpath.adapters.bodymap import render_body_map
+from triggerpath.entrypoints.web import forms
+from triggerpath.entrypoints.web.common import (
+    Posted,
+    age_of,
+    assessment_bundle,
+    bundle_of,
+    kb_of,
+)
+from triggerpath.entrypoints.web.episode import (
+    Bundle,
+)
+from triggerpath.entrypoints.web.support import (
+    PREFIX,
+    Web,
+    WebRoute,
+    WebSession,
+    page,
+    redirect,
+)
+from triggerpath.knowledge.schema import REGIONS
+from triggerpath.services import clinical, records
+from triggerpath.services.payloads import (
+    AssessmentIn,
+    EpisodeData,
+)
+
+router = APIRouter(route_class=WebRoute, include_in_schema=False)
+
+
+def _assessment_page(
+    request: Request,
+    web: WebSession,
+    b: Bundle,
+    values: forms.Values,
+    errors: dict[str, list[str]],
+    status_code: int = 200,
+) -> HTMLResponse:
+    kb = kb_of(web)
+    selected = [
+        (
+            forms.one(values, f"trigger_points[{i}].muscle"),
+            forms.one(values, f"trigger_points[{i}].side") or "left",
+        )
+        for i in forms.tp_indices(values)
+    ]
+    return page(
+        request,
+        "assess.html",
+        web,
+        status_code=status_code,
+        b=b,
+        pd=b.patient_data,
+        values=values,
+        errors=errors,
+        kb=kb,
+        regions=REGIONS,
+        causes=forms.CAUSES,
+        impact_options=[(i, i) for i in forms.IMPACTS],
+        muscle_options=[(m.id, m.name) for m in kb.anatomy.muscles],
+        responses=forms.RESPONSES,
+        tp_findings=forms.TP_FINDINGS,
+        tp_labels=forms.TP_LABELS,
+        tp_rows=forms.tp_rows(values),
+        generator_groups=forms.generator_groups(),
+        red_flags=forms.RED_FLAGS,
+        contraindications=forms.CONTRAINDICATIONS,
+        body_map=render_body_map(
+            kb, selected=selected, title="Posterior body map: place trigger points"
+        ),
+        muscles_json=json.dumps(
+            {
+                m.id: {"name": m.name, "zones": m.referral_zones, "regions": list(m.regions)}
+                for m in kb.anatomy.muscles
+            }
+        ),
+        draft_key=f"assess-{b.episode.id}",
+    )
+
+
+@router.get(f"{PREFIX}/episodes/{{episode_id}}/assess")
+def assess_page(request: Request, web: Web, episode_id: UUID) -> HTMLResponse:
+    b = bundle_of(web, episode_id)
+    latest = b.latest_assessment
+    if latest is not None:
+        values = forms.assessment_values(b.assessment(latest).input, web.today)
+    else:
+        pd = b.patient_data
+        ed = EpisodeData.model_validate(b.episode.current.data)
+        values = {
+            "patient.sex": pd.sex,
+            "regions": list(ed.regions),
+            "as_of": web.today.isoformat(),
+        }
+        age = age_of(pd.birth_year, web.today)
+        if age is not None:
+            values["patient.age_years"] = str(age)
+        if ed.onset:
+            values["pain.duration_weeks"] = f"{(web.today - ed.onset).days / 7:.0f}"
+    return _assessment_page(request, web, b, values, {})
+
+
+@router.post(f"{PREFIX}/episodes/{{episode_id}}/assess")
+def assess_submit(request: Request, web: Web, form: Posted, episode_id: UUID) -> Response:
+    web.call("assessment.create").authorise()  # refuse before validating
+    values = forms.values_of(form)
+    kb = kb_of(web)
+    assessment, as_of, parsed = forms.parse_assessment_form(values, kb)
+    if assessment is None:
+        b = bundle_of(web, episode_id)
+        return _assessment_page(request, web, b, values, parsed.errors(), 422)
+    body = AssessmentIn(input=assessment, as_of=as_of or web.today)
+    record = web.run(
+        "assessment.create",
+        lambda uow, note: clinical.record_assessment(
+            uow,
+            note,
+            web.actor,
+            episode_id,
+            body,
+            kb,
+            today=web.today,
+            now=web.state.clock(),
+        ),
+    )
+    return redirect(f"{PREFIX}/assessments/{record.id}?saved=assess-{episode_id}")
+
+
+@router.get(f"{PREFIX}/assessments/{{assessment_id}}")
+def assessment_view(request: Request, web: Web, assessment_id: UUID) -> HTMLResponse:
+    record, b = assessment_bundle(web, assessment_id, "assessment.read")
+    data = b.assessment(record)
+    kb = kb_of(web)
+    rec = data.result
+    tps = [(tp.muscle, tp.side) for tp in data.input.trigger_points]
+    return page(
+        request,
+        "recommendation.html",
+        web,
+        b=b,
+        pd=b.patient_data,
+        record=record,
+        data=data,
+        rec=rec,
+        kb=kb,
+        statements=kb.statements,
+        body_map=render_body_map(
+            kb, selected=tps, interactive=False, title="Trigger points examined"
+        ),
+        plans=b.plans.get(record.id, []),
+    )
+
+
+@router.post(f"{PREFIX}/assessments/{{assessment_id}}/sign")
+def assessment_sign(web: Web, form: Posted, assessment_id: UUID) -> Response:
+    version = int(forms.one(forms.values_of(form), "version") or "0")
+    web.run(
+        "assessment.sign",
+        lambda uow, note: records.sign(
+            uow,
+            note,
+            web.actor,
+            "assessment",
+            assessment_id,
+            expected=version,
+            now=web.state.clock(),
+        ),
+    )
+    return redirect(f"{PREFIX}/assessments/{assessment_id}")

@@ -1,0 +1,293 @@
+"""Patients (list, search by MRN, new), episodes and the episode timeline."""
+
+from __future__ import annotations
+
+from typing import Any
+from uuid import UUID
+
+from fastapi import APIRouter, Request, Response
+from fastapi.responses import HTMLResponse
+from pydantic import ValidationError
+
+from triggerpath.domain.validation import problems_from
+from triggerpath.entrypoints.web import forms
+from triggerpath.entrypoints.web.chart import trend_svg
+from triggerpath.entrypoints.web.common import (
+    Posted,
+    bundle_of,
+    course_of,
+    kb_of,
+)
+from triggerpath.entrypoints.web.episode import (
+    PLAN_REQUEST_KIND,
+    Bundle,
+    trend,
+)
+from triggerpath.entrypoints.web.support import (
+    PREFIX,
+    Web,
+    WebRoute,
+    error_page,
+    page,
+    redirect,
+)
+from triggerpath.knowledge.schema import REGIONS
+from triggerpath.services import clinical, records
+from triggerpath.services.audit import AuditNote
+from triggerpath.services.model import Record, Window
+from triggerpath.services.payloads import (
+    DocumentData,
+    EpisodeData,
+    PatientData,
+    PlanData,
+)
+from triggerpath.services.uow import UnitOfWork
+
+router = APIRouter(route_class=WebRoute, include_in_schema=False)
+
+
+@router.get(f"{PREFIX}/")
+def patients(request: Request, web: Web, q: str = "", offset: int = 0) -> HTMLResponse:
+    query = q.strip()
+
+    def run(uow: UnitOfWork, note: AuditNote) -> tuple[list[Record], int]:
+        if query:
+            exact, _ = records.list_(uow, note, "patient", Window(limit=1), mrn=query)
+            if exact:
+                return exact, 1
+            every, _ = records.list_(uow, AuditNote(), "patient", Window(limit=2000))
+            found = [r for r in every if query.lower() in str(r.current.data["mrn"]).lower()]
+            return found[:100], len(found)
+        return records.list_(uow, note, "patient", Window(limit=100, offset=max(0, offset)))
+
+    found, total = web.run("patient.list", run)
+    return page(
+        request,
+        "patients.html",
+        web,
+        patients=[(r, PatientData.model_validate(r.current.data)) for r in found],
+        total=total,
+        q=query,
+        today=web.today,
+    )
+
+
+def _episode_values(values: dict[str, Any]) -> tuple[EpisodeData | None, forms.Parsed]:
+    p = forms.Parsed()
+    onset = forms.one(values, "onset")
+    try:
+        data = EpisodeData.model_validate(
+            {
+                "regions": [r for r in forms.many(values, "regions") if r in REGIONS],
+                "onset": onset or None,
+                "note": forms.one(values, "episode_note") or None,
+            }
+        )
+    except ValidationError as err:
+        for prob in problems_from(err):
+            name = {"note": "episode_note"}.get(prob.field.split("[")[0], prob.field.split("[")[0])
+            p.add(name, forms._friendly(prob.reason))
+        return None, p
+    return data, p
+
+
+@router.get(f"{PREFIX}/patients/new")
+def new_patient_page(request: Request, web: Web) -> HTMLResponse:
+    return page(request, "patient_new.html", web, values={}, errors={}, regions=REGIONS)
+
+
+@router.post(f"{PREFIX}/patients/new")
+def new_patient(request: Request, web: Web, form: Posted) -> Response:
+    web.call("patient.create").authorise()  # refuse before validating
+    values = forms.values_of(form)
+    p = forms.Parsed()
+    patient: PatientData | None = None
+    birth_year = forms.number(p, values, "birth_year", whole=True)
+    try:
+        patient = PatientData(
+            mrn=forms.one(values, "mrn"),
+            birth_year=birth_year,
+            sex=forms.one(values, "sex") or "unknown",
+        )
+    except ValidationError as err:
+        for prob in problems_from(err):
+            if prob.field == "mrn" and not forms.one(values, "mrn"):
+                p.add("mrn", "enter the patient's MRN")
+            elif prob.field == "mrn":
+                p.add("mrn", "letters, digits and . _ / - only")
+            else:
+                p.add(prob.field, forms._friendly(prob.reason))
+    episode, ep = _episode_values(values)
+    p.problems.extend(ep.problems)
+    if patient is not None and not p.problems:
+        with web.state.uow_factory() as uow:
+            if uow.records.mrn_owner(patient.mrn) is not None:
+                p.add("mrn", "another patient already has this MRN")
+    if p.problems or patient is None or episode is None:
+        return page(
+            request,
+            "patient_new.html",
+            web,
+            status_code=422,
+            values=values,
+            errors=p.errors(),
+            regions=REGIONS,
+        )
+    created = web.run(
+        "patient.create",
+        lambda uow, note: clinical.create_patient(uow, note, web.actor, patient, web.state.clock()),
+    )
+    ep_record = web.run(
+        "episode.create",
+        lambda uow, note: records.create(
+            uow,
+            note,
+            web.actor,
+            "episode",
+            episode.model_dump(mode="json"),
+            now=web.state.clock(),
+            parent_id=created.id,
+        ),
+    )
+    return redirect(f"{PREFIX}/episodes/{ep_record.id}/assess?saved=patient-new")
+
+
+@router.get(f"{PREFIX}/patients/{{patient_id}}")
+def patient_page(request: Request, web: Web, patient_id: UUID) -> HTMLResponse:
+    def run(uow: UnitOfWork, note: AuditNote) -> tuple[Record, list[Record], list[Record]]:
+        patient = records.get(uow, note, "patient", patient_id)
+        episodes, _ = records.list_(
+            uow, AuditNote(), "episode", Window(limit=200), parent_id=patient.id
+        )
+        documents, _ = records.list_(
+            uow, AuditNote(), "document", Window(limit=500), parent_id=patient.id
+        )
+        return patient, episodes, documents
+
+    patient, episodes, documents = web.run("patient.read", run)
+    kept = [
+        (d, DocumentData.model_validate(d.current.data))
+        for d in documents
+        if d.current.data.get("kind") != PLAN_REQUEST_KIND
+    ]
+    return page(
+        request,
+        "patient.html",
+        web,
+        patient=patient,
+        pd=PatientData.model_validate(patient.current.data),
+        episodes=[(e, EpisodeData.model_validate(e.current.data)) for e in episodes],
+        documents=kept,
+        regions=REGIONS,
+        values={},
+        errors={},
+        today=web.today,
+    )
+
+
+@router.post(f"{PREFIX}/patients/{{patient_id}}/episodes")
+def new_episode(request: Request, web: Web, form: Posted, patient_id: UUID) -> Response:
+    values = forms.values_of(form)
+    episode, p = _episode_values(values)
+    if episode is None:
+        return error_page(request, 422, "Episode not opened", "; ".join(map(str, p.problems)))
+    ep_record = web.run(
+        "episode.create",
+        lambda uow, note: records.create(
+            uow,
+            note,
+            web.actor,
+            "episode",
+            episode.model_dump(mode="json"),
+            now=web.state.clock(),
+            parent_id=patient_id,
+        ),
+    )
+    return redirect(f"{PREFIX}/episodes/{ep_record.id}")
+
+
+@router.get(f"{PREFIX}/episodes/{{episode_id}}")
+def episode_page(request: Request, web: Web, episode_id: UUID) -> HTMLResponse:
+    b = bundle_of(web, episode_id)
+    report, problems = course_of(web, b)
+    return page(
+        request,
+        "episode.html",
+        web,
+        events=_timeline(b),
+        b=b,
+        pd=b.patient_data,
+        ed=EpisodeData.model_validate(b.episode.current.data),
+        assessments=[(a, b.assessment(a)) for a in b.assessments],
+        sessions=[(s, b.session_data(s)) for s in b.sessions],
+        outcomes=[(o, b.outcome_data(o)) for o in b.outcomes],
+        chart=trend_svg(trend(b)),
+        series=trend(b),
+        report=report,
+        course_problems=problems,
+        kb=kb_of(web),
+    )
+
+
+def _timeline(b: Bundle) -> list[dict[str, Any]]:
+    """Everything recorded in the episode, oldest first, with where to open it."""
+    events: list[dict[str, Any]] = []
+    for a in b.assessments:
+        data = b.assessment(a)
+        events.append(
+            {
+                "when": data.as_of.isoformat(),
+                "kind": "Assessment",
+                "text": data.result.headline,
+                "verdict": data.result.verdict,
+                "url": f"{PREFIX}/assessments/{a.id}",
+                "signed": a.signed,
+            }
+        )
+        for plan in b.plans.get(a.id, []):
+            pd = PlanData.model_validate(plan.current.data)
+            muscles = list(dict.fromkeys(f"{s.muscle} ({s.side})" for s in pd.sites))
+            events.append(
+                {
+                    "when": (pd.planned_for or plan.created_at.date()).isoformat(),
+                    "kind": "Plan",
+                    "text": "Targets: " + ", ".join(m.replace("_", " ") for m in muscles),
+                    "url": f"{PREFIX}/plans/{plan.id}",
+                    "signed": plan.signed,
+                }
+            )
+    for s in b.sessions:
+        sd = b.session_data(s)
+        total = ", ".join(f"{k} {v:g} mg" for k, v in sd.total_mg_by_agent.items())
+        events.append(
+            {
+                "when": sd.performed_at.date().isoformat(),
+                "kind": "TPI session",
+                "text": f"{len({x.muscle for x in sd.sites})} muscle(s); "
+                f"{total or 'no anesthetic'}",
+                "url": f"{PREFIX}/sessions/{s.id}",
+                "signed": False,
+            }
+        )
+    by_day: dict[str, list[str]] = {}
+    for o in b.outcomes:
+        od = b.outcome_data(o)
+        if od.instrument in ("physical_therapy", "home_exercise"):
+            text = od.instrument.replace("_", " ") + (": yes" if od.value else ": no")
+        elif od.instrument == "relief_days":
+            text = f"relief {od.value:g} days"
+        else:
+            text = f"{od.instrument.upper()} {od.value:g}"
+        by_day.setdefault(od.measured_on.isoformat(), []).append(text)
+    for day, values in by_day.items():
+        events.append(
+            {
+                "when": day,
+                "kind": "Outcomes",
+                "text": "; ".join(values),
+                "url": f"{PREFIX}/episodes/{b.episode.id}/course",
+                "signed": False,
+            }
+        )
+    order = {"Assessment": 0, "Plan": 1, "Outcomes": 2, "TPI session": 3}
+    return sorted(events, key=lambda e: (e["when"], order[e["kind"]]))
