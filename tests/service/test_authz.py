@@ -149,6 +149,7 @@ ENDPOINTS: list[Endpoint] = [
         mutates=True,
     ),
     Endpoint("GET", "/api/v1/episodes/{episode}/history", READ, "episode.history"),
+    Endpoint("GET", "/api/v1/episodes/{episode}/course", READ, "episode.course"),
     # assessments
     Endpoint(
         "POST",

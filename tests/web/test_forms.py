@@ -14,10 +14,10 @@ from triggerpath.domain.assessment import Assessment
 from triggerpath.domain.course import evaluate_course, parse_episode
 from triggerpath.entrypoints.web import demo, forms
 from triggerpath.entrypoints.web.chart import trend_svg
-from triggerpath.entrypoints.web.episode import course_episode, load_bundle, trend
 from triggerpath.knowledge import Knowledge
 from triggerpath.services import records
 from triggerpath.services.audit import AuditNote
+from triggerpath.services.episodes import course_episode, load_bundle, parse_technique, trend
 from triggerpath.services.model import Window
 from triggerpath.services.uow import UnitOfWork, uow_factory
 
@@ -90,8 +90,8 @@ def test_unexamined_is_null_and_review_not_done_is_null(kb: Knowledge) -> None:
 def test_technique_line_round_trip() -> None:
     details = {"guidance": "ultrasound", "needle": "27 G, 38 mm", "aspiration": "negative"}
     note = forms.technique_line(details) + "\nPatient tolerated it well."
-    assert forms.parse_technique(note) == (details, "Patient tolerated it well.")
-    assert forms.parse_technique("free text only") == ({}, "free text only")
+    assert parse_technique(note) == (details, "Patient tolerated it well.")
+    assert parse_technique("free text only") == ({}, "free text only")
 
 
 def test_demo_course_from_stored_records_matches_the_example_file(

@@ -65,6 +65,7 @@ def _permissions() -> dict[str, frozenset[Role]]:
     table["assessment.sign"] = CLINICIAN
     table["plan.sign"] = CLINICIAN
     table["assessment.reassess"] = READERS
+    table["episode.course"] = READERS
     for name in ("assess", "dose", "plan", "course", "score"):
         table[f"compute.{name}"] = READERS
     for name in ("create", "list", "read", "update", "api_key.create", "api_key.revoke"):

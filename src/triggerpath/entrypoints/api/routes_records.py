@@ -11,17 +11,20 @@ from local variables, which FastAPI must be able to evaluate.)
 
 import base64
 from collections.abc import Callable
+from datetime import date
 from typing import Annotated, Any
 from uuid import UUID
 
 from fastapi import APIRouter, Query, Response
 from pydantic import BaseModel
 
+from triggerpath.domain.course import CourseReport, evaluate_course
 from triggerpath.domain.recommendation import Recommendation
 from triggerpath.entrypoints.api import schemas as s
 from triggerpath.entrypoints.api.deps import AppState, Paging, State, action
 from triggerpath.entrypoints.api.problems import PROBLEM_RESPONSES
-from triggerpath.services import clinical, records
+from triggerpath.errors import Conflict
+from triggerpath.services import clinical, episodes, records
 from triggerpath.services.audit import AuditNote, Call
 from triggerpath.services.model import SIGNABLE, Kind, Record
 from triggerpath.services.payloads import (
@@ -296,6 +299,33 @@ def correct_episode(
 
 
 _record_routes("episode", "episodes", s.EpisodePublic, "episodes")
+
+
+@router.get(
+    "/episodes/{episode_id}/course",
+    response_model=CourseReport,
+    tags=["episodes"],
+)
+def episode_course(
+    episode_id: UUID,
+    state: State,
+    call: Annotated[Call, action("episode.course")],
+    as_of: Annotated[
+        date | None, Query(description="the date to compute for (default today)")
+    ] = None,
+) -> CourseReport:
+    """The course of TPIs from the stored sessions and follow-ups (computed, not stored):
+    response, session limits, reassessment due, and the re-evaluation worksheet on failure."""
+
+    def run(uow: UnitOfWork, note: AuditNote) -> CourseReport:
+        bundle = episodes.load_bundle(uow, note, episode_id)
+        episode = episodes.course_episode(bundle, state.kb)
+        if episode is None:
+            raise Conflict("the episode has no assessment yet: record one before its course")
+        _, policy = clinical.current_policy(uow)
+        return evaluate_course(episode, state.kb, as_of=as_of or state.today(), policy=policy)
+
+    return call.run(run)
 
 
 # --------------------------------------------------------------------------- assessments

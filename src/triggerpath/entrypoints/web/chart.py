@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import date, timedelta
 from html import escape
 
-from triggerpath.entrypoints.web.episode import Trend
+from triggerpath.services.episodes import Trend
 
 W, H = 600, 290
 LEFT, RIGHT, TOP, BOTTOM = 40, 48, 20, 48

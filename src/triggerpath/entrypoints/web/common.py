@@ -18,12 +18,6 @@ from triggerpath.domain.course import CourseReport, check_episode, evaluate_cour
 from triggerpath.domain.planning import ProcedurePlan, plan_procedure
 from triggerpath.entrypoints.api.deps import AppState, get_state
 from triggerpath.entrypoints.web import forms
-from triggerpath.entrypoints.web.episode import (
-    Bundle,
-    course_episode,
-    load_bundle,
-    plan_request_of,
-)
 from triggerpath.entrypoints.web.support import (
     BadCsrf,
     Web,
@@ -33,6 +27,12 @@ from triggerpath.errors import FieldProblem, InvalidInput
 from triggerpath.knowledge.loader import Knowledge
 from triggerpath.services import auth, clinical, records
 from triggerpath.services.audit import AuditNote
+from triggerpath.services.episodes import (
+    Bundle,
+    course_episode,
+    load_bundle,
+    plan_request_of,
+)
 from triggerpath.services.model import Record
 from triggerpath.services.payloads import (
     PlannedSite,

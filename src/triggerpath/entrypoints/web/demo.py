@@ -23,12 +23,12 @@ from typing import Any, TypeVar
 from triggerpath.domain.assessment import Assessment
 from triggerpath.domain.planning import Injectate, InjectateSolution, Target, plan_procedure
 from triggerpath.entrypoints.web.common import planned_sites
-from triggerpath.entrypoints.web.episode import PLAN_REQUEST_KIND
 from triggerpath.entrypoints.web.forms import ASPIRATION, GUIDANCE, TWITCH, technique_line
 from triggerpath.errors import InvalidInput
 from triggerpath.knowledge.loader import Knowledge
 from triggerpath.services import clinical, records, users
 from triggerpath.services.audit import AuditNote, Call
+from triggerpath.services.episodes import PLAN_REQUEST_KIND
 from triggerpath.services.model import Actor, Record
 from triggerpath.services.payloads import (
     AssessmentIn,

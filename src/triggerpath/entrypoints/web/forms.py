@@ -34,6 +34,7 @@ from triggerpath.domain.validation import check_ids, problems_from
 from triggerpath.errors import FieldProblem
 from triggerpath.knowledge.loader import Knowledge
 from triggerpath.knowledge.schema import REGIONS
+from triggerpath.services.episodes import TECHNIQUE_PREFIX
 
 #: What a form posts: one or several values per name.
 Values = dict[str, str | list[str]]
@@ -526,27 +527,12 @@ ASPIRATION = {
 }
 TWITCH = {"yes": "elicited", "no": "not elicited", "unknown": "not noted"}
 GUIDANCE = {"palpation": "palpation (landmarks)", "ultrasound": "ultrasound"}
-TECHNIQUE_PREFIX = "Technique – "
 
 
 def technique_line(details: Mapping[str, str]) -> str:
     """The first line of a session note, holding the technique details the record keeps."""
     parts = [f"{k}: {v}" for k, v in details.items() if v]
     return TECHNIQUE_PREFIX + "; ".join(parts) + "." if parts else ""
-
-
-def parse_technique(note: str | None) -> tuple[dict[str, str], str]:
-    """(technique details, the rest of the note) from a session note."""
-    if not note or not note.startswith(TECHNIQUE_PREFIX):
-        return {}, note or ""
-    first, _, rest = note.partition("\n")
-    body = first.removeprefix(TECHNIQUE_PREFIX).rstrip(".")
-    details: dict[str, str] = {}
-    for part in body.split("; "):
-        key, sep, value = part.partition(": ")
-        if sep:
-            details[key.strip()] = value.strip()
-    return details, rest.strip()
 
 
 def parse_datetime_local(raw: str, offset_minutes: str) -> datetime | None:

@@ -17,9 +17,6 @@ from triggerpath.entrypoints.web.common import (
     bundle_of,
     kb_of,
 )
-from triggerpath.entrypoints.web.episode import (
-    Bundle,
-)
 from triggerpath.entrypoints.web.support import (
     PREFIX,
     Web,
@@ -30,6 +27,9 @@ from triggerpath.entrypoints.web.support import (
 )
 from triggerpath.knowledge.schema import REGIONS
 from triggerpath.services import clinical, records
+from triggerpath.services.episodes import (
+    Bundle,
+)
 from triggerpath.services.payloads import (
     AssessmentIn,
     EpisodeData,

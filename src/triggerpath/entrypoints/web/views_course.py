@@ -25,11 +25,6 @@ from triggerpath.entrypoints.web.common import (
     patient_line,
     plan_context,
 )
-from triggerpath.entrypoints.web.episode import (
-    Bundle,
-    load_bundle,
-    trend,
-)
 from triggerpath.entrypoints.web.support import (
     PREFIX,
     Web,
@@ -42,6 +37,12 @@ from triggerpath.errors import FieldProblem, InvalidInput
 from triggerpath.knowledge.instruments import Instrument
 from triggerpath.services import clinical, records
 from triggerpath.services.audit import AuditNote
+from triggerpath.services.episodes import (
+    Bundle,
+    load_bundle,
+    parse_technique,
+    trend,
+)
 from triggerpath.services.model import Record
 from triggerpath.services.payloads import (
     EpisodeData,
@@ -246,7 +247,7 @@ def _procedure_note(
 ) -> tuple[docs.Document, Record, Bundle]:
     record, b = _session_context(web, session_id, action)
     s = b.session_data(record)
-    details, rest = forms.parse_technique(s.note)
+    details, rest = parse_technique(s.note)
     kb = kb_of(web)
     plan: ProcedurePlan | None = None
     indication = None

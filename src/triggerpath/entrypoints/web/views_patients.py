@@ -18,11 +18,6 @@ from triggerpath.entrypoints.web.common import (
     course_of,
     kb_of,
 )
-from triggerpath.entrypoints.web.episode import (
-    PLAN_REQUEST_KIND,
-    Bundle,
-    trend,
-)
 from triggerpath.entrypoints.web.support import (
     PREFIX,
     Web,
@@ -34,6 +29,11 @@ from triggerpath.entrypoints.web.support import (
 from triggerpath.knowledge.schema import REGIONS
 from triggerpath.services import clinical, records
 from triggerpath.services.audit import AuditNote
+from triggerpath.services.episodes import (
+    PLAN_REQUEST_KIND,
+    Bundle,
+    trend,
+)
 from triggerpath.services.model import Record, Window
 from triggerpath.services.payloads import (
     DocumentData,

@@ -25,10 +25,6 @@ from triggerpath.entrypoints.web.common import (
     planned_sites,
     run_plan,
 )
-from triggerpath.entrypoints.web.episode import (
-    PLAN_REQUEST_KIND,
-    Bundle,
-)
 from triggerpath.entrypoints.web.support import (
     PREFIX,
     Web,
@@ -41,6 +37,10 @@ from triggerpath.errors import InvalidInput
 from triggerpath.knowledge.loader import Knowledge
 from triggerpath.services import clinical, records
 from triggerpath.services.audit import AuditNote
+from triggerpath.services.episodes import (
+    PLAN_REQUEST_KIND,
+    Bundle,
+)
 from triggerpath.services.model import Record
 from triggerpath.services.payloads import (
     DocumentIn,

@@ -1,4 +1,4 @@
-"""One episode of care as the web pages need it: its records, its course, its trend.
+"""One stored episode of care: its records, its course, its trend (web pages and API).
 
 :func:`load_bundle` reads the patient, episode and every record under it in one unit of
 work; :func:`course_episode` turns the stored sessions and follow-up outcomes into the
@@ -23,7 +23,6 @@ from typing import Any
 from uuid import UUID
 
 from triggerpath.domain.course import Episode, PlanSummary, PlanTarget, Session
-from triggerpath.entrypoints.web.forms import parse_technique
 from triggerpath.knowledge.loader import Knowledge
 from triggerpath.services import records
 from triggerpath.services.audit import AuditNote
@@ -60,6 +59,24 @@ FOLLOW_UP_INSTRUMENTS = (
     "physical_therapy",
     "home_exercise",
 )
+
+
+#: Technique details are kept as the first line of a session note (see the web forms).
+TECHNIQUE_PREFIX = "Technique – "
+
+
+def parse_technique(note: str | None) -> tuple[dict[str, str], str]:
+    """(technique details, the rest of the note) from a session note."""
+    if not note or not note.startswith(TECHNIQUE_PREFIX):
+        return {}, note or ""
+    first, _, rest = note.partition("\n")
+    body = first.removeprefix(TECHNIQUE_PREFIX).rstrip(".")
+    details: dict[str, str] = {}
+    for part in body.split("; "):
+        key, sep, value = part.partition(": ")
+        if sep:
+            details[key.strip()] = value.strip()
+    return details, rest.strip()
 
 
 @dataclass
