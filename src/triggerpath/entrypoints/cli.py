@@ -289,6 +289,7 @@ def _find(node: Any, item_id: str) -> BaseModel | None:
 
 from triggerpath.entrypoints import cli_course as _cli_course  # noqa: E402,F401
 from triggerpath.entrypoints import cli_plan as _cli_plan  # noqa: E402,F401
+from triggerpath.entrypoints import cli_screen as _cli_screen  # noqa: E402,F401
 from triggerpath.entrypoints import cli_service as _cli_service  # noqa: E402,F401
 from triggerpath.entrypoints.web import cli as _cli_web  # noqa: E402,F401
 
