@@ -17,14 +17,10 @@ import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
-from triggerpath.entrypoints.api.cds_hooks import (
-    CdsConfig,
-    InMemoryFeedbackStore,
-    cds_router,
-    prefetch_keys,
-)
+from triggerpath.entrypoints.api.cds_hooks import CdsConfig, cds_router, prefetch_keys
 from triggerpath.errors import InvalidInput
 from triggerpath.knowledge import Knowledge
+from triggerpath.services.feedback import InMemoryFeedbackStore
 
 from .cds_helpers import (
     NOW,

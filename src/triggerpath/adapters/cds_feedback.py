@@ -1,6 +1,6 @@
 """Durable store for CDS Hooks cards and feedback (SQLAlchemy Core).
 
-Implements the ``FeedbackStore`` port of :mod:`triggerpath.entrypoints.api.cds_hooks`, so
+Implements the ``FeedbackStore`` port of :mod:`triggerpath.services.feedback`, so
 the feedback loop survives restarts and is shared by every worker: each card is kept
 with its evaluation trace, and each accepted/overridden outcome is appended, never changed.
 """
@@ -13,7 +13,7 @@ from typing import Any, Literal, cast
 import sqlalchemy as sa
 
 from triggerpath.adapters import orm
-from triggerpath.entrypoints.api.cds_hooks import FeedbackRecord, IssuedCard
+from triggerpath.services.feedback import FeedbackRecord, IssuedCard
 
 
 class SqlFeedbackStore:
