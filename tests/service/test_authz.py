@@ -34,7 +34,8 @@ ADMIN = frozenset({"admin"})
 ALL = frozenset(ROLES)
 
 Ids = dict[str, str]
-RESULTS = Path(__file__).resolve().parents[2] / "bench" / "results"
+# figures a test run produces go with the other run artefacts (gitignored), not into bench/
+RESULTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "results"
 
 
 @dataclass(frozen=True)

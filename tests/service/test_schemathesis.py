@@ -4,7 +4,7 @@ no generated request may cause a server error (5xx).
 Cases are sent with the right role's API key (admin for administration, clinician
 otherwise); about half of them get the ids of real records in their path, so generated
 bodies reach the clinical code and not only the 404 path. The number of cases run and
-failures is written to ``bench/results/schemathesis.txt``.
+failures is written to ``test-artifacts/results/schemathesis.txt``.
 """
 
 from __future__ import annotations
@@ -25,7 +25,8 @@ from schemathesis.core.result import Ok
 
 from .conftest import Service
 
-RESULTS = Path(__file__).resolve().parents[2] / "bench" / "results"
+# figures a test run produces go with the other run artefacts (gitignored), not into bench/
+RESULTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "results"
 #: Examples per operation and mode; raise it for a longer run (e.g. nightly).
 MAX_EXAMPLES = int(os.environ.get("TRIGGERPATH_SCHEMATHESIS_EXAMPLES", "8"))
 #: Password checks cost an Argon2 hash each (by design): fewer examples there.
