@@ -68,6 +68,22 @@ class CheckResult(_Out):
     references: list[str] = Field(default_factory=list)
 
 
+def _result(
+    item: CheckItem, status: CheckStatus | FactorStatus, finding: str, fields: list[str]
+) -> CheckResult:
+    """A worksheet line: the knowledge item's text and sources with what the record shows."""
+    return CheckResult(
+        id=item.id,
+        title=item.title,
+        check=item.check,
+        status=status,
+        finding=finding,
+        fields=fields,
+        statement_ids=list(item.statement_ids),
+        references=list(item.references),
+    )
+
+
 class DifferentialResult(_Out):
     id: str
     name: str
@@ -235,16 +251,7 @@ def _factor(item: CheckItem, facts: dict[str, Any]) -> CheckResult:
             status, finding, fields = "absent", "Not recorded as present in the assessment.", []
         else:
             status, finding, fields = "unknown", "Not recorded: check it.", ev.unknown
-    return CheckResult(
-        id=item.id,
-        title=item.title,
-        check=item.check,
-        status=status,
-        finding=finding,
-        fields=fields,
-        statement_ids=list(item.statement_ids),
-        references=list(item.references),
-    )
+    return _result(item, status, finding, fields)
 
 
 def _numbers(idx: Sequence[int]) -> str:
@@ -354,16 +361,7 @@ def _technical(
             fields = [f"sessions[{i}].injectate" for i in range(len(sessions))]
     else:
         finding = "Check it."
-    return CheckResult(
-        id=item.id,
-        title=item.title,
-        check=item.check,
-        status=status,
-        finding=finding,
-        fields=fields,
-        statement_ids=list(item.statement_ids),
-        references=list(item.references),
-    )
+    return _result(item, status, finding, fields)
 
 
 def build_worksheet(
