@@ -28,7 +28,7 @@ from triggerpath.domain.planning import (
 )
 from triggerpath.domain.policy import DEFAULT_POLICY, Policy
 from triggerpath.domain.validation import problems_from
-from triggerpath.entrypoints.cli import (
+from triggerpath.entrypoints.cli.app import (
     AsOfOpt,
     Format,
     FormatOpt,

@@ -24,7 +24,7 @@ from triggerpath.domain.course import CourseReport, Episode, evaluate_course, pa
 from triggerpath.domain.reevaluation import AblationDecision, Worksheet
 from triggerpath.domain.scoring import Score, parse_answers
 from triggerpath.domain.scoring import score as score_answers
-from triggerpath.entrypoints.cli import (
+from triggerpath.entrypoints.cli.app import (
     AsOfOpt,
     Format,
     FormatOpt,

@@ -19,7 +19,7 @@ import typer
 
 from triggerpath.adapters import database
 from triggerpath.config import Settings, load_settings
-from triggerpath.entrypoints.cli import Format, FormatOpt, app, emit_json, err, out, user_errors
+from triggerpath.entrypoints.cli.app import Format, FormatOpt, app, emit_json, err, out, user_errors
 from triggerpath.errors import InvalidInput
 from triggerpath.services import users as user_service
 from triggerpath.services.model import ROLES, AuditEvent, AuditQuery, Window

@@ -1,116 +1,31 @@
-"""``triggerpath`` command line (Typer + Rich).
-
-Exit codes: 0 success (whatever the clinical verdict), 2 bad input (the message
-names the field and the reason). User errors never show a traceback.
-"""
+"""``triggerpath assess``, ``demo``, ``schema assessment`` and ``knowledge …`` browsing."""
 
 from __future__ import annotations
 
-import json
-import sys
-from collections.abc import Callable
-from datetime import date
-from enum import StrEnum
-from functools import wraps
 from pathlib import Path
-from typing import Annotated, Any, ParamSpec, TypeVar
+from typing import Annotated, Any
 
 import typer
 from pydantic import BaseModel
-from rich.console import Console
 
 from triggerpath.domain.engine import assess as run_assess
 from triggerpath.domain.validation import assessment_json_schema, parse_assessment
 from triggerpath.entrypoints import render
-from triggerpath.errors import InvalidInput, KnowledgeError, NotFound, TriggerPathError
-from triggerpath.knowledge import load_knowledge
-
-app = typer.Typer(
-    name="triggerpath",
-    help="Decision support for trigger point injections (TPIs) in back pain.",
-    no_args_is_help=True,
-    add_completion=False,
-    pretty_exceptions_enable=False,
+from triggerpath.entrypoints.cli.app import (
+    AsOfOpt,
+    Format,
+    FormatOpt,
+    app,
+    emit_json,
+    knowledge_app,
+    out,
+    parse_date,
+    read_json,
+    schema_app,
+    user_errors,
 )
-schema_app = typer.Typer(help="JSON Schemas of TriggerPath's inputs.", no_args_is_help=True)
-knowledge_app = typer.Typer(help="Browse the knowledge base.", no_args_is_help=True)
-app.add_typer(schema_app, name="schema")
-app.add_typer(knowledge_app, name="knowledge")
-
-out = Console(soft_wrap=False)
-err = Console(stderr=True, soft_wrap=True)
-
-P = ParamSpec("P")
-R = TypeVar("R")
-
-
-class Format(StrEnum):
-    text = "text"
-    json = "json"
-
-
-FormatOpt = Annotated[
-    Format, typer.Option("--format", "-f", help="text for people, json for programs")
-]
-AsOfOpt = Annotated[
-    str | None,
-    typer.Option("--as-of", help="assessment date YYYY-MM-DD (default: today)"),
-]
-
-
-def user_errors(fn: Callable[P, R]) -> Callable[P, R]:
-    """Translate TriggerPath errors into a message and exit code 2 (never a traceback)."""
-
-    @wraps(fn)
-    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
-        try:
-            return fn(*args, **kwargs)
-        except InvalidInput as exc:
-            err.print("[bold red]Invalid input[/]")
-            for p in exc.problems:
-                err.print(f"  {p.field}: {p.reason}", markup=False, highlight=False)
-            raise typer.Exit(2) from None
-        except NotFound as exc:
-            err.print(f"[bold red]Not found:[/] {exc}")
-            raise typer.Exit(2) from None
-        except KnowledgeError as exc:
-            err.print(str(exc), markup=False)
-            raise typer.Exit(3) from None
-        except TriggerPathError as exc:
-            err.print(f"[bold red]Error:[/] {exc}")
-            raise typer.Exit(2) from None
-
-    return wrapper
-
-
-def parse_date(value: str | None, field: str = "--as-of") -> date:
-    if value is None:
-        return date.today()  # the clock is read here, at the edge, never in the engine
-    try:
-        return date.fromisoformat(value)
-    except ValueError:
-        raise InvalidInput.single(field, f"{value!r} is not a date YYYY-MM-DD") from None
-
-
-def read_json(path: Path, field: str = "FILE") -> Any:
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise InvalidInput.single(field, f"{path} does not exist") from None
-    except IsADirectoryError:
-        raise InvalidInput.single(field, f"{path} is a directory, not a file") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise InvalidInput.single(field, f"cannot read {path}: {exc}") from None
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise InvalidInput.single(
-            field, f"{path} is not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg})"
-        ) from None
-
-
-def emit_json(data: Any) -> None:
-    sys.stdout.write(json.dumps(data, indent=2, ensure_ascii=False, default=str) + "\n")
+from triggerpath.errors import InvalidInput, NotFound
+from triggerpath.knowledge import load_knowledge
 
 
 @app.command()
@@ -285,18 +200,3 @@ def _find(node: Any, item_id: str) -> BaseModel | None:
             if hit is not None:
                 return hit
     return None
-
-
-from triggerpath.entrypoints import cli_course as _cli_course  # noqa: E402,F401
-from triggerpath.entrypoints import cli_plan as _cli_plan  # noqa: E402,F401
-from triggerpath.entrypoints import cli_screen as _cli_screen  # noqa: E402,F401
-from triggerpath.entrypoints import cli_service as _cli_service  # noqa: E402,F401
-from triggerpath.entrypoints.web import cli as _cli_web  # noqa: E402,F401
-
-
-def main() -> None:
-    app()
-
-
-if __name__ == "__main__":
-    main()

@@ -20,7 +20,7 @@ from triggerpath.adapters.fhir_r4.read import (
     read_bulk_ndjson,
     read_bundle,
 )
-from triggerpath.entrypoints.cli import (
+from triggerpath.entrypoints.cli.app import (
     AsOfOpt,
     Format,
     app,

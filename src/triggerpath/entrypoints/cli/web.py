@@ -13,7 +13,7 @@ import typer
 
 from triggerpath.adapters import database
 from triggerpath.config import load_settings
-from triggerpath.entrypoints.cli import app, out, user_errors
+from triggerpath.entrypoints.cli.app import app, out, user_errors
 from triggerpath.entrypoints.web import demo
 from triggerpath.knowledge import load_knowledge
 from triggerpath.services.uow import uow_factory
