@@ -1,16 +1,25 @@
 """Engines, migrations, readiness and SQLite backup/restore.
 
-SQLite (the embedded default) runs in WAL mode with foreign keys on, a busy timeout,
-and ``BEGIN IMMEDIATE`` transactions: every request writes an audit event, so every
-transaction is a writer, and taking the write lock up front avoids the deadlock two
-deferred transactions hit when both try to upgrade to writers. PostgreSQL (production)
+SQLite (the embedded default) runs in WAL mode with ``synchronous=FULL`` (a commit is
+on disk before it is acknowledged, so a power loss cannot drop an acknowledged write),
+foreign keys on, a busy timeout, and ``BEGIN IMMEDIATE`` transactions: every request
+writes an audit event, so every transaction is a writer, and taking the write lock up
+front avoids the deadlock two deferred transactions hit when both try to upgrade to
+writers. PostgreSQL (production)
 runs at READ COMMITTED; lost updates are prevented by the version pointer in
-``records`` (see :mod:`triggerpath.adapters.orm`).
+``records`` (see :mod:`triggerpath.adapters.orm`). On PostgreSQL the tables belong to
+an owner role and the service role may only SELECT and INSERT the append-only tables
+(:func:`apply_pg_privileges`).
+
+Every engine is made with ``hide_parameters=True``: a database error's message never
+carries the statement's parameters (MRNs, names, notes) into a log.
 """
 
 from __future__ import annotations
 
+import os
 import sqlite3
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -44,7 +53,7 @@ def _sqlite_connect(dbapi_conn: Any, _record: Any) -> None:
     cur = dbapi_conn.cursor()
     cur.execute("PRAGMA journal_mode=WAL")
     cur.execute("PRAGMA foreign_keys=ON")
-    cur.execute("PRAGMA synchronous=NORMAL")
+    cur.execute("PRAGMA synchronous=FULL")
     cur.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
     cur.close()
 
@@ -53,11 +62,30 @@ def _sqlite_begin(conn: sa.Connection) -> None:
     conn.exec_driver_sql("BEGIN IMMEDIATE")
 
 
+def create_private_file(path: Path) -> None:
+    """Create ``path`` (and its folder) readable by the owner only, unless it exists."""
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    if not path.exists():
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT, 0o600))
+
+
+def readable_by_others(path: Path) -> bool:
+    """Does anyone but the owner have access to ``path`` (or its WAL files)?"""
+    for candidate in (path, Path(f"{path}-wal"), Path(f"{path}-shm")):
+        if candidate.exists() and stat.S_IMODE(candidate.stat().st_mode) & 0o077:
+            return True
+    return False
+
+
 def make_engine(url: str, **kwargs: Any) -> sa.Engine:
-    """An engine for ``url``; SQLite files get their folder, WAL and immediate transactions."""
+    """An engine for ``url``; SQLite files get their folder, WAL and immediate transactions.
+
+    A new SQLite file is created 0600 (SQLite gives its WAL files the same mode).
+    """
+    kwargs.setdefault("hide_parameters", True)
     if is_sqlite(url):
         path = sqlite_file(url)
-        path.parent.mkdir(parents=True, exist_ok=True)
+        create_private_file(path)
         engine = sa.create_engine(
             url, connect_args={"check_same_thread": False, "timeout": 10}, **kwargs
         )
@@ -92,9 +120,92 @@ def upgrade(engine: sa.Engine, revision: str = "head") -> str:
     """Bring the schema to ``revision`` (default: the newest); returns the revision."""
     with engine.begin() as conn:
         command.upgrade(alembic_config(conn), revision)
+        if conn.dialect.name == "postgresql" and _has_security_schema(conn):
+            apply_pg_privileges(conn)  # tables added by later revisions get them too
     current = current_revision(engine)
     assert current is not None
     return current
+
+
+# --------------------------------------------------------------------------- PostgreSQL roles
+OWNER_ROLE = "triggerpath_owner"
+SERVICE_ROLE = "triggerpath_service"
+#: The service may read and add to these, never change or remove (nor TRUNCATE) them.
+APPEND_ONLY_TABLES = ("audit_events", "record_versions", "policy_versions")
+
+_CREATE_ROLE = """
+DO $$ BEGIN
+  IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = '{role}') THEN
+    CREATE ROLE {role} NOLOGIN;
+  END IF;
+EXCEPTION WHEN duplicate_object OR unique_violation OR internal_error THEN
+  NULL;  -- another database on this server created it at the same moment
+END $$"""
+
+_OWN_TABLES = """
+DO $$ DECLARE r record; BEGIN
+  FOR r IN SELECT tablename FROM pg_tables
+           WHERE schemaname = current_schema() AND tableowner <> '{owner}' LOOP
+    EXECUTE 'ALTER TABLE ' || quote_ident(r.tablename) || ' OWNER TO {owner}';
+  END LOOP;
+  IF EXISTS (SELECT 1 FROM pg_proc WHERE proname = 'triggerpath_append_only') THEN
+    ALTER FUNCTION triggerpath_append_only() OWNER TO {owner};
+  END IF;
+END $$"""
+
+
+def _has_security_schema(conn: sa.Connection) -> bool:
+    return "token_version" in {c["name"] for c in sa.inspect(conn).get_columns("users")}
+
+
+def apply_pg_privileges(conn: sa.Connection) -> None:
+    """Owner role owns the schema; the service role may not rewrite the evidence.
+
+    Idempotent, and safe while other databases on the same server do the same (roles
+    are cluster-global; grants and default privileges are per database). Run by the
+    migrating (DBA) connection; the service logs in as a member of ``triggerpath_service``.
+    """
+    for role in (OWNER_ROLE, SERVICE_ROLE):
+        conn.exec_driver_sql(_CREATE_ROLE.format(role=role))
+    conn.exec_driver_sql(_OWN_TABLES.format(owner=OWNER_ROLE))
+    svc, schema = SERVICE_ROLE, "current_schema()"
+    name = conn.exec_driver_sql(f"SELECT {schema}").scalar()
+    conn.exec_driver_sql(f'GRANT USAGE ON SCHEMA "{name}" TO {svc}')
+    conn.exec_driver_sql(f'REVOKE ALL ON ALL TABLES IN SCHEMA "{name}" FROM {svc}')
+    conn.exec_driver_sql(
+        f'GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA "{name}" TO {svc}'
+    )
+    frozen = ", ".join(APPEND_ONLY_TABLES)
+    conn.exec_driver_sql(f"REVOKE UPDATE, DELETE, TRUNCATE ON {frozen} FROM {svc}")
+    conn.exec_driver_sql(f"REVOKE INSERT, UPDATE, DELETE ON alembic_version FROM {svc}")
+    conn.exec_driver_sql(f'GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA "{name}" TO {svc}')
+    conn.exec_driver_sql(
+        f'ALTER DEFAULT PRIVILEGES IN SCHEMA "{name}" '
+        f"GRANT SELECT, INSERT, UPDATE, DELETE ON TABLES TO {svc}"
+    )
+    conn.exec_driver_sql(
+        f'ALTER DEFAULT PRIVILEGES IN SCHEMA "{name}" GRANT USAGE, SELECT ON SEQUENCES TO {svc}'
+    )
+
+
+def pg_role_problem(engine: sa.Engine) -> str | None:
+    """Why the service's PostgreSQL role is too powerful, or None."""
+    try:
+        with engine.connect() as conn:
+            row = conn.exec_driver_sql(
+                "SELECT r.rolsuper, has_table_privilege(current_user, 'audit_events', "
+                "'TRUNCATE') OR has_table_privilege(current_user, 'audit_events', 'UPDATE') "
+                "FROM pg_roles r WHERE r.rolname = current_user"
+            ).first()
+    except sa.exc.SQLAlchemyError:
+        return None  # unreachable or not migrated: /readyz reports it
+    if row is None:
+        return None
+    if row[0]:
+        return f"connects as a superuser; connect as a member of {SERVICE_ROLE}"
+    if row[1]:
+        return f"the database role can rewrite audit_events; connect as a member of {SERVICE_ROLE}"
+    return None
 
 
 @dataclass(frozen=True)
