@@ -24,6 +24,7 @@ import math
 import os
 import secrets
 import sys
+import zlib
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -192,7 +193,7 @@ def secret_problem(value: SecretStr | None) -> str | None:
     if len(raw) < MIN_SECRET_LENGTH:
         return f"is too short ({len(raw)} characters; at least {MIN_SECRET_LENGTH})"
     bits = entropy_bits(raw)
-    if bits < MIN_SECRET_BITS:
+    if bits < MIN_SECRET_BITS or _repetitive(raw):
         return (
             f"has too little entropy (about {bits:.0f} bits; at least {MIN_SECRET_BITS}): "
             "generate it, e.g. python -c 'import secrets; print(secrets.token_urlsafe(48))'"
@@ -214,6 +215,12 @@ def entropy_bits(value: str) -> float:
     n = len(value)
     per_char = -sum(c / n * math.log2(c / n) for c in counts.values())
     return per_char * n
+
+
+def _repetitive(value: str) -> bool:
+    """Patterned (it compresses well: ``0123456789`` * 4), however many symbols it uses."""
+    raw = value.encode()
+    return len(zlib.compress(raw, 9)) < 0.75 * len(raw)
 
 
 def _csv(value: str) -> tuple[str, ...]:

@@ -65,6 +65,8 @@ def why_weak(password: str, username: str | None = None) -> str | None:
     for form in _forms(password):
         if form in words or _repeats_a_word(form, words) or _is_sequence(form):
             return "is a common or breached password; choose a longer passphrase"
+    if password.isdigit():
+        return "must not be only digits"
     if len(set(password)) < 5:
         return "is too predictable (too few different characters)"
     if username and len(username) >= 3 and username.lower() in password.lower():

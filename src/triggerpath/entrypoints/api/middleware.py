@@ -388,6 +388,9 @@ class PatientAudit:
         call = state.get("audit_call")
         actor: Actor | None = call.actor if call is not None else None
         ids = {k: _uuid(v) for k, v in params.items() if k.endswith("_id")}
+        patient_param = re.search(r"/patients/\{(\w+)\}", template)
+        if patient_param and ids.get(patient_param.group(1)) is not None:
+            ids["patient_id"] = ids[patient_param.group(1)]
         event = AuditEvent(
             at=call.now if call is not None else audit.utcnow(),
             request_id=str(state.get("request_id", "-")),
