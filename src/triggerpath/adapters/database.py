@@ -92,7 +92,10 @@ def make_engine(url: str, **kwargs: Any) -> sa.Engine:
         sa.event.listen(engine, "connect", _sqlite_connect)
         sa.event.listen(engine, "begin", _sqlite_begin)
         return engine
+    # an outage must fail fast (503), never hang a request: bounded connect and pool waits
     kwargs.setdefault("pool_pre_ping", True)
+    kwargs.setdefault("pool_timeout", 5)
+    kwargs.setdefault("connect_args", {"connect_timeout": 5})
     return sa.create_engine(url, **kwargs)
 
 
