@@ -5,6 +5,7 @@ from __future__ import annotations
 import stat
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -14,7 +15,7 @@ from triggerpath.errors import InvalidInput
 #: A generated secret (secrets.token_urlsafe(48)), written out so the test is repeatable.
 STRONG = "Hq3vZ8pL0xWm2Rt7YbN4cK9sD1fG6jA5eU-oI_yTnVwXrQzPlMkJhBgFdSaE3uC7"
 #: Production also needs the CDS fhirServer allowlist (issue 14 §9).
-PROD = {"cds_fhir_server_allowlist": "https://ehr.example.org/fhir/"}
+PROD: dict[str, Any] = {"cds_fhir_server_allowlist": "https://ehr.example.org/fhir/"}
 
 
 def test_development_defaults_are_local(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:

@@ -563,7 +563,11 @@ def test_long_but_low_entropy_secrets_stop_production(secret: str) -> None:
 
 def test_cds_allowlist_is_required_in_production() -> None:
     """Issue 14 §9: no EHR access token to a host outside the allowlist."""
-    base = {"env": "production", "secret_key": STRONG, "jwt_signing_key": STRONG[::-1]}
+    base: dict[str, Any] = {
+        "env": "production",
+        "secret_key": STRONG,
+        "jwt_signing_key": STRONG[::-1],
+    }
     with pytest.raises(InvalidInput, match="CDS_FHIR_SERVER_ALLOWLIST"):
         Settings(**base)
     with pytest.raises(InvalidInput, match="https URL prefix"):
