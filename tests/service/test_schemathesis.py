@@ -21,6 +21,7 @@ import schemathesis
 from hypothesis import HealthCheck, given, settings
 from hypothesis.errors import Unsatisfiable
 from schemathesis import GenerationMode
+from schemathesis.specs.openapi import checks
 from schemathesis.core.result import Ok
 
 from .conftest import Service
@@ -101,6 +102,13 @@ def _send(service: Service, case: Any, role: str) -> Any:
 
 
 ADMIN_PATHS = ("/api/v1/users", "/api/v1/audit", "/api/v1/settings")
+#: ``ignored_auth`` judges the generated credentials, which _send replaces with a real
+#: key for the role; that every route refuses missing, invalid and wrong-role credentials
+#: is what test_authz's matrix proves (every endpoint x every role + anonymous).
+#: ``positive_data_acceptance`` expects every schema-valid body to be stored (2xx/404/409);
+#: cross-field clinical rules (no duplicate regions, dates in order ...) answer 422 that the
+#: JSON Schema cannot express. Open item, listed in docs/security/asvs.md (V13.1.5).
+EXCLUDED_CHECKS: list[Any] = [checks.ignored_auth, checks.positive_data_acceptance]
 MODES = (GenerationMode.POSITIVE, GenerationMode.NEGATIVE)
 
 
@@ -134,6 +142,8 @@ def test_no_server_errors(service: Service, fuzz_ids: dict[str, dict[str, str]])
                 cases["total"] += 1
                 cases[f"{response.status_code // 100}xx"] += 1
                 assert response.status_code < 500, f"{response.status_code}: {response.text}"
+                # issue 14 §12: every schemathesis check, not only server errors
+                case.validate_response(response, excluded_checks=EXCLUDED_CHECKS)
 
             try:
                 run()

@@ -258,7 +258,9 @@ def test_cookie_replayed_after_logout_is_refused(
     cookie = {"Cookie": f"{auth.SESSION_COOKIE}={r.cookies[auth.SESSION_COOKIE]}"}
     service.client.cookies.clear()
     assert _me(service, cookie) == 200
-    assert service.client.post("/api/v1/auth/logout", headers=cookie).status_code == 204
+    csrf = {auth.CSRF_HEADER: r.json()["csrf_token"]}
+    out = service.client.post("/api/v1/auth/logout", headers={**cookie, **csrf})
+    assert out.status_code == 204
     service.client.cookies.clear()
     assert _me(service, cookie) == 401
     assert _me(service, other_device) == 401

@@ -9,6 +9,7 @@ app ...) are mounted by adding one line to :func:`default_routers`, or per app w
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Any
 
 import sqlalchemy as sa
 from fastapi import APIRouter, FastAPI
@@ -112,7 +113,48 @@ def create_app(
         app.include_router(router)
     # CDS Hooks 2.0 (/cds-services): cards and feedback are kept in the clinic database.
     app.include_router(cds_router(settings, SqlFeedbackStore(engine), knowledge=app.state.tp.kb))
+    _document_text_rule(app)
     return app
+
+
+#: Strings hold no control characters; free text may hold tab and newline (domain/text.py).
+PLAIN_TEXT = r"^[^\u0000-\u001f\u007f-\u009f]*$"
+FREE_TEXT = r"^[^\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f-\u009f]*$"
+
+
+def _constrain_strings(node: Any, key: str = "") -> None:
+    """Add the control-character rule as a ``pattern`` to every unconstrained string."""
+    if isinstance(node, dict):
+        if node.get("type") == "string" and not (
+            {"pattern", "format", "enum", "const"} & node.keys()
+        ):
+            free = key in middleware.FREE_TEXT_FIELDS
+            node["pattern"] = FREE_TEXT if free else PLAIN_TEXT
+        for child_key, child in node.items():
+            if child_key == "properties" and isinstance(child, dict):
+                for name, prop in child.items():
+                    _constrain_strings(prop, name)
+            else:
+                _constrain_strings(child, key if child_key in ("anyOf", "oneOf", "allOf") else "")
+    elif isinstance(node, list):
+        for item in node:
+            _constrain_strings(item, key)
+
+
+def _document_text_rule(app: FastAPI) -> None:
+    """The OpenAPI document says what the edge enforces: no control characters in strings."""
+    build = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            schema = build()
+            _constrain_strings(schema.get("components", {}))
+            for path in schema.get("paths", {}).values():
+                _constrain_strings(path)
+            app.openapi_schema = schema
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
 
 
 def startup_problems(settings: Settings, engine: sa.Engine) -> list[FieldProblem]:

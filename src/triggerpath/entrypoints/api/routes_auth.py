@@ -10,7 +10,6 @@ from datetime import timedelta
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request, Response
-from fastapi.security import HTTPAuthorizationCredentials
 
 from triggerpath.entrypoints.api import schemas as s
 from triggerpath.entrypoints.api import schemas_security as ss
@@ -18,9 +17,7 @@ from triggerpath.entrypoints.api.deps import (
     AppState,
     CurrentActor,
     State,
-    bearer,
     client_address,
-    current_actor,
     request_id,
     session_cookie,
 )
@@ -109,30 +106,21 @@ def logout(
     request: Request,
     response: Response,
     state: State,
+    actor: CurrentActor,
     session: Annotated[str | None, Depends(session_cookie)] = None,
-    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)] = None,
 ) -> Response:
-    """Sign out everywhere: ends this session and every session and token of the user.
+    """Sign out everywhere: ends this session and every session and JWT of the user.
 
-    With a bearer JWT instead of the cookie, it ends that user's sessions and tokens.
+    Needs valid credentials (and, with the cookie, the CSRF header): a forged logout
+    cannot end someone's work. API keys are revoked separately, by an admin.
     """
-    if credentials is not None and not session:
-        actor = current_actor(request, state, credentials, None)
-        if actor.user_id is not None:
-            with state.uow_factory() as uow:
-                auth.end_credentials(uow, actor.user_id)
-                uow.commit()
-        _event(state, request, "auth.logout", "success", actor)
-    if session:
-        with state.uow_factory() as uow:
-            found = uow.users.live_session(auth.digest(state.secret_key, session), state.clock())
+    with state.uow_factory() as uow:
+        if session:
             auth.close_session(uow, state.secret_key, session, state.clock())
-            user = uow.users.get(found[0]) if found else None
-            if user is not None:
-                auth.end_credentials(uow, user.id)
-            uow.commit()
-        if user is not None:
-            _event(state, request, "auth.logout", "success", user)
+        if actor.user_id is not None:
+            auth.end_credentials(uow, actor.user_id)
+        uow.commit()
+    _event(state, request, "auth.logout", "success", actor)
     response.status_code = 204
     response.delete_cookie(auth.SESSION_COOKIE, path="/", secure=True, httponly=True)
     return response
