@@ -12,11 +12,11 @@ from typing import Annotated
 import typer
 
 from triggerpath.adapters import database
+from triggerpath.bootstrap import uow_factory
 from triggerpath.config import load_settings
 from triggerpath.entrypoints.cli.app import app, out, user_errors
 from triggerpath.entrypoints.web import demo
 from triggerpath.knowledge import load_knowledge
-from triggerpath.services.uow import uow_factory
 
 
 @app.command("demo-data")
