@@ -23,10 +23,6 @@ MAX_LINES = 60
 
 #: "path below src/triggerpath:qualified.name" -> owner. Only ever delete lines here.
 KNOWN_LONG: dict[str, str] = {
-    "domain/course.py:evaluate_course": "arch",
-    "domain/reevaluation.py:ablation_decision": "arch",
-    "domain/reevaluation.py:_technical": "arch",
-    "domain/reevaluation.py:build_worksheet": "arch",
     "domain/scoring.py:score": "arch",
     "domain/dosing.py:check_dose": "engine",
     "domain/engine.py:_stepped_care": "engine",
