@@ -503,7 +503,7 @@ class _Group:
     fields: list[str]
 
 
-def check_dose(
+def check_dose(  # noqa: C901, PLR0915  (KNOWN_LONG)
     request: DoseRequest,
     knowledge: Knowledge,
     *,

@@ -198,7 +198,7 @@ def _step(kb: Knowledge, stage: int) -> CareStep:
     return next(s for s in kb.pathway.care_steps if s.stage == stage)
 
 
-def _stepped_care(
+def _stepped_care(  # noqa: C901, PLR0915  (KNOWN_LONG)
     a: Assessment, kb: Knowledge, policy: Policy
 ) -> tuple[SteppedCare, bool | None, list[Reason], list[Need], list[Caution]]:
     """Where the patient stands in stepped care and whether step 3 is reached."""
@@ -302,7 +302,7 @@ def _items(items: list[TextItem]) -> list[CarePlanItem]:
     ]
 
 
-def assess(
+def assess(  # noqa: C901, PLR0915  (KNOWN_LONG)
     assessment: Assessment,
     knowledge: Knowledge,
     *,

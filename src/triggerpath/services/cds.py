@@ -921,7 +921,7 @@ def patient_view(
     return ev
 
 
-def order_hook(
+def order_hook(  # noqa: C901  (KNOWN_LONG)
     hook: Literal["order-select", "order-sign"],
     snap: PatientSnapshot,
     draft_orders: Any,

@@ -152,7 +152,7 @@ def _answers(o: OutcomeData, count: int) -> list[int | None] | None:
     ]
 
 
-def course_episode(b: Bundle, kb: Knowledge) -> Episode | None:
+def course_episode(b: Bundle, kb: Knowledge) -> Episode | None:  # noqa: PLR0915  (KNOWN_LONG)
     """The course engine's episode from the stored records (None before any assessment)."""
     latest = b.latest_assessment
     if latest is None:
