@@ -18,6 +18,7 @@ Every finding is still reported whatever the verdict.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
@@ -91,12 +92,14 @@ def _facts(a: Assessment, kb: Knowledge) -> dict[str, Any]:
 
 
 def _needs(unknown: list[str], why: str, *, blocking: bool = True) -> list[Need]:
+    """One need per unanswered field (each field once)."""
     return [Need(field=f, why=why, blocking=blocking) for f in dict.fromkeys(unknown)]
 
 
 def _screen(
-    items: list[tuple[str, str, Condition, list[str], str]], facts: dict[str, Any], why: str
+    items: Sequence[tuple[str, str, Condition, list[str], str]], facts: dict[str, Any], why: str
 ) -> _Screen:
+    """Evaluate each rule: positives become reasons, unanswered fields become needs."""
     out = _Screen()
     for code, text, cond, sids, _ in items:
         ev = evaluate(cond, facts)
@@ -170,6 +173,7 @@ def _trigger_points(
 
 
 def _describe(cond: Condition) -> str:
+    """A criterion in words, for the 'missing ...' text."""
     if isinstance(cond, str):
         return cond.replace("_", " ")
     from triggerpath.knowledge.conditions import AnyOf
@@ -195,95 +199,115 @@ def _phase(weeks: float | None, kb: Knowledge) -> DurationPhase | None:
 
 
 def _step(kb: Knowledge, stage: int) -> CareStep:
+    """The care step of that stage (1, 2 or 3)."""
     return next(s for s in kb.pathway.care_steps if s.stage == stage)
+
+
+@dataclass
+class _Trials:
+    """The conservative-care trials sorted by outcome."""
+
+    failed: dict[int, list[str]]
+    helping: list[str]
+    needs: list[Need]
+
+
+def _care_trials(a: Assessment, kb: Knowledge, policy: Policy) -> _Trials:
+    """Sort each recorded trial: failed (by stage), helping, or unanswered (a need)."""
+    stages = kb.modality_ids
+    out = _Trials({1: [], 2: [], 3: []}, [], [])
+    if a.conservative_care is None:
+        out.needs.append(
+            Need(field="conservative_care", why="stepped care already tried", blocking=True)
+        )
+    for i, c in enumerate(a.conservative_care or []):
+        if c.response is None:
+            out.needs.append(Need(field=f"conservative_care[{i}].response", why="response to care"))
+        elif c.response == "good":
+            out.helping.append(c.modality)
+        elif c.weeks is None:
+            out.needs.append(Need(field=f"conservative_care[{i}].weeks", why="length of the trial"))
+        elif c.response in INADEQUATE and (
+            c.response == "not_tolerated" or c.weeks >= policy.min_conservative_trial_weeks
+        ):
+            out.failed[stages[c.modality]].append(c.modality)
+    return out
+
+
+def _prior_tpi_caution(trials: _Trials) -> list[Caution]:
+    """A caution when earlier TPIs (step 3) gave little or no relief."""
+    if not trials.failed[3]:
+        return []
+    return [
+        Caution(
+            code="prior_tpi_inadequate",
+            text="Earlier TPIs gave little or no relief.",
+            action="Work through the re-evaluation: diagnosis, technique, perpetuating factors "
+            "(triggerpath course).",
+            fields=["conservative_care"],
+            statement_ids=["S000.31", "S004.05", "S003.12"],
+        )
+    ]
+
+
+def _step_three_reached(trials: _Trials, names: dict[str, str]) -> tuple[str, Reason]:
+    """Step 2 failed: the next-step text and the reason that TPIs may be added."""
+    text = (
+        "Step 2 care was tried without enough relief: TPIs may be added, and active care "
+        "continues alongside."
+    )
+    reason = Reason(
+        code="conservative_care_tried",
+        text=f"Conservative care tried without adequate response: "
+        f"{', '.join(names[m] for m in trials.failed[2] + trials.failed[1])}.",
+        fields=["conservative_care"],
+        statement_ids=["S000.12", "S002.15", "S004.01", "S001.05"],
+    )
+    return text, reason
+
+
+def _step_not_reached(
+    trials: _Trials, reached: int, nxt: CareStep, names: dict[str, str]
+) -> tuple[str, Reason]:
+    """Step 3 not reached: what to do next (continue what helps, or the next step)."""
+    if trials.helping:
+        text = (
+            f"Current care is helping ({', '.join(names[m] for m in trials.helping)}): "
+            "continue it; reassess in 2-4 weeks."
+        )
+    else:
+        text = f"Next: {nxt.name.lower()} — {nxt.description}"
+    reason = Reason(
+        code="stepped_care_not_completed",
+        text=f"Stepped care has not reached step 3 (highest step completed: "
+        f"{reached - 1 if reached > 1 else 0}). {text}",
+        fields=["conservative_care"],
+        statement_ids=["S003.10", "S000.27", "S001.11", "S001.05", "S000.12"],
+    )
+    return text, reason
 
 
 def _stepped_care(
     a: Assessment, kb: Knowledge, policy: Policy
 ) -> tuple[SteppedCare, bool | None, list[Reason], list[Need], list[Caution]]:
     """Where the patient stands in stepped care and whether step 3 is reached."""
-    stages = kb.modality_ids
     names = {m.id: m.name for s in kb.pathway.care_steps for m in s.modalities}
-    needs: list[Need] = []
-    cautions: list[Caution] = []
-    care = a.conservative_care
-    failed: dict[int, list[str]] = {1: [], 2: [], 3: []}
-    helping: list[str] = []
-    if care is None:
-        needs.append(
-            Need(field="conservative_care", why="stepped care already tried", blocking=True)
-        )
-        care = []
-    for i, c in enumerate(care):
-        stage = stages[c.modality]
-        if c.response is None:
-            needs.append(Need(field=f"conservative_care[{i}].response", why="response to care"))
-            continue
-        if c.response == "good":
-            helping.append(c.modality)
-            continue
-        if c.weeks is None:
-            needs.append(Need(field=f"conservative_care[{i}].weeks", why="length of the trial"))
-            continue
-        if c.response in INADEQUATE and (
-            c.response == "not_tolerated" or c.weeks >= policy.min_conservative_trial_weeks
-        ):
-            failed[stage].append(c.modality)
-    if failed[3]:
-        cautions.append(
-            Caution(
-                code="prior_tpi_inadequate",
-                text="Earlier TPIs gave little or no relief.",
-                action="Work through the re-evaluation: diagnosis, technique, perpetuating factors "
-                "(triggerpath course).",
-                fields=["conservative_care"],
-                statement_ids=["S000.31", "S004.05", "S003.12"],
-            )
-        )
+    trials = _care_trials(a, kb, policy)
+    failed = trials.failed
     reached = 3 if failed[2] else 2 if failed[1] else 1
     eligible: bool | None = bool(failed[2])
-    if not eligible and needs:
+    if not eligible and trials.needs:
         eligible = None  # an unanswered trial could still show step 2 was tried
-    current = _step(kb, reached)
-    tried = [names[c.modality] for c in (a.conservative_care or [])]
-    reasons: list[Reason] = []
     if reached == 3:
         nxt = _step(kb, 3)
-        text = (
-            "Step 2 care was tried without enough relief: TPIs may be added, and active care "
-            "continues alongside."
-        )
-        reasons.append(
-            Reason(
-                code="conservative_care_tried",
-                text=f"Conservative care tried without adequate response: "
-                f"{', '.join(names[m] for m in failed[2] + failed[1])}.",
-                fields=["conservative_care"],
-                statement_ids=["S000.12", "S002.15", "S004.01", "S001.05"],
-            )
-        )
+        text, reason = _step_three_reached(trials, names)
     else:
         nxt = _step(kb, reached if not failed[reached] else reached + 1)
-        if helping:
-            text = (
-                f"Current care is helping ({', '.join(names[m] for m in helping)}): continue it; "
-                "reassess in 2-4 weeks."
-            )
-        else:
-            text = f"Next: {nxt.name.lower()} — {nxt.description}"
-        reasons.append(
-            Reason(
-                code="stepped_care_not_completed",
-                text=f"Stepped care has not reached step 3 (highest step completed: "
-                f"{reached - 1 if reached > 1 else 0}). {text}",
-                fields=["conservative_care"],
-                statement_ids=["S003.10", "S000.27", "S001.11", "S001.05", "S000.12"],
-            )
-        )
+        text, reason = _step_not_reached(trials, reached, nxt, names)
     stepped = SteppedCare(
         stage=reached,
-        stage_name=current.name,
-        tried=tried,
+        stage_name=_step(kb, reached).name,
+        tried=[names[c.modality] for c in (a.conservative_care or [])],
         next_step=NextStep(
             stage=nxt.stage,
             name=nxt.name,
@@ -292,14 +316,348 @@ def _stepped_care(
             statement_ids=list(nxt.statement_ids),
         ),
     )
-    return stepped, eligible, reasons, needs, cautions
+    return stepped, eligible, [reason], trials.needs, _prior_tpi_caution(trials)
 
 
 def _items(items: list[TextItem]) -> list[CarePlanItem]:
+    """Knowledge text items as plan items."""
     return [
         CarePlanItem(code=i.id, title=i.title, text=i.text, statement_ids=list(i.statement_ids))
         for i in items
     ]
+
+
+@dataclass
+class _Screens:
+    """The four rule screens of one assessment, with the redirects the positives imply."""
+
+    red: _Screen
+    gen: _Screen
+    absolute: _Screen
+    relative: _Screen
+    redirects: list[RedirectCode]
+
+
+@dataclass
+class _TriggerPoints:
+    """Outcome of the trigger point criteria over every examined point."""
+
+    met: bool | None
+    reasons: list[Reason]
+    needs: list[Need]
+    muscles: list[str]
+
+
+def _red_flag_screen(facts: dict[str, Any], kb: Knowledge) -> _Screen:
+    """Step 1: every red flag rule on the recorded facts."""
+    items = [
+        (
+            f"red_flag.{r.id}",
+            f"{r.name}: {r.description} {r.workup}",
+            r.when,
+            list(r.statement_ids),
+            r.urgency,
+        )
+        for r in kb.pathway.red_flags
+    ]
+    return _screen(items, facts, "red flag screen")
+
+
+def _generator_screen(
+    facts: dict[str, Any], regions: set[str], kb: Knowledge
+) -> tuple[_Screen, list[RedirectCode]]:
+    """Step 2: the other pain generators of the listed regions, and their redirects."""
+    gens = [g for g in kb.pathway.pain_generators if regions & set(g.regions)]
+    items = [
+        (
+            f"pain_generator.{g.id}",
+            f"{g.name}: {g.explanation} Work-up: {g.workup}",
+            g.when,
+            list(g.statement_ids),
+            g.redirect,
+        )
+        for g in gens
+    ]
+    gen = _screen(items, facts, "pain generator screen")
+    redirects: list[RedirectCode] = []
+    for g in gens:
+        if (
+            any(r.code == f"pain_generator.{g.id}" for r in gen.positive)
+            and g.redirect not in redirects
+        ):
+            redirects.append(g.redirect)
+    return gen, redirects
+
+
+def _contraindication_screens(facts: dict[str, Any], kb: Knowledge) -> tuple[_Screen, _Screen]:
+    """Step 4 (and the pre-procedure review): absolute and relative contraindications."""
+    cis = kb.pathway.contraindications
+    absolute = _screen(
+        [
+            (
+                f"contraindication.{c.id}",
+                f"{c.name}: {c.explanation} {c.check}",
+                c.when,
+                list(c.statement_ids),
+                "",
+            )
+            for c in cis
+            if c.severity == "absolute"
+        ],
+        facts,
+        "contraindication screen",
+    )
+    relative = _screen(
+        [
+            (f"contraindication.{c.id}", c.explanation, c.when, list(c.statement_ids), "")
+            for c in cis
+            if c.severity == "relative"
+        ],
+        facts,
+        "pre-procedure review (relative contraindications)",
+    )
+    return absolute, relative
+
+
+def _screens(a: Assessment, facts: dict[str, Any], kb: Knowledge) -> _Screens:
+    """Run the red flag, pain generator and contraindication screens."""
+    red = _red_flag_screen(facts, kb)
+    gen, redirects = _generator_screen(facts, set(a.regions), kb)
+    absolute, relative = _contraindication_screens(facts, kb)
+    return _Screens(red, gen, absolute, relative, redirects)
+
+
+def _relative_cautions(relative: _Screen, kb: Knowledge) -> list[Caution]:
+    """Positive relative contraindications become cautions with their check."""
+    out: list[Caution] = []
+    for c in kb.pathway.contraindications:
+        if c.severity != "relative":
+            continue
+        for r in relative.positive:
+            if r.code == f"contraindication.{c.id}":
+                out.append(
+                    Caution(
+                        code=c.id,
+                        text=f"{c.name}: {c.explanation}",
+                        action=c.check,
+                        fields=r.fields,
+                        statement_ids=r.statement_ids,
+                    )
+                )
+    return out
+
+
+def _rule_cautions(facts: dict[str, Any], kb: Knowledge) -> list[Caution]:
+    """The pathway's caution rules (failure risks, scope) that hold."""
+    out: list[Caution] = []
+    for rule in kb.pathway.cautions:
+        ev = evaluate(rule.when, facts)
+        if ev.value is True:
+            out.append(
+                Caution(
+                    code=rule.id,
+                    text=rule.text,
+                    action=rule.name,
+                    fields=ev.because,
+                    statement_ids=list(rule.statement_ids),
+                )
+            )
+    return out
+
+
+def _hazard_cautions(a: Assessment, muscles: list[str], kb: Knowledge) -> list[Caution]:
+    """Anatomical hazards (pleura, nerves, vessels) near the muscles that meet the criteria."""
+    out: list[Caution] = []
+    for hazard_id in dict.fromkeys(h for m in muscles for h in kb.muscles[m].hazards):
+        hz = kb.hazards[hazard_id]
+        near = [
+            kb.muscles[m].name for m in dict.fromkeys(muscles) if hazard_id in kb.muscles[m].hazards
+        ]
+        out.append(
+            Caution(
+                code=f"hazard.{hz.id}",
+                text=f"{hz.name} ({', '.join(near)}): {hz.risk}",
+                action=hz.precaution,
+                fields=[
+                    f"trigger_points[{i}].muscle"
+                    for i, t in enumerate(a.trigger_points)
+                    if hazard_id in kb.muscles[t.muscle].hazards
+                ],
+                statement_ids=list(hz.statement_ids) or ["S000.30"],
+            )
+        )
+    return out
+
+
+def _supporting(facts: dict[str, Any], kb: Knowledge) -> list[Reason]:
+    """Findings that support a TPI (trauma, posture, reduced range, headache)."""
+    out: list[Reason] = []
+    for rule in kb.pathway.supporting_indications:
+        ev = evaluate(rule.when, facts)
+        if ev.value is True:
+            out.append(
+                Reason(
+                    code=f"supports.{rule.id}",
+                    text=rule.text,
+                    fields=ev.because,
+                    statement_ids=list(rule.statement_ids),
+                )
+            )
+    return out
+
+
+def _extra_needs(a: Assessment, phase: DurationPhase | None) -> list[Need]:
+    """Non-blocking needs: the pain's duration (phase) and the weight (dose limits)."""
+    out: list[Need] = []
+    if phase is None:
+        out.append(
+            Need(
+                field="pain.duration_weeks",
+                why="acute/subacute/chronic phase and expected number of sessions",
+                blocking=False,
+            )
+        )
+    if a.patient.weight_kg is None:
+        out.append(
+            Need(
+                field="patient.weight_kg",
+                why="weight-based dose limits when planning",
+                blocking=False,
+            )
+        )
+    return out
+
+
+def _blocking_needs(sc: _Screens, tp: _TriggerPoints, step_needs: list[Need]) -> list[Need]:
+    """Every unanswered finding that stands between the screens and a verdict."""
+    return [
+        *sc.red.needs,
+        *sc.gen.needs,
+        *tp.needs,
+        *sc.absolute.needs,
+        *sc.relative.needs,
+        *step_needs,
+    ]
+
+
+def _incomplete(sc: _Screens, tp: _TriggerPoints, step_needs: list[Need]) -> Reason:
+    """The reason for ``insufficient_findings`` when a needed finding is unanswered."""
+    blocking = _blocking_needs(sc, tp, step_needs)
+    fields = list(dict.fromkeys(n.field for n in blocking))
+    return Reason(
+        code="screening_incomplete",
+        text="Findings needed before a TPI can be supported are not recorded: "
+        + ", ".join(fields)
+        + ".",
+        fields=fields,
+        statement_ids=_screen_ids(sc.red, sc.gen, tp.needs, sc.absolute, sc.relative, step_needs),
+    )
+
+
+def _appropriate(
+    tp: _TriggerPoints, step_reasons: list[Reason], supporting: list[Reason]
+) -> list[Reason]:
+    """The reasons for ``tpi_appropriate``."""
+    return [
+        *tp.reasons,
+        *step_reasons,
+        Reason(
+            code="pain_primarily_muscular",
+            text="No red flag, no other pain generator and no absolute contraindication found.",
+            fields=["red_flags", "pain_generators", "contraindications"],
+            statement_ids=["S000.11", "S002.16", "S002.12"],
+        ),
+        *supporting,
+    ]
+
+
+def _verdict(
+    sc: _Screens,
+    tp: _TriggerPoints,
+    care: tuple[bool | None, list[Reason], list[Need]],
+    supporting: list[Reason],
+) -> tuple[Verdict, list[Reason], RedirectCode | None]:
+    """The verdict in the pathway's order of precedence, its reasons and redirect."""
+    eligible, step_reasons, step_needs = care
+    blocking = _blocking_needs(sc, tp, step_needs)
+    if sc.red.positive:
+        return "urgent_referral", sc.red.positive, None
+    if sc.gen.positive:
+        return "not_indicated", sc.gen.positive, sc.redirects[0]
+    if tp.met is False:
+        return "insufficient_findings", tp.reasons, None
+    if sc.absolute.positive:
+        return "contraindicated", sc.absolute.positive, None
+    if blocking:
+        return "insufficient_findings", [_incomplete(sc, tp, step_needs)], None
+    if not eligible:
+        return "conservative_care_first", step_reasons, None
+    return "tpi_appropriate", _appropriate(tp, step_reasons, supporting), None
+
+
+def _conflicts(
+    verdict: Verdict,
+    reasons: list[Reason],
+    findings: list[Reason],
+    cautions: list[Caution],
+    kb: Knowledge,
+) -> list[ConflictNote]:
+    """The evidence conflicts that bear on this result (all of them when TPIs are in view)."""
+    ids_in_play = {s for r in [*reasons, *findings] for s in r.statement_ids}
+    ids_in_play |= {s for c in cautions for s in c.statement_ids}
+    care_ids = {s for i in kb.pathway.comprehensive_care for s in i.statement_ids}
+    return [
+        ConflictNote(
+            id=c.id,
+            topic=c.topic,
+            range=c.range,
+            positions=[f"{pos.statement_id}: {pos.position}" for pos in c.positions],
+            statement_ids=[pos.statement_id for pos in c.positions],
+        )
+        for c in kb.evidence.conflicts
+        if verdict in ("tpi_appropriate", "conservative_care_first")
+        or ({pos.statement_id for pos in c.positions} & (ids_in_play | care_ids))
+    ]
+
+
+def _expected_course(phase: DurationPhase | None, kb: Knowledge) -> ExpectedCourse:
+    """Sessions and relief to expect for the pain's phase."""
+    p = kb.pathway
+    return ExpectedCourse(
+        phase=phase.id if phase else None,
+        sessions_min=phase.sessions_min if phase else None,
+        sessions_max=phase.sessions_max if phase else None,
+        relief=p.expected_relief.text,
+        statement_ids=[
+            *(phase.statement_ids if phase else ["S000.20"]),
+            *p.expected_relief.statement_ids,
+        ],
+    )
+
+
+def _cautions(
+    a: Assessment, facts: dict[str, Any], sc: _Screens, tp: _TriggerPoints, kb: Knowledge
+) -> list[Caution]:
+    """Every caution: relative contraindications, rule cautions, anatomical hazards."""
+    return [
+        *_relative_cautions(sc.relative, kb),
+        *_rule_cautions(facts, kb),
+        *_hazard_cautions(a, tp.muscles, kb),
+    ]
+
+
+def _findings(
+    sc: _Screens,
+    tp: _TriggerPoints,
+    step_reasons: list[Reason],
+    supporting: list[Reason],
+    reasons: list[Reason],
+) -> list[Reason]:
+    """Every positive finding not already given as a reason for the verdict."""
+    used = {id(r) for r in reasons}
+    everything = [*sc.red.positive, *sc.gen.positive, *tp.reasons, *sc.absolute.positive]
+    everything += [*step_reasons, *supporting]
+    return [r for r in everything if id(r) not in used]
 
 
 def assess(
@@ -316,244 +674,50 @@ def assess(
     :func:`triggerpath.domain.validation.parse_assessment`).
     """
     kb = knowledge
-    p = kb.pathway
     facts = _facts(assessment, kb)
-    regions = set(assessment.regions)
-
-    red = _screen(
-        [
-            (
-                f"red_flag.{r.id}",
-                f"{r.name}: {r.description} {r.workup}",
-                r.when,
-                list(r.statement_ids),
-                r.urgency,
-            )
-            for r in p.red_flags
-        ],
-        facts,
-        "red flag screen",
-    )
-    gens = [g for g in p.pain_generators if regions & set(g.regions)]
-    gen = _screen(
-        [
-            (
-                f"pain_generator.{g.id}",
-                f"{g.name}: {g.explanation} Work-up: {g.workup}",
-                g.when,
-                list(g.statement_ids),
-                g.redirect,
-            )
-            for g in gens
-        ],
-        facts,
-        "pain generator screen",
-    )
-    redirects: list[RedirectCode] = []
-    for g in gens:
-        if (
-            any(r.code == f"pain_generator.{g.id}" for r in gen.positive)
-            and g.redirect not in redirects
-        ):
-            redirects.append(g.redirect)
-
-    tp_met, tp_reasons, tp_needs, muscles = _trigger_points(assessment, kb)
-
-    absolute = [c for c in p.contraindications if c.severity == "absolute"]
-    relative = [c for c in p.contraindications if c.severity == "relative"]
-    abs_screen = _screen(
-        [
-            (
-                f"contraindication.{c.id}",
-                f"{c.name}: {c.explanation} {c.check}",
-                c.when,
-                list(c.statement_ids),
-                "",
-            )
-            for c in absolute
-        ],
-        facts,
-        "contraindication screen",
-    )
-    rel_screen = _screen(
-        [
-            (f"contraindication.{c.id}", c.explanation, c.when, list(c.statement_ids), "")
-            for c in relative
-        ],
-        facts,
-        "pre-procedure review (relative contraindications)",
-    )
-    cautions: list[Caution] = []
-    for c in relative:
-        for r in rel_screen.positive:
-            if r.code == f"contraindication.{c.id}":
-                cautions.append(
-                    Caution(
-                        code=c.id,
-                        text=f"{c.name}: {c.explanation}",
-                        action=c.check,
-                        fields=r.fields,
-                        statement_ids=r.statement_ids,
-                    )
-                )
-    for rule in p.cautions:
-        ev = evaluate(rule.when, facts)
-        if ev.value is True:
-            cautions.append(
-                Caution(
-                    code=rule.id,
-                    text=rule.text,
-                    action=rule.name,
-                    fields=ev.because,
-                    statement_ids=list(rule.statement_ids),
-                )
-            )
-    for hazard_id in dict.fromkeys(h for m in muscles for h in kb.muscles[m].hazards):
-        hz = kb.hazards[hazard_id]
-        near = [
-            kb.muscles[m].name for m in dict.fromkeys(muscles) if hazard_id in kb.muscles[m].hazards
-        ]
-        cautions.append(
-            Caution(
-                code=f"hazard.{hz.id}",
-                text=f"{hz.name} ({', '.join(near)}): {hz.risk}",
-                action=hz.precaution,
-                fields=[
-                    f"trigger_points[{i}].muscle"
-                    for i, t in enumerate(assessment.trigger_points)
-                    if hazard_id in kb.muscles[t.muscle].hazards
-                ],
-                statement_ids=list(hz.statement_ids) or ["S000.30"],
-            )
-        )
-
-    supporting: list[Reason] = []
-    for rule in p.supporting_indications:
-        ev = evaluate(rule.when, facts)
-        if ev.value is True:
-            supporting.append(
-                Reason(
-                    code=f"supports.{rule.id}",
-                    text=rule.text,
-                    fields=ev.because,
-                    statement_ids=list(rule.statement_ids),
-                )
-            )
-
+    sc = _screens(assessment, facts, kb)
+    tp = _TriggerPoints(*_trigger_points(assessment, kb))
+    cautions = _cautions(assessment, facts, sc, tp, kb)
+    supporting = _supporting(facts, kb)
     stepped, eligible, step_reasons, step_needs, step_cautions = _stepped_care(
         assessment, kb, policy
     )
     cautions.extend(step_cautions)
-
-    blocking_needs = [
-        *red.needs,
-        *gen.needs,
-        *tp_needs,
-        *abs_screen.needs,
-        *rel_screen.needs,
-        *step_needs,
-    ]
+    verdict, reasons, redirect = _verdict(sc, tp, (eligible, step_reasons, step_needs), supporting)
+    findings = _findings(sc, tp, step_reasons, supporting, reasons)
     phase = _phase(assessment.pain.duration_weeks, kb)
-    extra_needs: list[Need] = []
-    if phase is None:
-        extra_needs.append(
-            Need(
-                field="pain.duration_weeks",
-                why="acute/subacute/chronic phase and expected number of sessions",
-                blocking=False,
-            )
-        )
-    if assessment.patient.weight_kg is None:
-        extra_needs.append(
-            Need(
-                field="patient.weight_kg",
-                why="weight-based dose limits when planning",
-                blocking=False,
-            )
-        )
-
-    # ---- verdict, in the pathway's order of precedence
-    reasons: list[Reason]
-    redirect: RedirectCode | None = None
-    verdict: Verdict
-    if red.positive:
-        verdict, reasons = "urgent_referral", red.positive
-    elif gen.positive:
-        verdict, reasons, redirect = "not_indicated", gen.positive, redirects[0]
-    elif tp_met is False:
-        verdict, reasons = "insufficient_findings", tp_reasons
-    elif abs_screen.positive:
-        verdict, reasons = "contraindicated", abs_screen.positive
-    elif blocking_needs:
-        verdict = "insufficient_findings"
-        reasons = [
-            Reason(
-                code="screening_incomplete",
-                text="Findings needed before a TPI can be supported are not recorded: "
-                + ", ".join(dict.fromkeys(n.field for n in blocking_needs))
-                + ".",
-                fields=list(dict.fromkeys(n.field for n in blocking_needs)),
-                statement_ids=_screen_ids(red, gen, tp_needs, abs_screen, rel_screen, step_needs),
-            )
-        ]
-    elif not eligible:
-        verdict, reasons = "conservative_care_first", step_reasons
-    else:
-        verdict = "tpi_appropriate"
-        reasons = [
-            *tp_reasons,
-            *step_reasons,
-            Reason(
-                code="pain_primarily_muscular",
-                text="No red flag, no other pain generator and no absolute contraindication found.",
-                fields=["red_flags", "pain_generators", "contraindications"],
-                statement_ids=["S000.11", "S002.16", "S002.12"],
-            ),
-            *supporting,
-        ]
-
-    used = {id(r) for r in reasons}
-    findings = [
-        r
-        for r in [
-            *red.positive,
-            *gen.positive,
-            *tp_reasons,
-            *abs_screen.positive,
-            *step_reasons,
-            *supporting,
-        ]
-        if id(r) not in used
-    ]
-    needs = list({(n.field): n for n in [*blocking_needs, *extra_needs]}.values())
-
-    ids_in_play = {s for r in [*reasons, *findings] for s in r.statement_ids}
-    ids_in_play |= {s for c in cautions for s in c.statement_ids}
-    care_ids = {s for i in p.comprehensive_care for s in i.statement_ids}
-    conflicts = [
-        ConflictNote(
-            id=c.id,
-            topic=c.topic,
-            range=c.range,
-            positions=[f"{pos.statement_id}: {pos.position}" for pos in c.positions],
-            statement_ids=[pos.statement_id for pos in c.positions],
-        )
-        for c in kb.evidence.conflicts
-        if verdict in ("tpi_appropriate", "conservative_care_first")
-        or ({pos.statement_id for pos in c.positions} & (ids_in_play | care_ids))
-    ]
-
-    course = ExpectedCourse(
-        phase=phase.id if phase else None,
-        sessions_min=phase.sessions_min if phase else None,
-        sessions_max=phase.sessions_max if phase else None,
-        relief=p.expected_relief.text,
-        statement_ids=[
-            *(phase.statement_ids if phase else ["S000.20"]),
-            *p.expected_relief.statement_ids,
-        ],
+    blocking = _blocking_needs(sc, tp, step_needs)
+    needs = list({n.field: n for n in [*blocking, *_extra_needs(assessment, phase)]}.values())
+    return _recommendation(
+        verdict,
+        redirect,
+        sc.redirects,
+        reasons,
+        cautions,
+        needs,
+        findings,
+        stepped,
+        phase,
+        kb,
+        as_of,
     )
-    essentials = _items(p.procedure_essentials) if verdict == "tpi_appropriate" else []
+
+
+def _recommendation(
+    verdict: Verdict,
+    redirect: RedirectCode | None,
+    redirects: list[RedirectCode],
+    reasons: list[Reason],
+    cautions: list[Caution],
+    needs: list[Need],
+    findings: list[Reason],
+    stepped: SteppedCare,
+    phase: DurationPhase | None,
+    kb: Knowledge,
+    as_of: date,
+) -> Recommendation:
+    """Assemble the result with the pathway's care, pitfalls, course and evidence."""
+    p = kb.pathway
     return Recommendation(
         verdict=verdict,
         headline=HEADLINES[verdict],
@@ -567,11 +731,11 @@ def assess(
         stepped_care=stepped,
         comprehensive_care=_items(p.comprehensive_care),
         pitfalls=_items(p.pitfalls),
-        expected_course=course,
+        expected_course=_expected_course(phase, kb),
         evidence_notes=_items(p.evidence_notes),
-        before_procedure=essentials,
+        before_procedure=_items(p.procedure_essentials) if verdict == "tpi_appropriate" else [],
         follow_up=_items(p.follow_up),
-        conflicts=conflicts,
+        conflicts=_conflicts(verdict, reasons, findings, cautions, kb),
         knowledge_version=kb.version,
         as_of=as_of,
         disclaimer=DISCLAIMER,
@@ -586,6 +750,7 @@ def _screen_ids(
     rel_s: _Screen,
     step_needs: list[Need],
 ) -> list[str]:
+    """The statements behind the screens that are still incomplete."""
     ids: list[str] = []
     if red.unknown:
         ids.append("S002.12")
