@@ -23,7 +23,8 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
-from triggerpath.domain.assessment import Assessment
+from triggerpath.domain.assessment import Assessment, Medication
+from triggerpath.domain.medications import BLEEDING_CLASSES, recognise
 from triggerpath.domain.policy import DEFAULT_POLICY, Policy
 from triggerpath.domain.recommendation import (
     CarePlanItem,
@@ -39,7 +40,13 @@ from triggerpath.domain.recommendation import (
 )
 from triggerpath.knowledge.conditions import AllOf, Condition, evaluate
 from triggerpath.knowledge.loader import Knowledge
-from triggerpath.knowledge.schema import CareStep, DurationPhase, RedirectCode, TextItem
+from triggerpath.knowledge.schema import (
+    CareStep,
+    DurationPhase,
+    PainGenerator,
+    RedirectCode,
+    TextItem,
+)
 
 DISCLAIMER = (
     "Decision support for qualified clinicians. It explains and cites; the decision and the "
@@ -73,22 +80,88 @@ def _facts(a: Assessment, kb: Knowledge) -> dict[str, Any]:
     """Plain data the rules read, with two normalisations that are not guesses.
 
     - a male patient is not pregnant;
-    - a medicine's class is looked up from its name when not given; stopped
-      medicines are dropped (only active orders carry a bleeding risk).
+    - each active medicine counts under every class it belongs to: the RxNorm code
+      when the value sets hold it, else the recorded class together with every class
+      its name is recognised as (:mod:`triggerpath.domain.medications`), so a
+      mis-classed anticoagulant still counts; stopped medicines are dropped (only
+      active orders carry a bleeding risk).
     """
     facts: dict[str, Any] = a.model_dump(mode="json")
     if a.patient.sex == "male" and a.patient.pregnant is None:
         facts["patient"]["pregnant"] = False
     if a.medications is not None:
         facts["medications"] = [
-            {
-                **m.model_dump(mode="json"),
-                "drug_class": m.drug_class or kb.medication_class_of(m.name),
-            }
+            {**m.model_dump(mode="json"), "drug_class": cls}
             for m in a.medications
             if m.active
+            for cls in _classes(m, kb) or (None,)
         ]
     return facts
+
+
+def _classes(m: Medication, kb: Knowledge) -> tuple[str, ...]:
+    """Every class one medication entry counts under (code first, then class and name)."""
+    found = recognise(m.name, kb, rxnorm=m.rxnorm)
+    if found.matched_by == "code":
+        return found.classes
+    explicit = (m.drug_class,) if m.drug_class else ()
+    return tuple(dict.fromkeys([*explicit, *found.classes]))
+
+
+def _medication_review(a: Assessment, kb: Knowledge) -> tuple[list[Need], list[Caution]]:
+    """Active medicines not recognised, or recorded under a class their name contradicts.
+
+    An unrecognised active medicine is never taken as harmless: it becomes a need and a
+    caution (a plan then waits for its acknowledgement).
+    """
+    needs: list[Need] = []
+    unknown: list[tuple[int, str]] = []
+    for i, m in enumerate(a.medications or []):
+        if not m.active:
+            continue
+        found = recognise(m.name, kb, rxnorm=m.rxnorm)
+        if not found.recognised and m.drug_class is None:
+            unknown.append((i, m.name))
+            needs.append(
+                Need(
+                    field=f"medications[{i}].name",
+                    why=f"confirm whether {m.name!r} is an anticoagulant or antiplatelet "
+                    "(the name is not recognised; record its drug_class or RxNorm code)",
+                    blocking=False,
+                )
+            )
+        elif (
+            m.drug_class
+            and found.drug_class in BLEEDING_CLASSES
+            and found.drug_class != m.drug_class
+        ):
+            needs.append(
+                Need(
+                    field=f"medications[{i}].drug_class",
+                    why=f"{m.name!r} is recorded as {m.drug_class} but is recognised as "
+                    f"{found.drug_class}; it counts as {found.drug_class} until corrected",
+                    blocking=False,
+                )
+            )
+    return needs, _unrecognised_caution(unknown)
+
+
+def _unrecognised_caution(unknown: list[tuple[int, str]]) -> list[Caution]:
+    """One caution naming every active medicine whose class is not known."""
+    if not unknown:
+        return []
+    names = ", ".join(repr(n) for _, n in unknown)
+    return [
+        Caution(
+            code="medication_unrecognised",
+            text=f"Active medication not recognised: {names}. It may be an anticoagulant "
+            "or antiplatelet.",
+            action="Confirm with the patient, the record or the prescriber whether each is an "
+            "anticoagulant or antiplatelet before needling; record its class or RxNorm code.",
+            fields=[f"medications[{i}].name" for i, _ in unknown],
+            statement_ids=["S002.32", "S002.30"],
+        )
+    ]
 
 
 def _needs(unknown: list[str], why: str, *, blocking: bool = True) -> list[Need]:
@@ -336,6 +409,11 @@ class _Screens:
     absolute: _Screen
     relative: _Screen
     redirects: list[RedirectCode]
+    region_needs: list[Need]
+    checks: list[Need]
+    medication_needs: list[Need]
+    check_cautions: list[Caution]
+    medication_cautions: list[Caution]
 
 
 @dataclass
@@ -363,30 +441,79 @@ def _red_flag_screen(facts: dict[str, Any], kb: Knowledge) -> _Screen:
     return _screen(items, facts, "red flag screen")
 
 
+def _generator_item(g: PainGenerator) -> tuple[str, str, Condition, list[str], str]:
+    """One pain generator as a screen rule."""
+    return (
+        f"pain_generator.{g.id}",
+        f"{g.name}: {g.explanation} Work-up: {g.workup}",
+        g.when,
+        list(g.statement_ids),
+        g.redirect,
+    )
+
+
+def _outside_regions(
+    facts: dict[str, Any], regions: set[str], seen: set[str], kb: Knowledge
+) -> tuple[list[tuple[PainGenerator, Reason]], list[Need]]:
+    """Positive generators of regions not listed: never dropped, the region to confirm.
+
+    Regions decide which screens must be *answered*; a positive finding counts wherever
+    it is recorded (an unanswered field of another region's screen is not a need).
+    """
+    hits: list[tuple[PainGenerator, Reason]] = []
+    needs: list[Need] = []
+    listed = ", ".join(sorted(regions))
+    for g in kb.pathway.pain_generators:
+        if regions & set(g.regions):
+            continue
+        ev = evaluate(g.when, facts)
+        if ev.value is not True or set(ev.because) <= seen:
+            continue
+        seen |= set(ev.because)
+        fits = ", ".join(g.regions)
+        text = (
+            f"{g.name}: {g.explanation} Recorded although the listed regions ({listed}) are "
+            f"not where this screen applies ({fits}): it is worked up before any TPI, and the "
+            f"painful regions need confirming. Work-up: {g.workup}"
+        )
+        sids = list(dict.fromkeys([*g.statement_ids, "S002.11"]))
+        hits.append(
+            (
+                g,
+                Reason(
+                    code=f"pain_generator.{g.id}", text=text, fields=ev.because, statement_ids=sids
+                ),
+            )
+        )
+        needs.append(
+            Need(
+                field="regions",
+                why=f"confirm the painful regions: {g.name.lower()} is recorded ({fits}) but "
+                f"the listed regions are {listed}",
+            )
+        )
+    return hits, needs
+
+
 def _generator_screen(
     facts: dict[str, Any], regions: set[str], kb: Knowledge
-) -> tuple[_Screen, list[RedirectCode]]:
-    """Step 2: the other pain generators of the listed regions, and their redirects."""
+) -> tuple[_Screen, list[RedirectCode], list[Need]]:
+    """Step 2: other pain generators, every positive counted, and their redirects.
+
+    The listed regions' generators first (their unanswered fields are needs), then any
+    positive generator of another region (with a need to confirm the regions).
+    """
     gens = [g for g in kb.pathway.pain_generators if regions & set(g.regions)]
-    items = [
-        (
-            f"pain_generator.{g.id}",
-            f"{g.name}: {g.explanation} Work-up: {g.workup}",
-            g.when,
-            list(g.statement_ids),
-            g.redirect,
-        )
-        for g in gens
-    ]
-    gen = _screen(items, facts, "pain generator screen")
+    gen = _screen([_generator_item(g) for g in gens], facts, "pain generator screen")
+    seen = {f for r in gen.positive for f in r.fields}
+    outside, region_needs = _outside_regions(facts, regions, seen, kb)
+    gen.positive += [r for _, r in outside]
+    positive = {r.code for r in gen.positive}
     redirects: list[RedirectCode] = []
-    for g in gens:
-        if (
-            any(r.code == f"pain_generator.{g.id}" for r in gen.positive)
-            and g.redirect not in redirects
-        ):
+    for g in [*gens, *(g for g, _ in outside)]:
+        if f"pain_generator.{g.id}" in positive and g.redirect not in redirects:
             redirects.append(g.redirect)
-    return gen, redirects
+    return gen, redirects, region_needs[:1]
 
 
 def _contraindication_screens(facts: dict[str, Any], kb: Knowledge) -> tuple[_Screen, _Screen]:
@@ -419,12 +546,76 @@ def _contraindication_screens(facts: dict[str, Any], kb: Knowledge) -> tuple[_Sc
     return absolute, relative
 
 
+def _care_longer_than_pain(a: Assessment) -> list[Need]:
+    """A conservative-care trial longer than the pain has lasted (one of them is wrong)."""
+    weeks = a.pain.duration_weeks
+    if weeks is None:
+        return []
+    return [
+        Need(
+            field=f"conservative_care[{i}].weeks",
+            why=f"the trial ({c.weeks:g} weeks) is longer than the pain has lasted "
+            f"(pain.duration_weeks {weeks:g}): correct the trial or the duration",
+        )
+        for i, c in enumerate(a.conservative_care or [])
+        if c.weeks is not None and c.weeks > weeks
+    ]
+
+
+def _muscles_outside_regions(a: Assessment, kb: Knowledge) -> list[Need]:
+    """A trigger point in a muscle of no listed region: the regions decide the screens run."""
+    listed = set(a.regions)
+    out: list[Need] = []
+    for i, tp in enumerate(a.trigger_points):
+        m = kb.muscles[tp.muscle]
+        if not listed & set(m.regions):
+            out.append(
+                Need(
+                    field=f"trigger_points[{i}].muscle",
+                    why=f"{m.name} lies in {', '.join(m.regions)}, not in the listed regions "
+                    f"({', '.join(a.regions)}): confirm the regions so the right screens run",
+                )
+            )
+    return out
+
+
+def _consistency(a: Assessment, kb: Knowledge) -> tuple[list[Need], list[Caution]]:
+    """Contradictions in the record: blocking needs, and a caution for no pain now."""
+    needs = [*_care_longer_than_pain(a), *_muscles_outside_regions(a, kb)]
+    cautions: list[Caution] = []
+    if a.pain.nrs == 0:
+        cautions.append(
+            Caution(
+                code="no_pain_now",
+                text="Pain is rated 0/10 at this assessment.",
+                action="Confirm the rating and that the trigger points still reproduce the "
+                "patient's pain before injecting; an injection treats pain, not a finding alone.",
+                fields=["pain.nrs"],
+                statement_ids=["S002.10", "S000.09"],
+            )
+        )
+    return needs, cautions
+
+
 def _screens(a: Assessment, facts: dict[str, Any], kb: Knowledge) -> _Screens:
     """Run the red flag, pain generator and contraindication screens."""
     red = _red_flag_screen(facts, kb)
-    gen, redirects = _generator_screen(facts, set(a.regions), kb)
+    gen, redirects, region_needs = _generator_screen(facts, set(a.regions), kb)
     absolute, relative = _contraindication_screens(facts, kb)
-    return _Screens(red, gen, absolute, relative, redirects)
+    checks, check_cautions = _consistency(a, kb)
+    med_needs, med_cautions = _medication_review(a, kb)
+    return _Screens(
+        red,
+        gen,
+        absolute,
+        relative,
+        redirects,
+        region_needs,
+        checks,
+        med_needs,
+        check_cautions,
+        med_cautions,
+    )
 
 
 def _relative_cautions(relative: _Screen, kb: Knowledge) -> list[Caution]:
@@ -537,6 +728,7 @@ def _blocking_needs(sc: _Screens, tp: _TriggerPoints, step_needs: list[Need]) ->
         *sc.absolute.needs,
         *sc.relative.needs,
         *step_needs,
+        *sc.checks,
     ]
 
 
@@ -643,6 +835,8 @@ def _cautions(
         *_relative_cautions(sc.relative, kb),
         *_rule_cautions(facts, kb),
         *_hazard_cautions(a, tp.muscles, kb),
+        *sc.check_cautions,
+        *sc.medication_cautions,
     ]
 
 
@@ -687,7 +881,8 @@ def assess(
     findings = _findings(sc, tp, step_reasons, supporting, reasons)
     phase = _phase(assessment.pain.duration_weeks, kb)
     blocking = _blocking_needs(sc, tp, step_needs)
-    needs = list({n.field: n for n in [*blocking, *_extra_needs(assessment, phase)]}.values())
+    extra = [*sc.region_needs, *sc.medication_needs, *_extra_needs(assessment, phase)]
+    needs = list({n.field: n for n in [*blocking, *extra]}.values())
     return _recommendation(
         verdict,
         redirect,

@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from triggerpath.domain.assessment import Assessment
+from triggerpath.domain.medications import medication_class
 from triggerpath.domain.policy import DEFAULT_POLICY, Policy
 from triggerpath.domain.recommendation import Reason
 from triggerpath.domain.scoring import Score
@@ -441,7 +442,7 @@ def build_worksheet(
         taking = [
             m.name
             for m in active
-            if (m.drug_class or kb.medication_class_of(m.name)) in alt.medication_classes
+            if (m.drug_class or medication_class(m.name, kb)) in alt.medication_classes
         ]
         highlighted, why = True, "Part of the pathway after TPI failure."
         if alt.id == "occupational_therapy":
