@@ -26,6 +26,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from triggerpath.domain.assessment import Assessment
 from triggerpath.domain.episode import MedialBranchBlock, PlanSummary, Session
+from triggerpath.domain.medications import medication_class
 from triggerpath.domain.policy import DEFAULT_POLICY, Policy
 from triggerpath.domain.recommendation import Reason
 from triggerpath.domain.scoring import Score
@@ -521,7 +522,7 @@ def _alternatives(
         taking = [
             m.name
             for m in active
-            if (m.drug_class or kb.medication_class_of(m.name)) in alt.medication_classes
+            if (m.drug_class or medication_class(m.name, kb)) in alt.medication_classes
         ]
         highlighted, why = _highlight(alt.id, found, taking)
         results.append(

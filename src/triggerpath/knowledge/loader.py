@@ -75,13 +75,6 @@ class Knowledge:
         """Conservative-care modality id -> stepped-care stage."""
         return {m.id: s.stage for s in self.pathway.care_steps for m in s.modalities}
 
-    def medication_class_of(self, name: str) -> str | None:
-        key = name.strip().lower()
-        for cls in self.pathway.medication_classes:
-            if any(key == m or key.startswith(m + " ") for m in cls.members):
-                return cls.id
-        return None
-
 
 def _read(name: str) -> Any:
     text = resources.files(DATA_PACKAGE).joinpath(name).read_text(encoding="utf-8")
