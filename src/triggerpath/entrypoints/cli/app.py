@@ -1,7 +1,11 @@
-"""The ``triggerpath`` Typer app, its shared options and its error translation.
+"""The ``triggerpath`` Typer app, its shared options, its error translation and lazy loading.
 
-Subcommand modules (``assess``, ``course``, ``plan``, ``screen``, ``service``, ``web``)
-register on ``app``; this module imports none of them, so there is no cycle.
+Subcommand modules (``assess``, ``course``, ``plan``, ``screen``, ``service``, ``web`` ...)
+register on ``app`` (or on ``schema_app`` / ``knowledge_app``) when they are imported; this
+module imports none of them, so there is no cycle. Which module to import for which command
+is declared with :func:`lazy` in ``cli/__init__.py`` (see there): the :class:`LazyGroup`
+imports a module only when one of its commands is run, so ``triggerpath assess`` never pays
+for the web app, the API or the database.
 
 Exit codes: 0 success (whatever the clinical verdict), 2 bad input (the message
 names the field and the reason). User errors never show a traceback.
@@ -9,31 +13,161 @@ names the field and the reason). User errors never show a traceback.
 
 from __future__ import annotations
 
+import importlib
 import json
 import sys
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import date
 from enum import StrEnum
 from functools import wraps
 from pathlib import Path
 from typing import Annotated, Any, ParamSpec, TypeVar
 
+import click
 import typer
 from rich.console import Console
+from typer.core import TyperGroup
 
 from triggerpath.errors import InvalidInput, KnowledgeError, NotFound, TriggerPathError
 
+ROOT = "triggerpath"
+
+
+@dataclass(frozen=True)
+class LazyModule:
+    """A subcommand module and the command paths it registers (``"assess"``, ``"db"``,
+    ``"knowledge show"``), declared so that nothing has to be imported to find them."""
+
+    module: str
+    commands: tuple[str, ...]
+
+
+#: Every declared subcommand module, in registration order (= the order in ``--help``).
+LAZY_MODULES: list[LazyModule] = []
+#: The Typer apps whose click groups load lazily, by group name (``triggerpath``, ``schema`` ...).
+LAZY_APPS: dict[str, typer.Typer] = {}
+
+
+def lazy(module: str, *commands: str) -> None:
+    """Declare that importing ``module`` registers ``commands`` (one line per module).
+
+    A top-level command or group is its name (``"serve"``, ``"db"``); a command in a lazy
+    group is ``"<group> <name>"`` (``"knowledge show"``, ``"schema plan"``).
+    """
+    if not commands:
+        raise ValueError(f"lazy({module!r}) declares no command")
+    LAZY_MODULES.append(LazyModule(module, commands))
+
+
+def load_all() -> None:
+    """Import every declared subcommand module (for ``--help``, typos and tests)."""
+    for entry in LAZY_MODULES:
+        importlib.import_module(entry.module)
+
+
+def _load_for(path: str) -> bool:
+    """Import the module that declares the command ``path``; False when none does."""
+    for entry in LAZY_MODULES:
+        if path in entry.commands:
+            importlib.import_module(entry.module)
+            return True
+    return False
+
+
+class LazyGroup(TyperGroup):
+    """A click group that imports a subcommand's module only when that command is needed.
+
+    ``get_command`` for a name it does not have yet imports the module declared for it
+    (or, for an undeclared name, every module, so a forgotten declaration is slow but
+    still works), then rebuilds its commands from the Typer app they registered on.
+    Listing (``--help``) imports every module; completing a command name imports none.
+    """
+
+    def _typer_app(self) -> typer.Typer:
+        return LAZY_APPS[self.name or ROOT]
+
+    def _path(self, name: str) -> str:
+        return name if (self.name or ROOT) == ROOT else f"{self.name} {name}"
+
+    def _refresh(self) -> None:
+        fresh = typer.main.get_group(self._typer_app())
+        for name, command in fresh.commands.items():
+            self.commands.setdefault(name, command)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name not in self.commands:
+            if not _load_for(self._path(cmd_name)):
+                load_all()
+            self._refresh()
+        return self.commands.get(cmd_name)
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        load_all()
+        self._refresh()
+        return super().list_commands(ctx)
+
+    def declared_names(self) -> list[str]:
+        """Command names of this group, from the declarations (nothing imported)."""
+        names = list(self.commands)
+        prefix = "" if (self.name or ROOT) == ROOT else f"{self.name} "
+        for entry in LAZY_MODULES:
+            for path in entry.commands:
+                if path.startswith(prefix) and " " not in path[len(prefix) :]:
+                    name = path[len(prefix) :]
+                    if name not in names:
+                        names.append(name)
+        return names
+
+    def shell_complete(self, ctx: click.Context, incomplete: str) -> list[Any]:
+        """Complete command names from the declarations, so a TAB imports nothing."""
+        from click.shell_completion import CompletionItem
+
+        if incomplete.startswith("-"):
+            return click.Command.shell_complete(self, ctx, incomplete)
+        return [CompletionItem(n) for n in self.declared_names() if n.startswith(incomplete)]
+
+
+def _version(value: bool) -> None:
+    if value:
+        from importlib.metadata import PackageNotFoundError, version
+
+        try:
+            number = version("triggerpath")
+        except PackageNotFoundError:  # running from a source tree that is not installed
+            from triggerpath import __version__ as number
+        typer.echo(f"triggerpath {number}")
+        raise typer.Exit()
+
+
 app = typer.Typer(
-    name="triggerpath",
+    name=ROOT,
+    cls=LazyGroup,
     help="Decision support for trigger point injections (TPIs) in back pain.",
     no_args_is_help=True,
-    add_completion=False,
+    add_completion=True,
     pretty_exceptions_enable=False,
 )
-schema_app = typer.Typer(help="JSON Schemas of TriggerPath's inputs.", no_args_is_help=True)
-knowledge_app = typer.Typer(help="Browse the knowledge base.", no_args_is_help=True)
+schema_app = typer.Typer(
+    cls=LazyGroup, help="JSON Schemas of TriggerPath's inputs.", no_args_is_help=True
+)
+knowledge_app = typer.Typer(cls=LazyGroup, help="Browse the knowledge base.", no_args_is_help=True)
 app.add_typer(schema_app, name="schema")
 app.add_typer(knowledge_app, name="knowledge")
+LAZY_APPS.update({ROOT: app, "schema": schema_app, "knowledge": knowledge_app})
+
+
+@app.callback()
+def _root(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_version, is_eager=True, help="print the version and exit"
+        ),
+    ] = False,
+) -> None:
+    """Decision support for trigger point injections (TPIs) in back pain."""
+
 
 out = Console(soft_wrap=False)
 err = Console(stderr=True, soft_wrap=True)
