@@ -24,9 +24,9 @@ from functools import wraps
 from pathlib import Path
 from typing import Annotated, Any, ParamSpec, TypeVar
 
-import click
 import typer
 from rich.console import Console
+from typer import _click as click  # Typer >= 0.24 vendors Click; its groups use these types
 from typer.core import TyperGroup
 
 from triggerpath.errors import InvalidInput, KnowledgeError, NotFound, TriggerPathError
@@ -121,7 +121,7 @@ class LazyGroup(TyperGroup):
 
     def shell_complete(self, ctx: click.Context, incomplete: str) -> list[Any]:
         """Complete command names from the declarations, so a TAB imports nothing."""
-        from click.shell_completion import CompletionItem
+        from typer._click.shell_completion import CompletionItem
 
         if incomplete.startswith("-"):
             return click.Command.shell_complete(self, ctx, incomplete)
