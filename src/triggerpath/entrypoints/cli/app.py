@@ -224,7 +224,9 @@ def parse_date(value: str | None, field: str = "--as-of") -> date:
         raise InvalidInput.single(field, f"{value!r} is not a date YYYY-MM-DD") from None
 
 
-def read_json(path: Path, field: str = "FILE") -> Any:
+def read_json(path: Path, field: str = "FILE", *, expect: str | None = None) -> Any:
+    """Parse a JSON file; with ``expect`` (``assessment``, ``episode``, ``plan``) also check
+    that it has that file's shape (see :func:`check_shape`)."""
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
@@ -234,11 +236,108 @@ def read_json(path: Path, field: str = "FILE") -> Any:
     except (OSError, UnicodeDecodeError) as exc:
         raise InvalidInput.single(field, f"cannot read {path}: {exc}") from None
     try:
-        return json.loads(text)
+        data = json.loads(text)
     except json.JSONDecodeError as exc:
         raise InvalidInput.single(
             field, f"{path} is not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg})"
         ) from None
+    if expect is not None:
+        check_shape(data, expect, path, field)
+    return data
+
+
+@dataclass(frozen=True)
+class FileShape:
+    """One kind of JSON file the CLI reads: which command reads it and what it looks like."""
+
+    kind: str
+    command: str
+    looks_like: str
+    keys: tuple[str, ...]  # top-level keys of which such a file has at least one
+
+
+#: The input files, by the ``expect`` name given to :func:`read_json`.
+FILE_SHAPES = {
+    "assessment": FileShape(
+        "an assessment",
+        "triggerpath assess FILE",
+        '{"patient": {...}, "regions": [...], "pain": {...}, "trigger_points": [...], ...}',
+        ("patient", "regions", "pain", "trigger_points", "red_flags"),
+    ),
+    "episode": FileShape(
+        "an episode (a course of TPIs)",
+        "triggerpath course FILE",
+        '{"assessment": {...}, "plan": {...}, "sessions": [...], "reassessments": [...], ...}',
+        ("assessment", "plan", "sessions", "reassessments"),
+    ),
+    "plan": FileShape(
+        "a procedure plan request",
+        "triggerpath plan FILE",
+        '{"assessment": {...}, "targets": [...], "injectate": {...}, "prior_24h": [...], ...}',
+        ("assessment", "targets", "injectate"),
+    ),
+}
+EPISODE_KEYS = ("sessions", "reassessments", "startback", "medial_branch_blocks", "plan")
+
+
+def detect_shape(data: Any) -> str | None:
+    """What kind of TriggerPath (or FHIR / CDS Hooks) file ``data`` looks like, if any."""
+    if not isinstance(data, dict):
+        return None
+    if "resourceType" in data:
+        return "fhir"
+    if "hook" in data and "context" in data:
+        return "cds"
+    if "verdict" in data and "reasons" in data:
+        return "recommendation"
+    if "assessment" in data:
+        if "targets" in data or "injectate" in data:
+            return "plan"
+        return "episode" if any(k in data for k in EPISODE_KEYS) else None
+    if "patient" in data or "regions" in data:
+        return "assessment"
+    return None
+
+
+def _described(kind: str, data: Any) -> str:
+    """How to name a detected kind of file, with the command that reads it."""
+    if kind == "fhir":
+        name = data.get("resourceType") if isinstance(data, dict) else None
+        return f"a FHIR {name} (read by 'triggerpath screen PATH')"
+    if kind == "cds":
+        return "a CDS Hooks request (POST it to /cds-services/{hook} of 'triggerpath serve')"
+    if kind == "recommendation":
+        return "the output of 'triggerpath assess --format json', not an input"
+    shape = FILE_SHAPES[kind]
+    return f"{shape.kind} file (read by '{shape.command}')"
+
+
+def check_shape(data: Any, expect: str, path: Path, field: str = "FILE") -> None:
+    """Refuse, in one message, a file that is not the kind the command reads.
+
+    A wrong-shape file would otherwise yield one "unknown field" per key; instead say what
+    the file looks like, which command reads it, and what this command expects. Files of
+    the right shape (or of no recognisable shape but with the expected keys) pass on to
+    field-by-field validation, whose errors name each field.
+    """
+    shape = FILE_SHAPES[expect]
+    wanted = f"'{shape.command}' reads {shape.kind} file: {shape.looks_like}"
+    schema = f"'triggerpath schema {expect}'"
+    if not isinstance(data, dict):
+        kind = "a JSON array" if isinstance(data, list) else f"a JSON {type(data).__name__}"
+        raise InvalidInput.single(field, f"{path} holds {kind}; {wanted} (see {schema})")
+    found = detect_shape(data)
+    if found is not None and found != expect:
+        raise InvalidInput.single(
+            field, f"{path} looks like {_described(found, data)}; {wanted} (see {schema})"
+        )
+    if found is None and not any(k in data for k in shape.keys):
+        keys = ", ".join(sorted(data)[:5]) or "no keys"
+        raise InvalidInput.single(
+            field,
+            f"{path} does not look like {shape.kind} file (top-level keys: {keys}); "
+            f"{wanted} (see {schema})",
+        )
 
 
 def emit_json(data: Any) -> None:

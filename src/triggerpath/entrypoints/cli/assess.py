@@ -38,7 +38,7 @@ def assess(
     """Assess a patient's findings: verdict on TPI, reasons and statement ids."""
     kb = load_knowledge()
     when = parse_date(as_of)
-    assessment = parse_assessment(read_json(file), kb)
+    assessment = parse_assessment(read_json(file, expect="assessment"), kb)
     rec = run_assess(assessment, kb, as_of=when)
     if format is Format.json:
         emit_json(rec.model_dump(mode="json"))
@@ -66,7 +66,7 @@ def demo(
     for path in sorted(directory.glob("*.json")):
         if path.name == "expected.json":
             continue
-        rec = run_assess(parse_assessment(read_json(path), kb), kb, as_of=when)
+        rec = run_assess(parse_assessment(read_json(path, expect="assessment"), kb), kb, as_of=when)
         rows.append((path.stem, rec, expected.get(path.stem, {}).get("verdict")))
         if details:
             out.print(render.recommendation(rec, title=path.name))
