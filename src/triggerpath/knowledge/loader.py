@@ -78,7 +78,8 @@ class Knowledge:
 
 def _read(name: str) -> Any:
     text = resources.files(DATA_PACKAGE).joinpath(name).read_text(encoding="utf-8")
-    return yaml.safe_load(text)
+    # libyaml's safe loader when PyYAML has it: the same documents, ~10x faster (CLI start)
+    return yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
 
 
 def _problems(file: str, err: ValidationError) -> Iterator[FieldProblem]:
