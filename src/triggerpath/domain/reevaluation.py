@@ -26,6 +26,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from triggerpath.domain.assessment import Assessment
 from triggerpath.domain.episode import MedialBranchBlock, PlanSummary, Session
+from triggerpath.domain.medications import medication_class
 from triggerpath.domain.policy import DEFAULT_POLICY, Policy
 from triggerpath.domain.recommendation import Reason
 from triggerpath.domain.scoring import Score
@@ -504,7 +505,7 @@ def _alternatives(
         taking = [
             m.name
             for m in active
-            if (m.drug_class or kb.medication_class_of(m.name)) in alt.medication_classes
+            if (m.drug_class or medication_class(m.name, kb)) in alt.medication_classes
         ]
         highlighted, why = _highlight(alt.id, found, taking)
         results.append(
@@ -547,3 +548,16 @@ def _highlight(alt_id: str, found: _Found, taking: Sequence[str]) -> tuple[bool,
     if alt_id == "medication_change" and taking:
         return True, "Review before adding: already taking " + ", ".join(taking) + "."
     return True, "Part of the pathway after TPI failure."
+
+
+__all__ = [
+    "AblationDecision",
+    "AlternativeResult",
+    "BlockAssessment",
+    "CheckResult",
+    "DifferentialResult",
+    "MedialBranchBlock",
+    "Worksheet",
+    "ablation_decision",
+    "build_worksheet",
+]
