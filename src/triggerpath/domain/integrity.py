@@ -458,7 +458,7 @@ def exceedance_problems(
             problem(
                 "exceedance_reason",
                 "dose.exceeds_limit",
-                f"{headline}. Recording a dose over the limit needs exceedance_reason "
+                f"{headline.rstrip('.')}. Recording a dose over the limit needs exceedance_reason "
                 f"(at least {minimum} characters); the session is then flagged as a safety event",
                 statement_ids,
             )
@@ -473,3 +473,41 @@ def exceedance_problems(
             )
         ]
     return []
+
+
+# --------------------------------------------------------------------------- safety events
+class SafetyEvent(BaseModel):
+    """A recorded session that broke a dose limit: what to watch for and what to do."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    kind: Literal["dose_exceeded"] = "dose_exceeded"
+    session_id: str
+    performed_at: datetime
+    headline: str
+    exceedance_reason: str | None
+    watch_early: list[str] = Field(description="early signs of systemic toxicity (LAST)")
+    watch_late: list[str]
+    response: str = Field(description="what to do: observation and treatment advice")
+    statement_ids: list[str]
+
+
+def dose_safety_event(
+    session_id: str, data: dict[str, Any], kb: Knowledge, bounds: Integrity
+) -> SafetyEvent | None:
+    """The safety event of a stored session, if it was recorded over a dose limit."""
+    if not data.get("dose_exceeded"):
+        return None
+    tox = kb.injectates.toxicity
+    dose = data.get("dose") or {}
+    ids = dict.fromkeys([*bounds.session.exceedance_statement_ids, *tox.statement_ids])
+    return SafetyEvent(
+        session_id=session_id,
+        performed_at=datetime.fromisoformat(data["performed_at"]),
+        headline=str(dose.get("headline") or "dose over the limit"),
+        exceedance_reason=data.get("exceedance_reason"),
+        watch_early=list(tox.early),
+        watch_late=list(tox.late),
+        response=tox.response.strip(),
+        statement_ids=list(ids),
+    )

@@ -27,15 +27,17 @@ from pydantic import ValidationError
 
 from triggerpath.domain.assessment import Assessment
 from triggerpath.domain.engine import assess
+from triggerpath.domain.integrity import SafetyEvent, dose_safety_event
 from triggerpath.domain.policy import Policy
 from triggerpath.domain.recommendation import Recommendation
 from triggerpath.domain.validation import check_ids, problems_from
 from triggerpath.errors import Conflict, FieldProblem, InvalidInput
+from triggerpath.knowledge.integrity import load_integrity
 from triggerpath.knowledge.loader import Knowledge
 from triggerpath.services import kernel, records
 from triggerpath.services.audit import AuditNote
 from triggerpath.services.kernel import current_policy
-from triggerpath.services.model import Actor, Kind, Record
+from triggerpath.services.model import Actor, Record
 from triggerpath.services.payloads import (
     AssessmentData,
     AssessmentIn,
@@ -335,6 +337,8 @@ def record_session(
     episode = records.get(uow, note, "episode", episode_id)
     _check_muscles(body.sites, kb)
     data = kernel.admit_session(uow, kernel.context(uow, actor, kb, now), episode, body)
+    if data.dose_exceeded:
+        note.flag("dose_exceeded")
     return records.create(uow, note, actor, "session", _json(data), now=now, parent_id=episode_id)
 
 
@@ -358,6 +362,8 @@ def correct_session(
     _check_muscles(body.sites, kb)
     ctx = kernel.context(uow, actor, kb, now)
     data = kernel.admit_session(uow, ctx, episode, body, replacing=session_id)
+    if data.dose_exceeded:
+        note.flag("dose_exceeded")
     return records.correct(
         uow,
         note,
@@ -369,6 +375,13 @@ def correct_session(
         data=_json(data),
         now=now,
     )
+
+
+def safety_events(sessions: Sequence[Record], kb: Knowledge) -> list[SafetyEvent]:
+    """The safety events of stored sessions (a dose over a limit, with what to watch for)."""
+    bounds = load_integrity()
+    found = (dose_safety_event(str(r.id), r.current.data, kb, bounds) for r in sessions)
+    return [e for e in found if e is not None]
 
 
 # --------------------------------------------------------------------------- outcomes
@@ -439,8 +452,6 @@ def record_document(
 
 
 __all__ = [
-    "Kind",
-    "Policy",
     "correct_assessment",
     "correct_episode",
     "correct_outcome",
@@ -457,5 +468,6 @@ __all__ = [
     "record_outcome",
     "record_plan",
     "record_session",
+    "safety_events",
     "update_policy",
 ]

@@ -135,7 +135,7 @@ class PlanData(Payload):
     assessment is corrected or retracted: the plan must be re-planned before it is signed.
     """
 
-    input: PlanIn
+    input: dict[str, Any] = Field(description="the planner input as posted (schema: PlanIn)")
     as_of: date
     result: dict[str, Any] = Field(description="the ProcedurePlan as computed")
     ledger: list[LedgerEntry] = Field(default_factory=list)

@@ -33,7 +33,7 @@ from uuid import UUID
 from fastapi import APIRouter, Header, Path, Query, Response
 from pydantic import BaseModel
 
-from triggerpath.domain.course import CourseReport, evaluate_course
+from triggerpath.domain.course import evaluate_course
 from triggerpath.domain.recommendation import Recommendation
 from triggerpath.entrypoints.api import schemas as s
 from triggerpath.entrypoints.api.deps import AppState, Paging, State, action
@@ -655,7 +655,7 @@ for _kind in KINDS_TABLE:
 # --------------------------------------------------------------------------- beyond the table
 @router.get(
     "/episodes/{episode_id}/course",
-    response_model=CourseReport,
+    response_model=s.EpisodeCourse,
     tags=["episodes"],
 )
 def episode_course(
@@ -665,17 +665,20 @@ def episode_course(
     as_of: Annotated[
         date | None, Query(description="the date to compute for (default today)")
     ] = None,
-) -> CourseReport:
+) -> s.EpisodeCourse:
     """The course of TPIs from the stored sessions and follow-ups (computed, not stored):
-    response, session limits, reassessment due, and the re-evaluation worksheet on failure."""
+    response, session limits, reassessment due, the re-evaluation worksheet on failure, and
+    the safety events (sessions recorded over a dose limit)."""
 
-    def run(uow: UnitOfWork, note: AuditNote) -> CourseReport:
+    def run(uow: UnitOfWork, note: AuditNote) -> s.EpisodeCourse:
         bundle = episodes.load_bundle(uow, note, episode_id)
         episode = episodes.course_episode(bundle, state.kb)
         if episode is None:
             raise Conflict("the episode has no assessment yet: record one before its course")
         _, policy = clinical.current_policy(uow)
-        return evaluate_course(episode, state.kb, as_of=as_of or state.today(), policy=policy)
+        report = evaluate_course(episode, state.kb, as_of=as_of or state.today(), policy=policy)
+        events = clinical.safety_events(bundle.sessions, state.kb)
+        return s.EpisodeCourse(**dict(report), safety_events=events)
 
     return call.run(run)
 

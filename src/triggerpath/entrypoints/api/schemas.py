@@ -9,6 +9,8 @@ from uuid import UUID
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
+from triggerpath.domain.course import CourseReport
+from triggerpath.domain.integrity import SafetyEvent
 from triggerpath.domain.policy import Policy
 from triggerpath.knowledge.loader import Knowledge
 from triggerpath.services.clinical import Phase, episode_phase
@@ -114,6 +116,16 @@ class SessionPublic(RecordMeta):
 
 class OutcomePublic(RecordMeta):
     data: OutcomeData
+
+
+class EpisodeCourse(CourseReport):
+    """The course report, with the safety events of the stored sessions."""
+
+    safety_events: list[SafetyEvent] = Field(
+        default_factory=list,
+        description="sessions recorded over a dose limit: signs of systemic toxicity to watch "
+        "for and the observation advice (S000.28, S000.29)",
+    )
 
 
 class DocumentMeta(Out):

@@ -8,9 +8,13 @@ acknowledgement is not stored (422 with the planner's issues).
 
 from __future__ import annotations
 
+import json
+from datetime import date
 from decimal import Decimal
+from typing import Any
+from uuid import UUID
 
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from triggerpath.domain import integrity as rules
 from triggerpath.domain.assessment import Assessment
@@ -22,6 +26,20 @@ from triggerpath.services.kernel._ledger import session_ledger
 from triggerpath.services.model import Record
 from triggerpath.services.payloads import LedgerEntry, PlanData, PlanIn
 from triggerpath.services.uow import UnitOfWork
+
+
+def _number(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return int(value) if value == value.to_integral_value() else float(value)
+    if isinstance(value, date | UUID):
+        return value.isoformat() if isinstance(value, date) else str(value)
+    raise TypeError(f"not JSON: {type(value).__name__}")
+
+
+def as_json(model: BaseModel) -> dict[str, Any]:
+    """The model as JSON with its numbers as numbers (Decimal fields would become strings)."""
+    data: dict[str, Any] = json.loads(json.dumps(model.model_dump(), default=_number))
+    return data
 
 
 def _assessment_input(assessment: Record) -> Assessment:
@@ -65,7 +83,7 @@ def admit_plan(uow: UnitOfWork, ctx: Context, assessment: Record, body: PlanIn) 
     result = _run_planner(ctx, _assessment_input(assessment), body, ledger)
     refuse(rules.plan_refusal(result))
     return PlanData(
-        input=body,
+        input=as_json(body),
         as_of=ctx.today,
         result=result.model_dump(mode="json"),
         ledger=ledger,
