@@ -185,6 +185,14 @@ def test_a_session_over_the_24h_limit_needs_a_reason_and_is_flagged(service: Ser
     first = service.session(episode["id"], performed_at=_ago(3), sites=[_site(ml=20)])
     assert first["data"]["dose"]["level"] == "caution"  # 200 of 200 mg
     assert first["data"]["dose_exceeded"] is False
+    # a correction is checked without its own old version (else 200 + 200 mg would exceed)
+    same = {k: first["data"][k] for k in ("performed_at", "complications")}
+    fix = {
+        "version": 1,
+        "reason": "complication list checked",
+        "data": {**same, "sites": [_site(ml=20)]},
+    }
+    assert service.ok(service.put(f"/api/v1/sessions/{first['id']}", json=fix), 200)["version"] == 2
     # 100 mg more would be fine on its own, but not after the 200 mg recorded today
     more = {"performed_at": _ago(2), "sites": [_site(ml=10)], "complications": ["none"]}
     mark = service.watermark()
@@ -227,6 +235,12 @@ def test_an_implausible_session_is_refused_even_with_a_reason(service: Service) 
     mark = service.watermark()
     problem = _refused(service, service.post(url, json=body), mark, "session.create")
     assert _rules(problem) == {"dose.implausible"} and "20000 mg" in problem["errors"][0]["reason"]
+    # lidocaine 3 % is not marketed (0.5-2 %): refused with a reason too, naming the site
+    odd = {**body, "sites": [_site(percent=3, ml=2)]}
+    mark = service.watermark()
+    problem = _refused(service, service.post(url, json=odd), mark, "session.create")
+    assert _rules(problem) == {"dose.invalid_input"}
+    assert problem["errors"][0]["field"] == "sites[0].concentration_percent"
     assert _count(service, url) == 0
 
 

@@ -99,6 +99,7 @@ def create(
     parent_id: UUID | None = None,
     mrn: str | None = None,
 ) -> Record:
+    kernel.admit_text(data)  # the one text rule, whichever use case wrote ``data``
     parent = _parent(uow, note, kind, parent_id)
     record_id = uuid4()
     patient_id = parent.patient_id if parent else record_id
@@ -146,6 +147,7 @@ def correct(
     mrn: str | None = None,
     if_match: str | None = None,
 ) -> Record:
+    kernel.admit_text(data)
     record = get(uow, note, kind, record_id)
     check_if_match(record, if_match)
     _writable(record)

@@ -25,7 +25,7 @@ from triggerpath.domain.planning import Injectate, InjectateSolution, Target, pl
 from triggerpath.entrypoints.web.forms import ASPIRATION, GUIDANCE, TWITCH, technique_line
 from triggerpath.errors import InvalidInput
 from triggerpath.knowledge.loader import Knowledge
-from triggerpath.services import clinical, records, users
+from triggerpath.services import clinical, users
 from triggerpath.services.audit import AuditNote, Call
 from triggerpath.services.episodes import PLAN_REQUEST_KIND
 from triggerpath.services.model import Actor, Record
@@ -100,14 +100,8 @@ class Seeder:
         episode = EpisodeData.model_validate({"regions": regions, "onset": onset, "note": "Demo"})
         return self.run(
             "episode.create",
-            lambda uow, note: records.create(
-                uow,
-                note,
-                self.actor,
-                "episode",
-                episode.model_dump(mode="json"),
-                now=self.now,
-                parent_id=patient.id,
+            lambda uow, note: clinical.record_episode(
+                uow, note, self.actor, patient.id, episode, self.now
             ),
         )
 
