@@ -182,6 +182,11 @@ class OutcomeData(Payload):
         default=None, max_length=100, description="item answers, when the instrument has items"
     )
     session_id: UUID | None = None
+    relation: Literal["before", "after"] | None = Field(
+        default=None,
+        description="measured before or after the session it belongs to; null = from the times "
+        "(domain/timeline.py)",
+    )
     note: Note | None = None
 
     @model_validator(mode="after")

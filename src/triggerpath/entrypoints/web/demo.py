@@ -262,6 +262,7 @@ class Seeder:
                     instrument="nrs",
                     value=s["pre_nrs"],
                     session_id=record.id,
+                    relation="before",
                     note="before the injection",
                 )
             ]
@@ -272,7 +273,11 @@ class Seeder:
                     else day + timedelta(days=14)
                 )
                 follow = min(nxt, day + timedelta(days=14), self.today)
-                common: dict[str, Any] = {"measured_on": follow, "session_id": record.id}
+                common: dict[str, Any] = {
+                    "measured_on": follow,
+                    "session_id": record.id,
+                    "relation": "after",
+                }
                 items.append(
                     OutcomeData(instrument="nrs", value=s["post_nrs"], note="follow-up", **common)
                 )

@@ -13,6 +13,7 @@ from pydantic import ValidationError
 from triggerpath.adapters import documents as docs
 from triggerpath.domain.planning import ProcedurePlan
 from triggerpath.domain.scoring import score
+from triggerpath.domain.timeline import RELATIONS
 from triggerpath.domain.validation import problems_from
 from triggerpath.entrypoints.web import forms
 from triggerpath.entrypoints.web.chart import trend_svg
@@ -224,6 +225,7 @@ def session_submit(request: Request, web: Web, form: Posted, episode_id: UUID) -
                 instrument="nrs",
                 value=pre_nrs,
                 session_id=session.id,
+                relation="before",
                 note="before the injection",
             ),
             web.state.clock(),
@@ -333,7 +335,8 @@ def _outcome_page(
         values=values,
         errors=errors,
         session_options=[
-            (str(s.id), b.session_data(s).performed_at.date().isoformat()) for s in b.sessions
+            (str(s.id), b.session_data(s).performed_at.strftime("%Y-%m-%d %H:%M %Z"))
+            for s in b.sessions
         ],
         instruments=[instruments[i] for i in show],
         draft_key=f"outcome-{b.episode.id}",
@@ -366,7 +369,17 @@ def outcome_submit(request: Request, web: Web, form: Posted, episode_id: UUID) -
     except ValueError:
         p.add("measured_on", "enter a date (YYYY-MM-DD)")
     session_raw = forms.one(values, "session_id")
-    session_id = UUID(session_raw) if session_raw else None
+    session_id: UUID | None = None
+    try:
+        session_id = UUID(session_raw) if session_raw else None
+    except ValueError:
+        p.add("session_id", "choose one of the sessions listed")
+    relation = forms.one(values, "relation") or None
+    if relation not in (None, *RELATIONS):
+        p.add("relation", "choose before or after the session")
+        relation = None
+    if relation is not None and session_id is None:
+        p.add("relation", "choose the session it was measured before or after")
     items: list[OutcomeData] = []
     nrs = forms.number(p, values, "nrs", whole=True)
     if nrs is not None and not 0 <= nrs <= 10:
@@ -388,7 +401,11 @@ def outcome_submit(request: Request, web: Web, form: Posted, episode_id: UUID) -
     if p.problems or measured is None:
         b = bundle_of(web, episode_id)
         return _outcome_page(request, web, b, values, p.errors(), 422)
-    common: dict[str, Any] = {"measured_on": measured, "session_id": session_id}
+    common: dict[str, Any] = {
+        "measured_on": measured,
+        "session_id": session_id,
+        "relation": relation,
+    }
     if nrs is not None:
         items.append(OutcomeData(instrument="nrs", value=nrs, note="follow-up", **common))
     for inst, got in answers.items():
