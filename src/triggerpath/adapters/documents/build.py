@@ -16,6 +16,7 @@ from triggerpath.domain.course import CourseReport
 from triggerpath.domain.planning import ProcedurePlan
 from triggerpath.domain.recommendation import Recommendation
 from triggerpath.knowledge.loader import Knowledge
+from triggerpath.knowledge.review import item_ids, items_for, review_of
 from triggerpath.knowledge.schema import Exercise
 
 Audience = Literal["patient", "clinician"]
@@ -151,14 +152,24 @@ def _render(template: str, **context: Any) -> str:
     return _env().get_template(template).render(**context)
 
 
-def _base(kb: Knowledge, patient: PatientLine, on: date, title: str) -> dict[str, Any]:
+def _base(
+    kb: Knowledge, patient: PatientLine, on: date, title: str, items: Iterable[str] | None = None
+) -> dict[str, Any]:
+    """What every template shows; ``items`` are the knowledge items the document relies on
+    (their clinical review status is stated in one line while any awaits review)."""
     return {
         "kb_version": kb.version,
         "patient": patient,
         "on": on,
         "title": title,
         "statements": kb.statements,
+        "review_notice": review_of(kb).notice(items),
     }
+
+
+def _plan_items(plan: ProcedurePlan, kb: Knowledge) -> list[str]:
+    agents = [s.agent for s in plan.injectate.solutions] if plan.injectate else []
+    return items_for(kb, muscles=[t.muscle for t in plan.targets], agents=agents)
 
 
 def _agent_name(kb: Knowledge, agent: str) -> str:
@@ -196,7 +207,7 @@ def consent_form(plan: ProcedurePlan, kb: Knowledge, patient: PatientLine, *, on
     title = "Consent for trigger point injection"
     html = _render(
         "consent.html",
-        **_base(kb, patient, on, title),
+        **_base(kb, patient, on, title, _plan_items(plan, kb)),
         plan=plan,
         agents=_agents_text(plan, kb),
         hazard_risks=[PLAIN_HAZARD_RISK[h] for h in hazard_ids],
@@ -234,7 +245,7 @@ def aftercare_sheet(
     title = "After your trigger point injection"
     html = _render(
         "aftercare.html",
-        **_base(kb, patient, on, title),
+        **_base(kb, patient, on, title, _plan_items(plan, kb)),
         plan=plan,
         chest="pleura" in hazards,
         leg="sciatic_nerve" in hazards,
@@ -278,7 +289,7 @@ def exercise_program(
     title = "Your home exercise program"
     html = _render(
         "exercises.html",
-        **_base(kb, patient, on, title),
+        **_base(kb, patient, on, title, items_for(kb, muscles=muscles)),
         targets=[(kb.muscles[m].name, s) for m, s in targets if m in kb.muscles],
         groups=ordered,
     )
@@ -327,13 +338,20 @@ def procedure_note(
 
 
 # --------------------------------------------------------------------------- re-evaluation
+def _course_items(kb: Knowledge) -> list[str]:
+    return [i for i in item_ids(kb) if i.startswith(("rule.course.", "instrument."))]
+
+
 def reevaluation_summary(
     report: CourseReport, kb: Knowledge, patient: PatientLine, *, on: date
 ) -> Document:
     """The course and, when TPIs fail, the re-evaluation worksheet (S000.31-33, S004.01-09)."""
     title = "Course review and re-evaluation"
     html = _render(
-        "reevaluation.html", **_base(kb, patient, on, title), report=report, ws=report.reevaluation
+        "reevaluation.html",
+        **_base(kb, patient, on, title, _course_items(kb)),
+        report=report,
+        ws=report.reevaluation,
     )
     ids = _ids(
         report.statement_ids, report.reevaluation.statement_ids if report.reevaluation else []

@@ -10,6 +10,7 @@ from __future__ import annotations
 from triggerpath.entrypoints.cli import assess as _assess  # noqa: F401
 from triggerpath.entrypoints.cli import course as _course  # noqa: F401
 from triggerpath.entrypoints.cli import plan as _plan  # noqa: F401
+from triggerpath.entrypoints.cli import safety as _safety  # noqa: F401
 from triggerpath.entrypoints.cli import screen as _screen  # noqa: F401
 from triggerpath.entrypoints.cli import service as _service  # noqa: F401
 from triggerpath.entrypoints.cli import web as _web  # noqa: F401
