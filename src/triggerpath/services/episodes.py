@@ -18,7 +18,7 @@ How the web app records a course (the services keep sessions and outcomes separa
 from __future__ import annotations
 
 import json
-from collections.abc import Hashable
+from collections.abc import Hashable, Mapping
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
@@ -70,8 +70,19 @@ FOLLOW_UP_INSTRUMENTS = (
 )
 
 
-#: Technique details are kept as the first line of a session note (see the web forms).
+#: Technique details are kept as the first line of a session note (see the web forms): the
+#: prefix, then a JSON object (older records: ``key: value; key: value.``).
 TECHNIQUE_PREFIX = "Technique – "
+
+
+def technique_line(details: Mapping[str, str]) -> str:
+    """The first line of a session note holding the technique details (empty ones left out).
+
+    JSON keeps every value whole, whatever it contains (a needle typed as "27 G; 38 mm"
+    used to be cut at the ';'); newlines inside values are escaped, so it stays one line.
+    """
+    kept = {k: v for k, v in details.items() if v}
+    return TECHNIQUE_PREFIX + json.dumps(kept, ensure_ascii=False) if kept else ""
 
 
 def parse_technique(note: str | None) -> tuple[dict[str, str], str]:
@@ -79,9 +90,16 @@ def parse_technique(note: str | None) -> tuple[dict[str, str], str]:
     if not note or not note.startswith(TECHNIQUE_PREFIX):
         return {}, note or ""
     first, _, rest = note.partition("\n")
-    body = first.removeprefix(TECHNIQUE_PREFIX).rstrip(".")
+    body = first.removeprefix(TECHNIQUE_PREFIX)
+    if body.startswith("{"):
+        try:
+            loaded: Any = json.loads(body)
+        except ValueError:
+            loaded = None
+        if isinstance(loaded, dict):
+            return {str(k): str(v) for k, v in loaded.items()}, rest.strip()
     details: dict[str, str] = {}
-    for part in body.split("; "):
+    for part in body.rstrip(".").split("; "):
         key, sep, value = part.partition(": ")
         if sep:
             details[key.strip()] = value.strip()

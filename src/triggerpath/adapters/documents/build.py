@@ -15,6 +15,7 @@ from triggerpath.adapters.documents.figures import exercise_figure
 from triggerpath.domain.course import CourseReport
 from triggerpath.domain.planning import ProcedurePlan
 from triggerpath.domain.recommendation import Recommendation
+from triggerpath.knowledge.coding import load_coding
 from triggerpath.knowledge.loader import Knowledge
 from triggerpath.knowledge.review import item_ids, items_for, review_of
 from triggerpath.knowledge.schema import Exercise
@@ -85,17 +86,31 @@ class ProcedureSite:
 
 @dataclass(frozen=True, slots=True)
 class ProcedureRecord:
-    """A procedure as performed (from a session record)."""
+    """A procedure as performed (from a session record).
+
+    Every field is what was recorded, ``None`` (or empty) when nothing was: the note then
+    says "not recorded", never a default. ``complications`` is empty when none were
+    recorded and ``["none"]`` when "no complications" was recorded.
+    """
 
     performed_at: datetime
     operator: str
     sites: Sequence[ProcedureSite]
     complications: Sequence[str] = ()
-    consent: bool = True
+    consent: bool | None = None
     aspiration: str | None = None
     twitch: str | None = None
     guidance: str | None = None
-    needle: str | None = None
+    needle: str | None = None  # older records: the needle as typed
+    needle_gauge: int | None = None
+    needle_length_mm: float | None = None
+    time_out: bool | None = None
+    lot_numbers: str | None = None
+    vitals: str | None = None
+    observation_minutes: float | None = None
+    handouts: Sequence[str] = ()
+    deviations: Sequence[str] = ()
+    regions: Sequence[str] = ()
     note: str | None = None
     total_mg_by_agent: dict[str, float] = field(default_factory=dict)
 
@@ -306,19 +321,27 @@ def procedure_note(
     plan: ProcedurePlan | None = None,
     indication: Recommendation | None = None,
 ) -> Document:
-    """The procedure note: indication, targets, needle, agents, volumes, mg, aspiration,
-    complications and the CPT code (20552 for 1-2 muscles, 20553 for 3 or more)."""
+    """The procedure note, from the session's structured fields only: what was recorded is
+    stated, the rest says "not recorded". Codes: ICD-10-CM diagnoses (procedure_coding.yaml),
+    CPT 20552/20553 by muscle count and 76942 when ultrasound guidance is recorded."""
     pairs = [(s.muscle, s.side) for s in record.sites if s.muscle in kb.muscles]
     code, display, count = cpt_for(pairs, kb)
+    coding = load_coding()
     totals: dict[str, float] = {}
     for s in record.sites:
         if s.mg is not None:
             totals[s.agent] = round(totals.get(s.agent, 0.0) + s.mg, 3)
-    complications = {c.id: c for c in kb.instruments.complications}
     title = "Trigger point injection: procedure note"
+    agents = [s.agent for s in record.sites]
     html = _render(
         "procedure_note.html",
-        **_base(kb, patient, record.performed_at.date(), title),
+        **_base(
+            kb,
+            patient,
+            record.performed_at.date(),
+            title,
+            items_for(kb, muscles=[m for m, _ in pairs], agents=agents),
+        ),
         record=record,
         plan=plan,
         indication=indication,
@@ -328,7 +351,9 @@ def procedure_note(
         cpt_code=code,
         cpt_display=display,
         cpt_count=count,
-        complication_info=complications,
+        guidance_code=coding.guidance_code(record.guidance),
+        diagnoses=coding.diagnoses_for(record.regions),
+        coding=coding,
     )
     ids = _ids(
         ["S002.17", "S003.07", "S002.20", "S000.28", "S000.29", "S002.26"],

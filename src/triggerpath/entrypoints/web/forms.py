@@ -34,7 +34,7 @@ from triggerpath.domain.validation import check_ids, problems_from
 from triggerpath.errors import FieldProblem
 from triggerpath.knowledge.loader import Knowledge
 from triggerpath.knowledge.schema import REGIONS
-from triggerpath.services.episodes import TECHNIQUE_PREFIX
+from triggerpath.services.episodes import technique_line as technique_line
 
 #: What a form posts: one or several values per name.
 Values = dict[str, str | list[str]]
@@ -62,7 +62,7 @@ def values_of(form: Any) -> Values:
     return out
 
 
-_MULTI = {"regions", "causes", "acknowledged_cautions", "complications"}
+_MULTI = {"regions", "causes", "acknowledged_cautions", "complications", "handouts"}
 
 
 def one(values: Mapping[str, Any], name: str) -> str:
@@ -527,12 +527,8 @@ ASPIRATION = {
 }
 TWITCH = {"yes": "elicited", "no": "not elicited", "unknown": "not noted"}
 GUIDANCE = {"palpation": "palpation (landmarks)", "ultrasound": "ultrasound"}
-
-
-def technique_line(details: Mapping[str, str]) -> str:
-    """The first line of a session note, holding the technique details the record keeps."""
-    parts = [f"{k}: {v}" for k, v in details.items() if v]
-    return TECHNIQUE_PREFIX + "; ".join(parts) + "." if parts else ""
+YES_NO = {"yes": "done", "no": "not done"}
+HANDOUTS = {"aftercare": "after-care sheet", "exercises": "home exercise sheet"}
 
 
 def parse_datetime_local(raw: str, offset_minutes: str) -> datetime | None:
