@@ -516,6 +516,10 @@ def plan_values(request: Mapping[str, Any]) -> Values:
         v[f"prior_24h[{i}].agent"] = str(d["agent"])
         v[f"prior_24h[{i}].mg"] = str(d["mg"])
     v["acknowledged_cautions"] = list(request.get("acknowledged_cautions", []))
+    steroid = request.get("steroid") or {}
+    if steroid.get("agent"):
+        v["steroid.agent"] = str(steroid["agent"])
+        v["steroid.mg"] = str(steroid.get("mg", ""))
     return v
 
 
@@ -660,4 +664,21 @@ def issue_errors(
         for f in targets:
             if text not in out.setdefault(f, []):
                 out[f].append(text)
+    return out
+
+
+def refusal_errors(
+    problems: Iterable[FieldProblem], rename: Mapping[str, str] | None = None
+) -> dict[str, list[str]]:
+    """A refused write's problems by form field, in plain words: the reason, and the
+    statement ids when the safety kernel's rule names them. ``rename`` maps a problem's
+    field (after the kernel's prefixes are dropped) to the form's own field name."""
+    out: dict[str, list[str]] = {}
+    for p in problems:
+        name = form_field(p.field)
+        name = (rename or {}).get(name, name)
+        ids = list(getattr(p, "statement_ids", ()) or ())
+        text = _friendly(p.reason) + (f" ({', '.join(ids)})" if ids else "")
+        if text not in out.setdefault(name, []):
+            out[name].append(text)
     return out

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import date, datetime, timedelta
 from typing import Annotated, Any
 from uuid import UUID
@@ -254,6 +255,7 @@ def session_submit(request: Request, web: Web, form: Posted, episode_id: UUID) -
                     "plan_id": plan_id,
                     "sites": sites,
                     "complications": complications,
+                    **_exceedance(values),
                     "note": note or None,
                 }
             )
@@ -267,12 +269,17 @@ def session_submit(request: Request, web: Web, form: Posted, episode_id: UUID) -
         b = bundle_of(web, episode_id)
         return _session_page(request, web, b, values, p.errors(), 422)
     kb = kb_of(web)
-    session = web.run(
-        "session.create",
-        lambda uow, note_: clinical.record_session(
-            uow, note_, web.actor, episode_id, body, kb, web.state.clock()
-        ),
-    )
+    try:
+        session = web.run(
+            "session.create",
+            lambda uow, note_: clinical.record_session(
+                uow, note_, web.actor, episode_id, body, kb, web.state.clock()
+            ),
+        )
+    except InvalidInput as exc:  # the safety kernel refused it: nothing was stored
+        b = bundle_of(web, episode_id)
+        errors = forms.refusal_errors(exc.problems, {"sites": "sites[0].muscle"})
+        return _session_page(request, web, b, values, errors, 422)
     assert performed is not None and pre_nrs is not None
     web.run(
         "outcome.create",
@@ -293,6 +300,13 @@ def session_submit(request: Request, web: Web, form: Posted, episode_id: UUID) -
         ),
     )
     return redirect(f"{PREFIX}/sessions/{session.id}?saved=session-{episode_id}")
+
+
+def _exceedance(values: forms.Values) -> dict[str, str]:
+    """The reason for knowingly exceeding a dose limit, when typed (the safety kernel
+    stores such a session as a safety event; without a reason it refuses it)."""
+    reason = forms.one(values, "exceedance_reason")
+    return {"exceedance_reason": reason} if reason else {}
 
 
 def _session_context(web: WebSession, session_id: UUID, action: str) -> tuple[Record, Bundle]:
@@ -523,11 +537,25 @@ def outcome_submit(request: Request, web: Web, form: Posted, episode_id: UUID) -
             items.append(OutcomeData(instrument=flag, value=1 if v == "yes" else 0, **common))
 
     def run(uow: UnitOfWork, note: AuditNote) -> None:
-        for item in items:
-            clinical.record_outcome(uow, note, web.actor, episode_id, item, web.state.clock())
+        for item in items:  # one unit of work: a refused item stores none of them
+            try:
+                clinical.record_outcome(uow, note, web.actor, episode_id, item, web.state.clock())
+            except InvalidInput as exc:
+                raise type(exc)(_outcome_problems(exc.problems, item.instrument)) from None
 
-    web.run("outcome.create", run)
+    try:
+        web.run("outcome.create", run)
+    except InvalidInput as exc:
+        b = bundle_of(web, episode_id)
+        return _outcome_page(request, web, b, values, forms.refusal_errors(exc.problems), 422)
     return redirect(f"{PREFIX}/episodes/{episode_id}/course?saved=outcome-{episode_id}")
+
+
+def _outcome_problems(problems: Sequence[FieldProblem], instrument: str) -> list[FieldProblem]:
+    """A refused outcome's problems named by the form field it came from (``value`` of the
+    ODI item -> ``odi``), keeping the kernel's rule and statement ids."""
+    field_of = {"value": instrument, "items": instrument, "instrument": instrument}
+    return [replace(p, field=field_of.get(forms.form_field(p.field), p.field)) for p in problems]
 
 
 @router.get(f"{PREFIX}/episodes/{{episode_id}}/course")

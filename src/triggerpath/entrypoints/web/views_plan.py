@@ -236,7 +236,14 @@ def planner_submit(request: Request, web: Web, form: Posted, assessment_id: UUID
         )
         return plan_record
 
-    plan_record = web.run("plan.create", run)
+    try:
+        plan_record = web.run("plan.create", run)
+    except InvalidInput as exc:  # the safety kernel refused it: nothing was stored
+        errors = forms.refusal_errors(exc.problems)
+        known = set(PLAN_SECTIONS) | set(values)
+        for name in [n for n in errors if n not in known]:
+            errors.setdefault("plan", []).extend(errors.pop(name))
+        return _plan_page(request, web, record, b, values, errors, plan, 422)
     return redirect(f"{PREFIX}/plans/{plan_record.id}?saved=plan-{assessment_id}")
 
 
