@@ -24,11 +24,6 @@ MAX_LINES = 60
 #: "path below src/triggerpath:qualified.name" -> owner. Only ever delete lines here.
 KNOWN_LONG: dict[str, str] = {
     "domain/scoring.py:score": "arch",
-    "domain/dosing.py:check_dose": "engine",
-    "domain/engine.py:_stepped_care": "engine",
-    "domain/engine.py:assess": "engine",
-    "domain/planning.py:_input_problems": "engine",
-    "domain/planning.py:plan_procedure": "engine",
     "services/cds.py:_Cards.add": "cds",
     "services/cds.py:_dose_card": "cds",
     "services/cds.py:patient_view": "cds",
