@@ -22,7 +22,8 @@ from typing import Any, TypeVar
 
 from triggerpath.domain.assessment import Assessment
 from triggerpath.domain.planning import Injectate, InjectateSolution, Target, plan_procedure
-from triggerpath.entrypoints.web.forms import ASPIRATION, GUIDANCE, TWITCH, technique_line
+from triggerpath.entrypoints.web.common import planned_sites
+from triggerpath.entrypoints.web.forms import GUIDANCE, TWITCH, technique_line
 from triggerpath.errors import InvalidInput
 from triggerpath.knowledge.loader import Knowledge
 from triggerpath.services import clinical, users
@@ -211,12 +212,11 @@ class Seeder:
                 for m in s.get("muscles", [])
             ]
         twitch = s.get("twitch_elicited")
+        # only what the example course file records: no aspiration or consent is invented
         note = technique_line(
             {
                 "guidance": GUIDANCE.get(s.get("guidance") or "", ""),
-                "aspiration": ASPIRATION["negative"],
                 "twitch": TWITCH["yes" if twitch else "no" if twitch is False else "unknown"],
-                "consent": "obtained",
             }
         )
         body = SessionIn(
@@ -262,6 +262,7 @@ class Seeder:
                     instrument="nrs",
                     value=s["pre_nrs"],
                     session_id=record.id,
+                    relation="before",
                     note="before the injection",
                 )
             ]
@@ -272,7 +273,11 @@ class Seeder:
                     else day + timedelta(days=14)
                 )
                 follow = min(nxt, day + timedelta(days=14), self.today)
-                common: dict[str, Any] = {"measured_on": follow, "session_id": record.id}
+                common: dict[str, Any] = {
+                    "measured_on": follow,
+                    "session_id": record.id,
+                    "relation": "after",
+                }
                 items.append(
                     OutcomeData(instrument="nrs", value=s["post_nrs"], note="follow-up", **common)
                 )
