@@ -21,8 +21,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from typer.testing import CliRunner
-
 from bench.screen_data import (
     AS_OF,
     SCENARIOS,
@@ -31,6 +29,8 @@ from bench.screen_data import (
     scenario_of,
     write_population,
 )
+from typer.testing import CliRunner
+
 from triggerpath.adapters.bulk.partition import partition_of, patient_in
 from triggerpath.entrypoints.cli import app
 from triggerpath.errors import KnowledgeError
@@ -167,7 +167,9 @@ def test_measure_report_and_measures_are_valid_fhir(export: Path, tmp_path: Path
     n = len(load_measures().measures)
     assert kinds.count("Measure") == kinds.count("MeasureReport") == n
     report = next(
-        e["resource"] for e in bundle["entry"] if e["resource"]["id"].startswith("tpi-reassessment-")
+        e["resource"]
+        for e in bundle["entry"]
+        if e["resource"]["id"].startswith("tpi-reassessment-")
     )
     assert report["type"] == "summary" and report["period"]["end"] == AS_OF.isoformat()
     pops = {p["code"]["coding"][0]["code"]: p["count"] for p in report["group"][0]["population"]}
@@ -252,8 +254,17 @@ def test_real_dask_cluster_gives_the_same_bytes(export: Path, tmp_path: Path) ->
     common = ["--no-dashboard"]
     procs = [
         _start(
-            [str(dask), "scheduler", "--host", "127.0.0.1", "--port", "0",
-             "--scheduler-file", str(sched_file), *common],
+            [
+                str(dask),
+                "scheduler",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                "0",
+                "--scheduler-file",
+                str(sched_file),
+                *common,
+            ],
             tmp_path / "scheduler.log",
         )
     ]
@@ -266,21 +277,42 @@ def test_real_dask_cluster_gives_the_same_bytes(export: Path, tmp_path: Path) ->
         for i in range(2):
             procs.append(
                 _start(
-                    [str(dask), "worker", address, "--nthreads", "1", "--nworkers", "1",
-                     "--host", "127.0.0.1", "--no-dashboard", "--name", f"w{i}"],
+                    [
+                        str(dask),
+                        "worker",
+                        address,
+                        "--nthreads",
+                        "1",
+                        "--nworkers",
+                        "1",
+                        "--host",
+                        "127.0.0.1",
+                        "--no-dashboard",
+                        "--name",
+                        f"w{i}",
+                    ],
                     tmp_path / f"worker{i}.log",
                 )
             )
         from distributed import Client
 
-        with Client(address, timeout="30s") as client:
+        with Client(address, timeout="30s") as client:  # type: ignore[no-untyped-call]
             client.wait_for_workers(2, timeout=90)
             assert len(client.scheduler_info()["workers"]) == 2
         here = runner.invoke(app, ["screen", str(export), "-f", "json", *ARGS])
         remote = runner.invoke(
             app,
-            ["screen", str(export), "-f", "json", "--scheduler", address,
-             "--work-dir", str(tmp_path), *ARGS],
+            [
+                "screen",
+                str(export),
+                "-f",
+                "json",
+                "--scheduler",
+                address,
+                "--work-dir",
+                str(tmp_path),
+                *ARGS,
+            ],
         )
         assert remote.exit_code == 0, remote.output
         assert remote.stdout == here.stdout

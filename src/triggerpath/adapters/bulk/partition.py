@@ -105,11 +105,8 @@ class _Writer:
         return fh
 
     def patient(self, pid: str, line: bytes) -> None:
-        fh = self._file(partition_of(pid, self.parts))
-        fh.write(pid.encode())
-        fh.write(b"\t")
-        fh.write(line.rstrip(b"\r\n"))
-        fh.write(b"\n")
+        key = pid.encode()
+        self._file(zlib.crc32(key) % self.parts).write(b"%s\t%s\n" % (key, line.rstrip(b"\r\n")))
 
     def shared(self, line: bytes) -> None:
         self._file(-1).write(line.rstrip(b"\r\n") + b"\n")

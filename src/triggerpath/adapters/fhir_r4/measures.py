@@ -1,8 +1,10 @@
 """Quality measures as FHIR R4: ``Measure`` definitions and summary ``MeasureReport`` s.
 
-The measures are TriggerPath's (``knowledge/data/measures.yaml``); their populations are
-described in words and in TriggerPath's fact language (``text/x-triggerpath-criteria``), not
-CQL: the counts come from ``triggerpath screen``. Output is deterministic (dates are the
+The measures are TriggerPath's (``knowledge/data/measures.yaml``). FHIR R4 allows only CQL,
+FHIRPath or FHIR query as criteria languages, so each population is written as a CQL boolean
+over quoted identifiers, one per TriggerPath fact (``"tpi_in_period" and not "…"``), with the
+fact vocabulary's meaning in ``description``; there is no CQL library behind it: the counts
+come from ``triggerpath screen``. Output is deterministic (dates are the
 as-of date, not the clock) so that a report can be reproduced byte for byte.
 """
 
@@ -14,13 +16,13 @@ from typing import Any
 
 from triggerpath.adapters.fhir_r4.write import TRIGGERPATH_URI
 from triggerpath.knowledge.loader import Knowledge
-from triggerpath.knowledge.measures import POPULATIONS, Measure, MeasureCatalog
+from triggerpath.knowledge.measures import POPULATIONS, Criteria, Measure, MeasureCatalog
 
 POPULATION_SYSTEM = "http://terminology.hl7.org/CodeSystem/measure-population"
 SCORING_SYSTEM = "http://terminology.hl7.org/CodeSystem/measure-scoring"
 IMPROVEMENT_SYSTEM = "http://terminology.hl7.org/CodeSystem/measure-improvement-notation"
 TYPE_SYSTEM = "http://terminology.hl7.org/CodeSystem/measure-type"
-CRITERIA_LANGUAGE = "text/x-triggerpath-criteria"
+CRITERIA_LANGUAGE = "text/cql"
 
 
 def measure_url(measure_id: str) -> str:
@@ -38,6 +40,11 @@ def _fhir_population(name: str) -> str:
     return name.replace("_", "-")
 
 
+def _cql(criteria: Criteria) -> str:
+    terms = [f'"{f}"' for f in criteria.all] + [f'not "{f}"' for f in criteria.none]
+    return " and ".join(terms) or "true"
+
+
 def measure_resource(m: Measure, kb: Knowledge) -> dict[str, Any]:
     """One ``Measure``: proportion scoring, populations, cited statements."""
     populations = []
@@ -48,7 +55,11 @@ def measure_resource(m: Measure, kb: Knowledge) -> dict[str, Any]:
         populations.append(
             {
                 "code": _code(POPULATION_SYSTEM, _fhir_population(name)),
-                "criteria": {"language": CRITERIA_LANGUAGE, "expression": criteria.describe()},
+                "criteria": {
+                    "description": criteria.describe(),
+                    "language": CRITERIA_LANGUAGE,
+                    "expression": _cql(criteria),
+                },
             }
         )
     return {

@@ -1,11 +1,12 @@
-"""Population screening for quality teams: the pathway run over many EHR records.
+"""Screen one patient: the pathway run on what the coded record says.
 
 Each patient's FHIR record (read by the FHIR adapter, handed over as a
 :class:`ScreeningSnapshot`) gives a *partial* assessment — what the codes say, nothing
-guessed — and the engine's verdict on it. For a record without an examination the verdict is usually ``insufficient_findings``;
-what a quality team looks for is the rest: red flags and other pain generators coded in
-the chart, contraindications and bleeding-risk medicines, TPIs given beyond the course
-limits of S000.20, and what is missing from the records. Nothing here writes anything.
+guessed — and the engine's verdict on it. For a record without an examination the verdict
+is usually ``insufficient_findings``; what a quality team looks for is the rest: red flags
+and other pain generators coded in the chart, contraindications and bleeding-risk
+medicines, TPIs given beyond the course limits of S000.20, and what is missing from the
+records. Nothing here writes anything.
 """
 
 from __future__ import annotations
