@@ -264,7 +264,8 @@ def markdown(result: dict[str, Any]) -> str:
                 continue
             lines.append(
                 f"| ×{row['scale']} | {row['input_mib']} | {row['bare_parse_s']} | {mode} | "
-                f"{r['wall_s']} | {r['cpu_s']} | {r.get('patients_per_s', '')} | {r.get('mib_per_s', '')} | "
+                f"{r['wall_s']} | {r['cpu_s']} | {r.get('patients_per_s', '')} | "
+                f"{r.get('mib_per_s', '')} | "
                 f"{r.get('ratio_to_bare_parse', '')} | {r['peak_rss_mib']} | {r['tree_rss_mib']} |"
             )
     lines += ["", "## Done-when checks (×2 against ×20, in-process)", ""]
