@@ -98,7 +98,7 @@ def course_command(
     """Follow a course of TPIs: response, session limits, reassessment, re-evaluation."""
     kb = load_knowledge()
     when = parse_date(as_of)
-    episode = parse_episode(read_json(file), kb, as_of=when)
+    episode = parse_episode(read_json(file, expect="episode"), kb, as_of=when)
     report = evaluate_course(episode, kb, as_of=when)
     if format is Format.json:
         emit_json(report.model_dump(mode="json"))
