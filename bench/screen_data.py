@@ -312,3 +312,27 @@ def replicate(source: Path, dest: Path, times: int) -> Path:
             for k in range(times):
                 out.write(data if k == 0 else _UUID.sub(_fresh(k), data))
     return dest
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m bench.screen_data OUT [--patients N] [--form ndjson|gz|bundles]`` writes a
+    generated population; ``--replicate SRC --times K`` copies an NDJSON export K times."""
+    import argparse
+
+    ap = argparse.ArgumentParser(description=main.__doc__)
+    ap.add_argument("out", type=Path)
+    ap.add_argument("--patients", type=int, default=12)
+    ap.add_argument("--form", choices=["ndjson", "gz", "bundles"], default="ndjson")
+    ap.add_argument("--replicate", type=Path, default=None)
+    ap.add_argument("--times", type=int, default=2)
+    args = ap.parse_args(argv)
+    if args.replicate is not None:
+        replicate(args.replicate, args.out, args.times)
+    else:
+        write_population(args.out, args.patients, args.form)
+    print(args.out)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -338,3 +338,24 @@ def test_replicated_synthea_export_scales_exactly(tmp_path: Path) -> None:
         assert b["denominator"] == 2 * a["denominator"] and b["numerator"] == 2 * a["numerator"]
     for key, n in one["summary"]["verdicts"].items():
         assert two["summary"]["verdicts"][key] == 2 * n
+
+
+def _bar_output(quiet: bool, seconds: float) -> str:
+    from rich.console import Console
+
+    from triggerpath.entrypoints.screen_runner import ScreenProgress
+
+    buf = io.StringIO()
+    console = Console(file=buf, force_terminal=True, width=120)
+    with ScreenProgress(quiet, 4, console) as progress:
+        progress.resources(5000)
+        time.sleep(seconds)
+    return buf.getvalue()
+
+
+def test_progress_bar_only_for_runs_over_a_second_and_never_when_quiet() -> None:
+    assert _bar_output(quiet=False, seconds=0) == ""  # a short run prints nothing
+    shown = _bar_output(quiet=False, seconds=1.5)
+    assert "resources read" in shown and "partitions done" in shown
+    assert "patients screened" in shown
+    assert _bar_output(quiet=True, seconds=1.5) == ""
