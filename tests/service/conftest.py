@@ -28,11 +28,11 @@ from fastapi.testclient import TestClient
 from psycopg import sql
 
 from triggerpath.adapters import database
+from triggerpath.adapters.unit_of_work import SqlUnitOfWork as UnitOfWork
 from triggerpath.config import Settings
 from triggerpath.entrypoints.api import create_app
 from triggerpath.services import users
 from triggerpath.services.model import ROLES, AuditEvent, AuditQuery, Window
-from triggerpath.services.uow import UnitOfWork
 
 from ..conftest import AS_OF, example
 

@@ -198,7 +198,13 @@ class Medication(Model):
     name: str = Field(min_length=1, max_length=200)
     drug_class: str | None = Field(
         default=None,
-        description="class id (e.g. anticoagulant); looked up from the name when omitted",
+        description="class id (e.g. anticoagulant); looked up from the name when omitted "
+        "(a name recognised as an anticoagulant or antiplatelet still counts)",
+    )
+    rxnorm: str | None = Field(
+        default=None,
+        pattern=r"^[0-9]{1,10}$",
+        description="RxNorm code (RXCUI); wins over the name when the value sets hold it",
     )
     active: bool = True
 

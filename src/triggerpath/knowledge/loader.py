@@ -9,8 +9,6 @@ so a curator fixes a data file in one pass.
 
 from __future__ import annotations
 
-import types
-import typing
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from functools import cache
@@ -35,6 +33,7 @@ from triggerpath.knowledge.schema import (
     Statement,
 )
 from triggerpath.knowledge.valuesets import ValueSetCatalog, check_valuesets
+from triggerpath.knowledge.vocabulary import REGENERATE, InputVocabulary, field_exists
 
 DATA_PACKAGE = "triggerpath.knowledge.data"
 FILES: dict[str, type[BaseModel]] = {
@@ -45,6 +44,7 @@ FILES: dict[str, type[BaseModel]] = {
     "instruments.yaml": Instruments,
     "injectates.yaml": Injectates,
     "valuesets.yaml": ValueSetCatalog,
+    "inputs.yaml": InputVocabulary,
 }
 
 
@@ -59,6 +59,7 @@ class Knowledge:
     instruments: Instruments  # outcome instruments, course rules, re-evaluation (issue 4)
     injectates: Injectates  # local anesthetics, dose limits, steroids, checklist (issue 3)
     valuesets: ValueSetCatalog  # EHR code lists for the FHIR adapters (issue 6)
+    inputs: InputVocabulary  # the assessment fields rules may read (knowledge/vocabulary.py)
     statements: dict[str, Statement] = field(default_factory=dict)
     muscles: dict[str, Muscle] = field(default_factory=dict)
     hazards: dict[str, Hazard] = field(default_factory=dict)
@@ -73,13 +74,6 @@ class Knowledge:
     def modality_ids(self) -> dict[str, int]:
         """Conservative-care modality id -> stepped-care stage."""
         return {m.id: s.stage for s in self.pathway.care_steps for m in s.modalities}
-
-    def medication_class_of(self, name: str) -> str | None:
-        key = name.strip().lower()
-        for cls in self.pathway.medication_classes:
-            if any(key == m or key.startswith(m + " ") for m in cls.members):
-                return cls.id
-        return None
 
 
 def _read(name: str) -> Any:
@@ -118,6 +112,7 @@ def load_knowledge() -> Knowledge:
         instruments=parsed["instruments.yaml"],
         injectates=parsed["injectates.yaml"],
         valuesets=parsed["valuesets.yaml"],
+        inputs=parsed["inputs.yaml"],
     )
     kb.statements.update({s.id: s for s in kb.evidence.statements})
     kb.muscles.update({m.id: m for m in kb.anatomy.muscles})
@@ -158,8 +153,20 @@ def _dupes(kind: str, ids: list[str]) -> Iterator[FieldProblem]:
 
 
 def check_references(kb: Knowledge) -> Iterator[FieldProblem]:
-    from triggerpath.domain.assessment import Assessment, TriggerPointFinding
+    """Every cross-reference the schemas cannot see, file by file."""
+    yield from _check_unique_ids(kb)
+    yield from _check_citations(kb)
+    yield from _check_muscle_links(kb)
+    yield from _check_pathway_fields(kb)
+    yield from _check_pathway_links(kb)
+    classes = {c.id for c in kb.pathway.medication_classes}
+    yield from check_instruments(kb.instruments, classes, kb.inputs)
+    yield from check_injectates(kb.injectates, kb.statements)
+    yield from check_valuesets(kb.valuesets, classes, kb.inputs)
 
+
+def _check_unique_ids(kb: Knowledge) -> Iterator[FieldProblem]:
+    """Statement, muscle, hazard, exercise and modality ids are each unique."""
     yield from _dupes("evidence.yaml:statements", [s.id for s in kb.evidence.statements])
     yield from _dupes("anatomy.yaml:muscles", [m.id for m in kb.anatomy.muscles])
     yield from _dupes("anatomy.yaml:hazards", [h.id for h in kb.anatomy.hazards])
@@ -168,6 +175,10 @@ def check_references(kb: Knowledge) -> Iterator[FieldProblem]:
         "pathway.yaml:care_steps.modalities",
         [m.id for s in kb.pathway.care_steps for m in s.modalities],
     )
+
+
+def _check_citations(kb: Knowledge) -> Iterator[FieldProblem]:
+    """Every statement id cited in any file is in the evidence catalogue."""
     for file, root in (
         ("evidence.yaml", kb.evidence),
         ("anatomy.yaml", kb.anatomy),
@@ -179,6 +190,10 @@ def check_references(kb: Knowledge) -> Iterator[FieldProblem]:
         for where, sid in cited_ids(root):
             if sid not in kb.statements:
                 yield FieldProblem(f"{file}:{where}", f"unknown statement id {sid}")
+
+
+def _check_muscle_links(kb: Knowledge) -> Iterator[FieldProblem]:
+    """A muscle's hazards and exercises are described in anatomy.yaml."""
     for m in kb.anatomy.muscles:
         for h in m.hazards:
             if h not in kb.hazards:
@@ -188,6 +203,10 @@ def check_references(kb: Knowledge) -> Iterator[FieldProblem]:
                 yield FieldProblem(
                     f"anatomy.yaml:muscles[{m.id}].exercises", f"unknown exercise {x!r}"
                 )
+
+
+def _check_pathway_fields(kb: Knowledge) -> Iterator[FieldProblem]:
+    """The pathway's rules read assessment fields; its criteria trigger point fields."""
     p = kb.pathway
     rules: list[tuple[str, Any]] = [
         *((f"red_flags[{r.id}].when", r.when) for r in p.red_flags),
@@ -198,14 +217,22 @@ def check_references(kb: Knowledge) -> Iterator[FieldProblem]:
     ]
     for where, cond in rules:
         for path in paths_in(cond):
-            if not field_exists(Assessment, path):
-                yield FieldProblem(f"pathway.yaml:{where}", f"no input field {path!r}")
+            if not kb.inputs.has_assessment_field(path):
+                yield FieldProblem(
+                    f"pathway.yaml:{where}", f"no input field {path!r} ({REGENERATE})"
+                )
     tpc = p.trigger_point_criteria
     for path in [*paths_in(tpc.required), *tpc.confirmatory, *tpc.supportive]:
-        if not field_exists(TriggerPointFinding, path):
+        if not kb.inputs.has_trigger_point_field(path):
             yield FieldProblem(
-                "pathway.yaml:trigger_point_criteria", f"no trigger point field {path!r}"
+                "pathway.yaml:trigger_point_criteria",
+                f"no trigger point field {path!r} ({REGENERATE})",
             )
+
+
+def _check_pathway_links(kb: Knowledge) -> Iterator[FieldProblem]:
+    """Each pain generator's redirect is described; care steps are stages 1, 2, 3."""
+    p = kb.pathway
     codes = {r.code for r in p.redirects}
     for g in p.pain_generators:
         if g.redirect not in codes:
@@ -217,44 +244,6 @@ def check_references(kb: Knowledge) -> Iterator[FieldProblem]:
         yield FieldProblem(
             "pathway.yaml:care_steps", f"need stages 1, 2, 3 once each, got {stages}"
         )
-    yield from check_instruments(kb)
-    yield from check_injectates(kb)
-    yield from check_valuesets(kb)
 
 
-def _unwrap(annotation: Any) -> tuple[Any, bool]:
-    """The model class inside Optional[...] / list[...], and whether a list was crossed."""
-    is_list = False
-    while True:
-        origin = typing.get_origin(annotation)
-        if origin in (typing.Union, types.UnionType):
-            args = [a for a in typing.get_args(annotation) if a is not type(None)]
-            annotation = args[0] if len(args) == 1 else annotation
-            if len(args) != 1:
-                return annotation, is_list
-        elif origin is list:
-            is_list = True
-            annotation = typing.get_args(annotation)[0]
-        elif origin is typing.Annotated:
-            annotation = typing.get_args(annotation)[0]
-        else:
-            return annotation, is_list
-
-
-def field_exists(model: type[BaseModel], path: str) -> bool:
-    """Whether a dotted path (``a.b[].c``) names a field of ``model``."""
-    current: Any = model
-    parts = path.split(".")
-    for n, part in enumerate(parts):
-        want_list = part.endswith("[]")
-        name = part[:-2] if want_list else part
-        if not (isinstance(current, type) and issubclass(current, BaseModel)):
-            return False
-        info = current.model_fields.get(name)
-        if info is None:
-            return False
-        current, is_list = _unwrap(info.annotation)
-        last = n == len(parts) - 1
-        if (want_list and not is_list) or (is_list and not want_list and not last):
-            return False
-    return True
+__all__ = ["FILES", "Knowledge", "check_references", "cited_ids", "field_exists", "load_knowledge"]

@@ -262,6 +262,9 @@ class MedicationClass(Cited):
     id: ItemId
     name: str
     members: list[str] = Field(min_length=1)  # lower-case generic and brand names
+    # whole-word abbreviations (ASA, LMWH, DOAC); kept apart from members, which also serve
+    # the FHIR text fallback that matches word starts
+    abbreviations: list[str] = Field(default_factory=list)
 
 
 class Pathway(Strict):

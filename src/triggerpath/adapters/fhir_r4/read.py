@@ -32,6 +32,7 @@ from typing import Any
 
 import orjson
 
+from triggerpath.domain.medications import medication_class
 from triggerpath.domain.policy import DEFAULT_POLICY, Policy
 from triggerpath.errors import FieldProblem, InvalidInput
 from triggerpath.knowledge.loader import Knowledge
@@ -311,12 +312,12 @@ _CLASS_CACHE: dict[tuple[int, str], str | None] = {}
 
 
 def _class_by_name(kb: Knowledge, name: str) -> str | None:
-    """The pathway's name lookup of a drug class, memoised (drug names repeat across records)."""
+    """The domain's medication normaliser on a name, memoised (drug names repeat across records)."""
     key = (id(kb.pathway), name)
     if key not in _CLASS_CACHE:
         if len(_CLASS_CACHE) > 20_000:
             _CLASS_CACHE.clear()
-        _CLASS_CACHE[key] = kb.medication_class_of(name)
+        _CLASS_CACHE[key] = medication_class(name, kb)
     return _CLASS_CACHE[key]
 
 

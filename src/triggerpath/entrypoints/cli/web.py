@@ -42,8 +42,8 @@ def demo_data(
 ) -> None:
     """Development only: create demo users and patients (once) for the web app."""
     from triggerpath.adapters import database
+    from triggerpath.bootstrap import uow_factory
     from triggerpath.entrypoints.web import demo
-    from triggerpath.services.uow import uow_factory
 
     settings = load_settings()
     if dev_admin and not settings.development:
