@@ -33,6 +33,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, ValidationError
 
+from triggerpath.domain.numbers import Quantity
 from triggerpath.domain.policy import DEFAULT_POLICY, Policy
 from triggerpath.domain.recommendation import Reason
 from triggerpath.errors import FieldProblem, InvalidInput
@@ -61,7 +62,9 @@ Num = Annotated[Decimal, PlainSerializer(_num, return_type=int | float, when_use
 
 
 class _In(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    """Input models are strict (see :mod:`triggerpath.domain.numbers` for the numbers)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
 
 class SolutionDose(_In):
@@ -70,8 +73,8 @@ class SolutionDose(_In):
     agent: str = Field(
         min_length=1, max_length=60, description="lidocaine, bupivacaine, ropivacaine, mepivacaine"
     )
-    percent: Decimal = Field(description="strength in % (1% = 10 mg/mL)")
-    ml: Decimal = Field(description="volume of this solution in mL")
+    percent: Quantity = Field(description="strength in % (1% = 10 mg/mL)")
+    ml: Quantity = Field(description="volume of this solution in mL")
     epinephrine: bool = Field(default=False, description="solution contains epinephrine")
 
 
@@ -79,12 +82,12 @@ class PriorDose(_In):
     """A local anesthetic dose already given in the last 24 hours."""
 
     agent: str = Field(min_length=1, max_length=60)
-    mg: Decimal = Field(description="milligrams given")
+    mg: Quantity = Field(description="milligrams given")
 
 
 class DoseRequest(_In):
-    weight_kg: Decimal = Field(description="actual body weight in kg")
-    height_cm: Decimal | None = Field(default=None, description="needed for ideal or lean weight")
+    weight_kg: Quantity = Field(description="actual body weight in kg")
+    height_cm: Quantity | None = Field(default=None, description="needed for ideal or lean weight")
     sex: Sex | None = Field(default=None, description="needed for ideal or lean weight")
     solutions: list[SolutionDose] = Field(min_length=1, max_length=20)
     prior_24h: list[PriorDose] = Field(default_factory=list, max_length=50)

@@ -12,6 +12,7 @@ from decimal import Decimal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from triggerpath.domain.numbers import Quantity
 from triggerpath.knowledge.injectates import DoseLimitPolicy, WeightBasis
 from triggerpath.knowledge.instruments import RfaRule
 
@@ -75,7 +76,7 @@ class Policy(BaseModel):
             "without height (or sex for lean) the actual weight is used and the result says so."
         ),
     )
-    dose_caution_fraction: Decimal = Field(
+    dose_caution_fraction: Quantity = Field(
         default=Decimal("0.8"),
         gt=0,
         le=1,

@@ -21,6 +21,7 @@ from typing import Annotated, Any, ParamSpec, TypeVar
 import typer
 from rich.console import Console
 
+from triggerpath.domain import jsontext
 from triggerpath.errors import InvalidInput, KnowledgeError, NotFound, TriggerPathError
 
 app = typer.Typer(
@@ -99,12 +100,7 @@ def read_json(path: Path, field: str = "FILE") -> Any:
         raise InvalidInput.single(field, f"{path} is a directory, not a file") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise InvalidInput.single(field, f"cannot read {path}: {exc}") from None
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise InvalidInput.single(
-            field, f"{path} is not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg})"
-        ) from None
+    return jsontext.loads(text, field, what=str(path))  # bounded: size, numbers, depth
 
 
 def emit_json(data: Any) -> None:
