@@ -29,6 +29,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from triggerpath.domain.assessment import Assessment, Side
 from triggerpath.domain.dosing import (
+    MIN_ML,
     WEIGHT_KG_RANGE,
     DoseCheck,
     DoseRequest,
@@ -318,6 +319,13 @@ def _target_problems(targets: Sequence[Target], kb: Knowledge) -> list[FieldProb
         if v is not None and (not v.is_finite() or v <= 0):
             problems.append(
                 FieldProblem(f"{at}.volume_ml_per_site", "must be a volume of more than 0 mL")
+            )
+        elif v is not None and v < MIN_ML:
+            problems.append(
+                FieldProblem(
+                    f"{at}.volume_ml_per_site",
+                    f"{_fmt(v)} mL per site rounds to 0 at the {MIN_ML} mL a syringe measures",
+                )
             )
         elif v is not None and v > MAX_ML_PER_SITE:
             problems.append(
@@ -652,6 +660,17 @@ def _dose_lines(total: Decimal, injectate: Injectate) -> list[SolutionDose]:
     ]
 
 
+def _plan_field(problem: FieldProblem) -> FieldProblem:
+    """A dose-check problem named by the plan field the user wrote (volumes come from parts)."""
+    f = problem.field
+    if f.startswith("solutions[") and f.endswith("].ml"):
+        at = f"injectate.{f.removesuffix('.ml')}.parts"
+        return FieldProblem(at, f"this solution's share of the volume: {problem.reason}")
+    if f.startswith(("solutions", "prior_24h")):
+        return FieldProblem(f if f.startswith("prior") else f"injectate.{f}", problem.reason)
+    return FieldProblem(f"assessment.patient.{f}", problem.reason)
+
+
 def _dose(
     assessment: Assessment,
     weight: Decimal,
@@ -662,17 +681,17 @@ def _dose(
 ) -> tuple[DoseCheck, list[PlanIssue]]:
     """The dose check of the whole session; a total over a limit blocks the plan."""
     patient = assessment.patient
-    dose = check_dose(
-        DoseRequest(
-            weight_kg=weight,
-            height_cm=patient.height_cm,
-            sex=patient.sex,
-            solutions=lines,
-            prior_24h=list(prior_24h),
-        ),
-        kb,
-        policy=policy,
+    request = DoseRequest(
+        weight_kg=weight,
+        height_cm=patient.height_cm,
+        sex=patient.sex,
+        solutions=lines,
+        prior_24h=list(prior_24h),
     )
+    try:
+        dose = check_dose(request, kb, policy=policy)
+    except InvalidInput as exc:
+        raise InvalidInput([_plan_field(p) for p in exc.problems]) from None
     if dose.level != "exceeds":
         return dose, []
     issue = PlanIssue(

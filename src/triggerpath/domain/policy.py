@@ -85,6 +85,16 @@ class Policy(BaseModel):
             "above 1 it is 'exceeds' and blocks."
         ),
     )
+    prior_dose_window_hours: Quantity = Field(
+        default=Decimal(24),
+        gt=0,
+        le=24,
+        description=(
+            "Earlier local anesthetic doses given at least this many hours ago (their "
+            "hours_ago recorded) no longer count towards the additive sum. Default 24: every "
+            "dose of the 24-hour ledger counts, and a dose without hours_ago always counts."
+        ),
+    )
     allow_non_marketed_strength: bool = Field(
         default=False,
         description=(
