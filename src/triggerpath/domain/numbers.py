@@ -34,7 +34,7 @@ _NUMERAL = re.compile(NUMERAL)
 
 def _from_text(value: str) -> Decimal:
     """A numeral in text (bounded in length before it is parsed)."""
-    text = value.strip()
+    text = value  # no stripping: " 5 " is text, not a number
     if text.lstrip("+-").casefold() in {"nan", "snan", "inf", "infinity"}:
         raise ValueError("must be a finite number")
     if len(text) > 40 or not _NUMERAL.match(text):
