@@ -22,7 +22,6 @@ from typing import Any, TypeVar
 
 from triggerpath.domain.assessment import Assessment
 from triggerpath.domain.planning import Injectate, InjectateSolution, Target, plan_procedure
-from triggerpath.entrypoints.web.common import planned_sites
 from triggerpath.entrypoints.web.forms import GUIDANCE, TWITCH, technique_line
 from triggerpath.errors import InvalidInput
 from triggerpath.knowledge.loader import Knowledge
