@@ -72,9 +72,7 @@ class Coding(_Strict):
 @cache
 def load_coding() -> Coding:
     """The packaged code list, validated (cached: it is immutable)."""
-    from triggerpath.knowledge.loader import DATA_PACKAGE
-
-    text = resources.files(DATA_PACKAGE).joinpath(FILE).read_text(encoding="utf-8")
+    text = resources.files("triggerpath.knowledge.data").joinpath(FILE).read_text(encoding="utf-8")
     try:
         return Coding.model_validate(yaml.safe_load(text))
     except ValidationError as exc:

@@ -111,9 +111,7 @@ def item_ids(kb: Knowledge) -> list[str]:
 
 
 def _read() -> Any:
-    from triggerpath.knowledge.loader import DATA_PACKAGE
-
-    text = resources.files(DATA_PACKAGE).joinpath(FILE).read_text(encoding="utf-8")
+    text = resources.files("triggerpath.knowledge.data").joinpath(FILE).read_text(encoding="utf-8")
     return yaml.safe_load(text)
 
 

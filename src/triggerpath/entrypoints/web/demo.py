@@ -119,11 +119,13 @@ class Seeder:
     ) -> tuple[Record, PlanData] | None:
         sides = {tp.muscle: tp.side for tp in a.trigger_points}
         targets = [
-            Target(
-                muscle=m,
-                side=sides.get(m, "bilateral"),
-                sites=2,
-                volume_ml_per_site=self.kb.muscles[m].volume_ml_max,
+            Target.model_validate(
+                {
+                    "muscle": m,
+                    "side": sides.get(m, "bilateral"),
+                    "sites": 2,
+                    "volume_ml_per_site": self.kb.muscles[m].volume_ml_max,
+                }
             )
             for m in course_plan.get("muscles", [])
             if m in self.kb.muscles
