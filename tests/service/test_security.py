@@ -127,9 +127,9 @@ def test_last_active_admin_cannot_be_removed(tmp_path: Path) -> None:
 
 
 def database_uow(engine: sa.Engine) -> Any:
-    from triggerpath.services.uow import UnitOfWork
+    from triggerpath.bootstrap import uow_factory
 
-    return UnitOfWork(engine)
+    return uow_factory(engine)()
 
 
 def test_admin_has_no_clinical_permissions() -> None:

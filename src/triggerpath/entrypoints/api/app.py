@@ -19,6 +19,7 @@ from triggerpath import __version__
 from triggerpath.adapters import database
 from triggerpath.adapters.cds_feedback import SqlFeedbackStore
 from triggerpath.adapters.database import make_engine
+from triggerpath.bootstrap import uow_factory
 from triggerpath.config import Settings
 from triggerpath.entrypoints.api import (
     middleware,
@@ -34,7 +35,6 @@ from triggerpath.entrypoints.api.deps import AppState
 from triggerpath.errors import FieldProblem, InvalidInput
 from triggerpath.knowledge import load_knowledge
 from triggerpath.services import auth
-from triggerpath.services.uow import UnitOfWork, uow_factory
 
 DESCRIPTION = """\
 Decision support for trigger point injections (TPIs) in back pain, as a clinic service.
@@ -177,7 +177,7 @@ def startup_problems(settings: Settings, engine: sa.Engine) -> list[FieldProblem
     elif (why := database.pg_role_problem(engine)) is not None:
         problems.append(FieldProblem("TRIGGERPATH_DATABASE_URL", why))
     try:
-        with UnitOfWork(engine) as uow:
+        with uow_factory(engine)() as uow:
             dev = uow.users.dev_only_users()
     except sa.exc.SQLAlchemyError:
         dev = []  # not migrated or not reachable: /readyz says so

@@ -11,7 +11,7 @@
   starts at the first event written after it.
 - PostgreSQL: an owner role ``triggerpath_owner`` owns the tables and a service role
   ``triggerpath_service`` gets only SELECT and INSERT on the append-only tables
-  (see :func:`triggerpath.adapters.database.apply_pg_privileges`). Roles are
+  (see :func:`triggerpath.adapters.pg_roles.apply_pg_privileges`). Roles are
   cluster-global, so their creation is idempotent and safe for many databases migrating
   at once on one server.
 
@@ -58,7 +58,7 @@ def upgrade() -> None:
     op.add_column("audit_events", sa.Column("hash", sa.String(64), nullable=True))
     bind = op.get_bind()
     if bind.dialect.name == "postgresql":
-        from triggerpath.adapters.database import apply_pg_privileges
+        from triggerpath.adapters.pg_roles import apply_pg_privileges
 
         apply_pg_privileges(bind)
 
