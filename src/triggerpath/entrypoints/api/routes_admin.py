@@ -5,11 +5,12 @@ Admins never set or learn a password: ``POST /api/v1/users/{id}/password-reset``
 a one-time token instead (see :mod:`triggerpath.services.users`).
 """
 
+import re
 from typing import Annotated, Any
 from uuid import UUID
 
 from fastapi import APIRouter, Query, Response
-from pydantic import AwareDatetime
+from pydantic import AwareDatetime, BeforeValidator
 
 from triggerpath.entrypoints.api import schemas as s
 from triggerpath.entrypoints.api import schemas_security as ss
@@ -22,6 +23,16 @@ from triggerpath.services.payloads import PolicyUpdate
 from triggerpath.services.uow import UnitOfWork
 
 router = APIRouter(prefix="/api/v1", responses=PROBLEM_RESPONSES)
+
+
+def _iso_only(value: object) -> object:
+    """The OpenAPI document says date-time: refuse the bare numbers pydantic would take."""
+    if isinstance(value, str) and re.fullmatch(r"\s*[-+]?\d+(\.\d*)?\s*", value):
+        raise ValueError("expected an ISO 8601 date-time with a time zone")
+    return value
+
+
+IsoTime = Annotated[AwareDatetime, BeforeValidator(_iso_only)]
 
 
 @router.post("/users", status_code=201, response_model=s.UserPublic, tags=["users"])
@@ -155,8 +166,8 @@ def list_audit(
     ] = None,
     outcome: Annotated[str | None, Query(max_length=16)] = None,
     request_id: Annotated[str | None, Query(max_length=64)] = None,
-    since: AwareDatetime | None = None,
-    until: AwareDatetime | None = None,
+    since: IsoTime | None = None,
+    until: IsoTime | None = None,
 ) -> Any:
     """The audit trail, oldest first, filtered."""
     query = AuditQuery(
