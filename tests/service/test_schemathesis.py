@@ -1,5 +1,6 @@
 """Schemathesis against the app's own OpenAPI schema, in-process (ASGI), on both backends:
-no generated request may cause a server error (5xx).
+every schemathesis check (status codes, content types, headers, response schemas, negative
+data rejected, no server error) must hold for every generated request (issue 14 §12).
 
 Cases are sent with the right role's API key (admin for administration, clinician
 otherwise); about half of them get the ids of real records in their path, so generated
@@ -165,7 +166,8 @@ def test_no_server_errors(service: Service, fuzz_ids: dict[str, dict[str, str]])
     line = (
         f"{name}: {cases['total']} cases over {len(operations)} operations "
         f"(positive + negative data, up to {MAX_EXAMPLES} each, derandomized); "
-        f"failing operations: {len(failures)}; responses {statuses}"
+        f"checks: all but ignored_auth and positive_data_acceptance (server errors only on "
+        f"/cds-services); failing operations: {len(failures)}; responses {statuses}"
     )
     path.write_text("\n".join(sorted([*kept, line])) + "\n", encoding="utf-8")
     print(line)
