@@ -242,8 +242,14 @@ def _body_problems(body: bytes, content_type: str) -> list[FieldProblem]:
             return []  # the route reports malformed JSON (400) itself
         return list(control_character_problems(data, multiline_fields=FREE_TEXT_FIELDS))
     if "x-www-form-urlencoded" in content_type:
+        # a form field may be a textarea (one item a line): tab and newline allowed in all
         pairs = parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True)
-        return list(control_character_problems(dict(pairs), multiline_fields=FREE_TEXT_FIELDS))
+        return [
+            p
+            for key, value in pairs
+            for p in (text_problem(key, "form"), text_problem(value, key, multiline=True))
+            if p is not None
+        ]
     return []
 
 
