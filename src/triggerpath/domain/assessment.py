@@ -230,7 +230,7 @@ class Assessment(Model):
     )
     medications: list[Medication] | None = Field(
         default=None,
-        max_length=100,
+        max_length=1000,  # a long record lists hundreds (Synthea: 122 for one patient)
         description="current medications; null = not reviewed; [] = none",
     )
 
