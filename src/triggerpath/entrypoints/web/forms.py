@@ -427,11 +427,13 @@ def parse_plan_form(values: Mapping[str, Any]) -> tuple[PlanForm | None, Parsed]
         vol = _number(p, values, f"{pre}.volume_ml_per_site", whole=False)
         try:
             targets.append(
-                Target(
-                    muscle=muscle,
-                    side=one(values, f"{pre}.side") or "left",
-                    sites=sites if sites is not None else 1,
-                    volume_ml_per_site=vol,
+                Target.model_validate(
+                    {
+                        "muscle": muscle,
+                        "side": one(values, f"{pre}.side") or "left",
+                        "sites": sites if sites is not None else 1,
+                        "volume_ml_per_site": vol,
+                    }
                 )
             )
         except ValidationError as err:

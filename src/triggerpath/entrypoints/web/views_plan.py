@@ -22,7 +22,6 @@ from triggerpath.entrypoints.web.common import (
     patient_line,
     plan_context,
     plan_json,
-    planned_sites,
     run_plan,
 )
 from triggerpath.entrypoints.web.support import (
@@ -44,7 +43,7 @@ from triggerpath.services.episodes import (
 from triggerpath.services.model import Record
 from triggerpath.services.payloads import (
     DocumentIn,
-    PlanData,
+    PlanIn,
 )
 from triggerpath.services.uow import UnitOfWork
 
@@ -204,7 +203,15 @@ def planner_submit(request: Request, web: Web, form: Posted, assessment_id: UUID
     if plan.status != "ready":
         return _plan_page(request, web, record, b, values, refusal_errors(plan), plan, 422)
     kb = kb_of(web)
-    plan_data = PlanData(sites=planned_sites(plan), planned_for=web.today)
+    assert pf.injectate is not None  # a ready plan had one
+    plan_in = PlanIn(
+        targets=pf.targets,
+        injectate=pf.injectate,
+        prior_24h=pf.prior_24h,
+        acknowledged_cautions=pf.acknowledged,
+        steroid=pf.steroid,
+        planned_for=web.today,
+    )
     request_json = {
         "targets": [t.model_dump(mode="json") for t in pf.targets],
         "injectate": pf.injectate.model_dump(mode="json") if pf.injectate else None,
@@ -216,7 +223,7 @@ def planner_submit(request: Request, web: Web, form: Posted, assessment_id: UUID
 
     def run(uow: UnitOfWork, note: AuditNote) -> Record:
         plan_record = clinical.record_plan(
-            uow, note, web.actor, assessment_id, plan_data, kb, web.state.clock()
+            uow, note, web.actor, assessment_id, plan_in, kb, web.state.clock(), today=web.today
         )
         content = json.dumps(request_json).encode()
         clinical.record_document(
