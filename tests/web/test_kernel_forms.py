@@ -306,6 +306,8 @@ def test_web_forms_refuse_what_the_pathway_forbids(page: Page, app_server: App) 
     page.click("button:has-text('Record follow-up')")
     _assert_beside(page, "measured_on", "future")
     _assert_beside(page, "nrs", "0-10")
+    _assert_beside(page, "odi[0]", "out of range 0-5")
+    expect(page.locator("#error-summary")).to_contain_text("Oswestry Disability Index item 1")
     expect(page.locator("#error-summary")).to_contain_text("Date of the follow-up")
     expect(page.locator("#error-summary")).not_to_contain_text("measured_on")
 
@@ -411,3 +413,33 @@ def _session_values_with(b: Bundle, plan: Record) -> forms.Values:
     b.assessments = [_record("assessment", {})]
     b.plans = {b.assessments[0].id: [plan]}
     return _session_values(b, plan.id, datetime(2026, 11, 21, 10, tzinfo=UTC))
+
+
+def test_refusals_are_said_in_plain_words_beside_the_form_field() -> None:
+    """The safety kernel's field paths become the form's fields and plain labels; its rule's
+    statement ids follow the reason; internal names inside a reason are said in words."""
+    from triggerpath.errors import RuleProblem
+
+    assert forms.plain_field("input.pain.nrs") == "Pain now (NRS 0-10)"
+    assert forms.plain_field("sites[2].volume_ml") == "Site 3 – volume (mL)"
+    assert forms.plain_field("trigger_points[0].taut_band") == "Trigger point 1 – taut band"
+    assert (
+        forms.plain_field("injectate.solutions[1].percent")
+        == "Injectate – Solution 2 – strength (%)"
+    )
+    problems = [
+        RuleProblem("input.pain.nrs", "11 is out of range 0-10", "value.out_of_range"),
+        RuleProblem(
+            "exceedance_reason",
+            "over the limit: needs exceedance_reason",
+            "dose.exceeds_limit",
+            ("S000.28", "S000.29"),
+        ),
+    ]
+    errors = forms.refusal_errors(problems)
+    assert errors == {
+        "pain.nrs": ["11 is out of range 0-10"],
+        "exceedance_reason": [
+            "over the limit: needs the reason for exceeding the dose limit field (S000.28, S000.29)"
+        ],
+    }

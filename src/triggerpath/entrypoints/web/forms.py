@@ -645,7 +645,7 @@ def plain_field(path: str) -> str:
             parts.append(
                 f"{_WORDS.get(m.group(1), m.group(1).replace('_', ' '))} item {int(m.group(2)) + 1}"
             )
-        elif seg != "injectate" or not parts:
+        else:
             parts.append(_WORDS.get(seg, seg.replace("_", " ")))
     text = " – ".join(p for p in parts if p)
     return text[:1].upper() + text[1:]
