@@ -187,7 +187,10 @@ def test_a_corrected_assessment_makes_its_plan_stale_until_re_planned(service: S
         200,
     )
     assert replanned["stale"] is False and replanned["data"]["assessment_version"] == 2
-    signed = service.ok(service.post(f"/api/v1/plans/{plan['id']}/sign", json={"version": 3}), 200)
+    sign_url = f"/api/v1/plans/{plan['id']}/sign"
+    late = service.post(sign_url, json={"version": 3}, headers={"If-Match": '"2"'})
+    assert late.status_code == 412 and late.json()["current_version"] == 3
+    signed = service.ok(service.post(sign_url, json={"version": 3}, headers={"If-Match": "*"}), 200)
     assert signed["signed_by"] == service.usernames["clinician"]
 
 
