@@ -12,6 +12,7 @@ from decimal import Decimal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from triggerpath.domain.numbers import Quantity
 from triggerpath.knowledge.injectates import DoseLimitPolicy, WeightBasis
 from triggerpath.knowledge.instruments import RfaRule
 
@@ -75,13 +76,23 @@ class Policy(BaseModel):
             "without height (or sex for lean) the actual weight is used and the result says so."
         ),
     )
-    dose_caution_fraction: Decimal = Field(
+    dose_caution_fraction: Quantity = Field(
         default=Decimal("0.8"),
         gt=0,
         le=1,
         description=(
             "Fraction of the combined maximum above which a dose check is 'caution' (default 0.8); "
             "above 1 it is 'exceeds' and blocks."
+        ),
+    )
+    prior_dose_window_hours: Quantity = Field(
+        default=Decimal(24),
+        gt=0,
+        le=24,
+        description=(
+            "Earlier local anesthetic doses given at least this many hours ago (their "
+            "hours_ago recorded) no longer count towards the additive sum. Default 24: every "
+            "dose of the 24-hour ledger counts, and a dose without hours_ago always counts."
         ),
     )
     allow_non_marketed_strength: bool = Field(

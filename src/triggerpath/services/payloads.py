@@ -254,8 +254,8 @@ class OutcomeData(Payload):
     session_id: UUID | None = None
     relation: Literal["before", "after"] | None = Field(
         default=None,
-        description="before or after the linked session (a follow-up is 'after'); a follow-up "
-        "dated before its session is refused",
+        description="measured before or after the session it belongs to; null = from the times "
+        "(domain/timeline.py); a follow-up dated before its session is refused",
     )
     note: Note | None = None
 

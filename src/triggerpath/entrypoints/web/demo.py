@@ -22,7 +22,7 @@ from typing import Any, TypeVar
 
 from triggerpath.domain.assessment import Assessment
 from triggerpath.domain.planning import Injectate, InjectateSolution, Target, plan_procedure
-from triggerpath.entrypoints.web.forms import ASPIRATION, GUIDANCE, TWITCH, technique_line
+from triggerpath.entrypoints.web.forms import GUIDANCE, TWITCH, technique_line
 from triggerpath.errors import InvalidInput
 from triggerpath.knowledge.loader import Knowledge
 from triggerpath.services import clinical, users
@@ -119,11 +119,13 @@ class Seeder:
     ) -> tuple[Record, PlanData] | None:
         sides = {tp.muscle: tp.side for tp in a.trigger_points}
         targets = [
-            Target(
-                muscle=m,
-                side=sides.get(m, "bilateral"),
-                sites=2,
-                volume_ml_per_site=self.kb.muscles[m].volume_ml_max,
+            Target.model_validate(
+                {
+                    "muscle": m,
+                    "side": sides.get(m, "bilateral"),
+                    "sites": 2,
+                    "volume_ml_per_site": self.kb.muscles[m].volume_ml_max,
+                }
             )
             for m in course_plan.get("muscles", [])
             if m in self.kb.muscles
@@ -211,12 +213,11 @@ class Seeder:
                 for m in s.get("muscles", [])
             ]
         twitch = s.get("twitch_elicited")
+        # only what the example course file records: no aspiration or consent is invented
         note = technique_line(
             {
                 "guidance": GUIDANCE.get(s.get("guidance") or "", ""),
-                "aspiration": ASPIRATION["negative"],
                 "twitch": TWITCH["yes" if twitch else "no" if twitch is False else "unknown"],
-                "consent": "obtained",
             }
         )
         body = SessionIn(
@@ -262,6 +263,7 @@ class Seeder:
                     instrument="nrs",
                     value=s["pre_nrs"],
                     session_id=record.id,
+                    relation="before",
                     note="before the injection",
                 )
             ]
@@ -272,7 +274,11 @@ class Seeder:
                     else day + timedelta(days=14)
                 )
                 follow = min(nxt, day + timedelta(days=14), self.today)
-                common: dict[str, Any] = {"measured_on": follow, "session_id": record.id}
+                common: dict[str, Any] = {
+                    "measured_on": follow,
+                    "session_id": record.id,
+                    "relation": "after",
+                }
                 items.append(
                     OutcomeData(instrument="nrs", value=s["post_nrs"], note="follow-up", **common)
                 )

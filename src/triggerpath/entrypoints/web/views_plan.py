@@ -67,6 +67,19 @@ def _default_plan_values(b: Bundle, record: Record, kb: Knowledge) -> forms.Valu
     return values
 
 
+#: the planner form's sections a refusal can point at (issue fields outside them go to "plan")
+PLAN_SECTIONS = ("targets", "injectate", "prior_24h", "acknowledged_cautions", "steroid")
+
+
+def refusal_errors(plan: ProcedurePlan) -> dict[str, list[str]]:
+    """The planner's refusal shown beside the sections it concerns, in the planner's words
+    with statement ids, and the headline under the save button (nothing is stored)."""
+    blocking = [i for i in plan.issues if i.blocking] or list(plan.issues)
+    errors = forms.issue_errors(blocking, PLAN_SECTIONS)
+    errors.setdefault("plan", []).insert(0, f"Not saved: {plan.headline}")
+    return errors
+
+
 def _plan_page(
     request: Request,
     web: WebSession,
@@ -188,16 +201,7 @@ def planner_submit(request: Request, web: Web, form: Posted, assessment_id: UUID
         errors = forms.Parsed(list(exc.problems)).errors()
         return _plan_page(request, web, record, b, values, errors, None, 422)
     if plan.status != "ready":
-        return _plan_page(
-            request,
-            web,
-            record,
-            b,
-            values,
-            {"plan": [f"Not saved: {plan.headline}"]},
-            plan,
-            422,
-        )
+        return _plan_page(request, web, record, b, values, refusal_errors(plan), plan, 422)
     kb = kb_of(web)
     assert pf.injectate is not None  # a ready plan had one
     plan_in = PlanIn(
@@ -239,7 +243,14 @@ def planner_submit(request: Request, web: Web, form: Posted, assessment_id: UUID
         )
         return plan_record
 
-    plan_record = web.run("plan.create", run)
+    try:
+        plan_record = web.run("plan.create", run)
+    except InvalidInput as exc:  # the safety kernel refused it: nothing was stored
+        errors = forms.refusal_errors(exc.problems)
+        known = set(PLAN_SECTIONS) | set(values)
+        for name in [n for n in errors if n not in known]:
+            errors.setdefault("plan", []).extend(errors.pop(name))
+        return _plan_page(request, web, record, b, values, errors, plan, 422)
     return redirect(f"{PREFIX}/plans/{plan_record.id}?saved=plan-{assessment_id}")
 
 
