@@ -102,6 +102,16 @@ class Policy(BaseModel):
             "Default false: a strength must be one supplied for infiltration."
         ),
     )
+    # ---- record integrity (issue 11)
+    clock_skew_minutes: int = Field(
+        default=10,
+        ge=0,
+        le=120,
+        description=(
+            "How far in the future a recorded clinical time may lie (clock differences between "
+            "devices). Default 10 minutes; planned dates are exempt."
+        ),
+    )
     # ---- EHR data (FHIR R4 adapter, issue 6)
     ehr_max_weight_age_days: int = Field(
         default=365,

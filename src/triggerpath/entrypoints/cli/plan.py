@@ -276,7 +276,7 @@ def plan(
     kb = load_knowledge()
     when = parse_date(as_of)
     pol = load_policy(policy)
-    request = parse_plan_request(read_json(file), kb)
+    request = parse_plan_request(read_json(file, expect="plan"), kb)
     result = plan_from_request(request, kb, as_of=when, policy=pol)
     if format is Format.json:
         emit_json(result.model_dump(mode="json"))
