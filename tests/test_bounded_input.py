@@ -161,7 +161,7 @@ def test_strict_types_in_the_assessment(
 @pytest.mark.parametrize(
     ("change", "field"),
     [
-        ({"medications": [{"name": "x"}] * 101}, "medications"),
+        ({"medications": [{"name": "x"}] * 2001}, "medications"),
         ({"conservative_care": [{"modality": "heat"}] * 41}, "conservative_care"),
         ({"medications": [{"name": "x" * 201}]}, "medications[0].name"),
         ({"medications": [{"name": "x", "rxnorm": "12a"}]}, "medications[0].rxnorm"),
