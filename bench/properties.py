@@ -91,11 +91,16 @@ def machine() -> dict[str, Any]:
 
 
 def run_kind(
-    name: str, count: int, deadline: float, cli_every: int, runner: CliRunner, tmp: Path
-) -> Tally:
-    """Draw ``count`` cases of one kind and run each (stops drawing at ``deadline``)."""
+    name: str,
+    count: int,
+    deadline: float,
+    cli_every: int,
+    runner: CliRunner,
+    tmp: Path,
+    tally: Tally,
+) -> None:
+    """Draw ``count`` cases of one kind into ``tally`` (stops drawing at ``deadline``)."""
     strategy, check, _ = PLAN[name]
-    tally = Tally()
 
     @settings(
         max_examples=count,
@@ -126,7 +131,6 @@ def run_kind(
             cli_case(name, data, runner, tmp, tally)
 
     one()
-    return tally
 
 
 def cli_case(name: str, data: Any, runner: CliRunner, tmp: Path, tally: Tally) -> None:
@@ -179,7 +183,10 @@ def write(result: dict[str, Any]) -> None:
         "",
         f"Run {result['run_at']} on {m['cpu_count']} CPUs ({m['cpu_model']}), Python "
         f"{m['python']}; load average at start {m['load_average_at_start']}.",
-        f"Command: `{result['command']}`. Total {result['total_cases']:,} domain cases in "
+        f"Command: `{result['command']}`. Total {result['total_cases']:,} domain cases "
+        f"(planned {result['planned_cases']:,}"
+        + ("; stopped by the time bound" if result["stopped_by_time"] else "")
+        + f") in "
         f"{result['wall_s']} s; {result['total_failures']} property failures; slowest call "
         f"{result['max_call_ms']} ms (bound {result['max_call_s'] * 1000:.0f} ms): "
         f"**{'PASS' if result['passed'] else 'FAIL'}**.",
@@ -204,6 +211,7 @@ def main() -> int:
     parser.add_argument("--seconds", type=float, default=2400, help="stop drawing after this")
     parser.add_argument("--cli-every", type=int, default=100, help="1 in N through the CLI")
     parser.add_argument("--max-call-s", type=float, default=5.0)
+    parser.add_argument("--rounds", type=int, default=20)
     args = parser.parse_args()
     total = int(args.cases * args.scale)
     start = time.monotonic()
@@ -212,10 +220,13 @@ def main() -> int:
     tmp = Path(os.environ.get("TMPDIR", "/tmp")) / f"tp-properties-{os.getpid()}"
     tmp.mkdir(parents=True, exist_ok=True)
     info = machine()
-    kinds: dict[str, Tally] = {}
-    for name, (_, _, share) in PLAN.items():
-        kinds[name] = run_kind(name, int(total * share), deadline, args.cli_every, runner, tmp)
-        print(name, kinds[name].summary(), flush=True)
+    kinds: dict[str, Tally] = {name: Tally() for name in PLAN}
+    # rounds: every kind advances together, so a time bound never starves a kind
+    for r in range(args.rounds):
+        for name, (_, _, share) in PLAN.items():
+            count = int(total * share) // args.rounds
+            run_kind(name, count, deadline, args.cli_every, runner, tmp, kinds[name])
+        print(f"round {r + 1}/{args.rounds}", {n: t.cases for n, t in kinds.items()}, flush=True)
     kinds["cli.dose_hostile"] = cli_dose(runner)
     wall = time.monotonic() - start
     max_call = max((max(t.times) for t in kinds.values() if t.times), default=0.0)
@@ -227,6 +238,8 @@ def main() -> int:
         + " ".join(f"--{k.replace('_', '-')} {v}" for k, v in vars(args).items()),
         "machine": info,
         "total_cases": domain_cases,
+        "planned_cases": total,
+        "stopped_by_time": domain_cases < total,
         "wall_s": round(wall, 1),
         "max_call_s": args.max_call_s,
         "max_call_ms": round(max_call * 1000, 1),
