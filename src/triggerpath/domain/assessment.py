@@ -230,7 +230,7 @@ class Assessment(Model):
     )
     medications: list[Medication] | None = Field(
         default=None,
-        max_length=1000,  # a long record lists hundreds (Synthea: 122 for one patient)
+        max_length=2000,  # EHR histories list hundreds (stopped ones included)
         description="current medications; null = not reviewed; [] = none",
     )
 

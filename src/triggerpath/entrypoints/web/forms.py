@@ -29,6 +29,7 @@ from triggerpath.domain.assessment import (
     TriggerPointFinding,
 )
 from triggerpath.domain.dosing import PriorDose
+from triggerpath.domain.numbers import bounded_decimal
 from triggerpath.domain.planning import Injectate, SteroidChoice, Target
 from triggerpath.domain.validation import check_ids, problems_from
 from triggerpath.errors import FieldProblem
@@ -105,6 +106,11 @@ def _number(parsed: Parsed, values: Mapping[str, Any], name: str, *, whole: bool
         return None
     if not num.is_finite():
         parsed.add(name, "enter a number")
+        return None
+    try:  # the engine's one bound on numbers (int() of 1e999999999 would never end)
+        num = bounded_decimal(num)
+    except ValueError as exc:
+        parsed.add(name, f"the number {exc}")
         return None
     if whole:
         if num != num.to_integral_value():
