@@ -27,7 +27,6 @@ KNOWN_LONG: dict[str, str] = {
     "services/cds.py:_dose_card": "cds",
     "services/cds.py:patient_view": "cds",
     "services/cds.py:order_hook": "cds",
-    "services/episodes.py:course_episode": "kernel-web",
 }
 
 

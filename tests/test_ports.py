@@ -73,6 +73,17 @@ class MemoryRecords:
     def mrn_owner(self, mrn: str) -> UUID | None:
         return next((i for i, (n, _) in self.rows.items() if n.mrn == mrn), None)
 
+    def of_patient(self, kind: Kind, patient_id: UUID) -> list[Record]:
+        found = [self.get(i) for i in self.rows]
+        return [
+            r
+            for r in found
+            if r is not None
+            and r.kind == kind
+            and r.patient_id == patient_id
+            and r.current.status == "active"
+        ]
+
     def page(
         self,
         kind: Kind,

@@ -32,6 +32,7 @@ from triggerpath.errors import FieldProblem, KnowledgeError
 from triggerpath.knowledge.conditions import paths_in
 from triggerpath.knowledge.injectates import Injectates, check_injectates
 from triggerpath.knowledge.instruments import Instruments, check_instruments
+from triggerpath.knowledge.review import attach_review
 from triggerpath.knowledge.schema import (
     Anatomy,
     Evidence,
@@ -122,6 +123,8 @@ def load_knowledge() -> Knowledge:
     kb.hazards.update({h.id: h for h in kb.anatomy.hazards})
     kb.exercises.update({x.id: x for x in kb.anatomy.exercises})
     problems = list(check_references(kb))
+    if not problems:
+        problems = list(attach_review(kb))  # review.yaml: clinical review status (review.py)
     if problems:
         raise KnowledgeError(problems)
     return kb
