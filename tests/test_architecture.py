@@ -23,12 +23,10 @@ MAX_LINES = 60
 
 #: "path below src/triggerpath:qualified.name" -> owner. Only ever delete lines here.
 KNOWN_LONG: dict[str, str] = {
-    "domain/scoring.py:score": "arch",
     "services/cds.py:_Cards.add": "cds",
     "services/cds.py:_dose_card": "cds",
     "services/cds.py:patient_view": "cds",
     "services/cds.py:order_hook": "cds",
-    "services/episodes.py:course_episode": "kernel-web",
 }
 
 

@@ -22,6 +22,7 @@ from triggerpath.errors import FieldProblem, KnowledgeError
 from triggerpath.knowledge.conditions import paths_in
 from triggerpath.knowledge.injectates import Injectates, check_injectates
 from triggerpath.knowledge.instruments import Instruments, check_instruments
+from triggerpath.knowledge.review import attach_review
 from triggerpath.knowledge.schema import (
     Anatomy,
     Evidence,
@@ -31,6 +32,7 @@ from triggerpath.knowledge.schema import (
     Muscle,
     Pathway,
     Statement,
+    duplicate_ids,
 )
 from triggerpath.knowledge.valuesets import ValueSetCatalog, check_valuesets
 from triggerpath.knowledge.vocabulary import REGENERATE, InputVocabulary, field_exists
@@ -104,21 +106,15 @@ def load_knowledge() -> Knowledge:
             problems.extend(_problems(name, exc))
     if problems:
         raise KnowledgeError(problems)
-    kb = Knowledge(
-        manifest=parsed["manifest.yaml"],
-        evidence=parsed["evidence.yaml"],
-        anatomy=parsed["anatomy.yaml"],
-        pathway=parsed["pathway.yaml"],
-        instruments=parsed["instruments.yaml"],
-        injectates=parsed["injectates.yaml"],
-        valuesets=parsed["valuesets.yaml"],
-        inputs=parsed["inputs.yaml"],
-    )
+    # each file fills the Knowledge field of its name (FILES is the one list of them)
+    kb = Knowledge(**{name.removesuffix(".yaml"): parsed[name] for name in FILES})
     kb.statements.update({s.id: s for s in kb.evidence.statements})
     kb.muscles.update({m.id: m for m in kb.anatomy.muscles})
     kb.hazards.update({h.id: h for h in kb.anatomy.hazards})
     kb.exercises.update({x.id: x for x in kb.anatomy.exercises})
     problems = list(check_references(kb))
+    if not problems:
+        problems = list(attach_review(kb))  # review.yaml: clinical review status (review.py)
     if problems:
         raise KnowledgeError(problems)
     return kb
@@ -144,14 +140,6 @@ def cited_ids(node: Any, path: str = "") -> Iterator[tuple[str, str]]:
             yield from cited_ids(item, f"{path}[{label}]")
 
 
-def _dupes(kind: str, ids: list[str]) -> Iterator[FieldProblem]:
-    seen: set[str] = set()
-    for i in ids:
-        if i in seen:
-            yield FieldProblem(kind, f"duplicate id {i!r}")
-        seen.add(i)
-
-
 def check_references(kb: Knowledge) -> Iterator[FieldProblem]:
     """Every cross-reference the schemas cannot see, file by file."""
     yield from _check_unique_ids(kb)
@@ -167,11 +155,11 @@ def check_references(kb: Knowledge) -> Iterator[FieldProblem]:
 
 def _check_unique_ids(kb: Knowledge) -> Iterator[FieldProblem]:
     """Statement, muscle, hazard, exercise and modality ids are each unique."""
-    yield from _dupes("evidence.yaml:statements", [s.id for s in kb.evidence.statements])
-    yield from _dupes("anatomy.yaml:muscles", [m.id for m in kb.anatomy.muscles])
-    yield from _dupes("anatomy.yaml:hazards", [h.id for h in kb.anatomy.hazards])
-    yield from _dupes("anatomy.yaml:exercises", [x.id for x in kb.anatomy.exercises])
-    yield from _dupes(
+    yield from duplicate_ids("evidence.yaml:statements", [s.id for s in kb.evidence.statements])
+    yield from duplicate_ids("anatomy.yaml:muscles", [m.id for m in kb.anatomy.muscles])
+    yield from duplicate_ids("anatomy.yaml:hazards", [h.id for h in kb.anatomy.hazards])
+    yield from duplicate_ids("anatomy.yaml:exercises", [x.id for x in kb.anatomy.exercises])
+    yield from duplicate_ids(
         "pathway.yaml:care_steps.modalities",
         [m.id for s in kb.pathway.care_steps for m in s.modalities],
     )
@@ -179,14 +167,8 @@ def _check_unique_ids(kb: Knowledge) -> Iterator[FieldProblem]:
 
 def _check_citations(kb: Knowledge) -> Iterator[FieldProblem]:
     """Every statement id cited in any file is in the evidence catalogue."""
-    for file, root in (
-        ("evidence.yaml", kb.evidence),
-        ("anatomy.yaml", kb.anatomy),
-        ("pathway.yaml", kb.pathway),
-        ("instruments.yaml", kb.instruments),
-        ("injectates.yaml", kb.injectates),
-        ("valuesets.yaml", kb.valuesets),
-    ):
+    for file in FILES:
+        root = getattr(kb, file.removesuffix(".yaml"))
         for where, sid in cited_ids(root):
             if sid not in kb.statements:
                 yield FieldProblem(f"{file}:{where}", f"unknown statement id {sid}")

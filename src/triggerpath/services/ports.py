@@ -49,6 +49,10 @@ class Records(Protocol):
 
     def mrn_owner(self, mrn: str) -> UUID | None: ...
 
+    def of_patient(self, kind: Kind, patient_id: UUID) -> list[Record]:
+        """Every active record of ``kind`` of one patient, oldest first (the dose ledger)."""
+        ...
+
     def page(
         self,
         kind: Kind,
