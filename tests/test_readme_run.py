@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import secrets
 import signal
 import subprocess
 import time
@@ -114,8 +115,9 @@ def test_a_second_start_gives_the_admin_a_new_password(tmp_path: Path) -> None:
         env={
             **env,
             "TRIGGERPATH_ENV": "production",
-            "TRIGGERPATH_SECRET_KEY": "k" * 8 + "x9Qz" * 10,
-            "TRIGGERPATH_JWT_SIGNING_KEY": "j" * 8 + "w7Pr" * 10,
+            "TRIGGERPATH_SECRET_KEY": secrets.token_urlsafe(48),
+            "TRIGGERPATH_JWT_SIGNING_KEY": secrets.token_urlsafe(48),
+            "TRIGGERPATH_CDS_FHIR_SERVER_ALLOWLIST": "https://fhir.example.org/r4/",
         },
         capture_output=True,
         text=True,
