@@ -33,6 +33,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, ValidationError
 
+from triggerpath.domain.numbers import Quantity
 from triggerpath.domain.policy import DEFAULT_POLICY, Policy
 from triggerpath.domain.recommendation import Reason
 from triggerpath.errors import FieldProblem, InvalidInput
@@ -47,6 +48,9 @@ Sex = Literal["female", "male", "other", "unknown"]
 WEIGHT_KG_RANGE = (Decimal(20), Decimal(400))
 HEIGHT_CM_RANGE = (Decimal(120), Decimal(250))
 MAX_ML = Decimal(500)
+MIN_ML = Decimal("0.01")
+MIN_PERCENT = Decimal("0.01")
+MIN_PRIOR_MG = Decimal("0.01")
 MAX_PRIOR_MG = Decimal(10000)
 DOSE_IDS = ["S000.28"]
 TOXICITY_IDS = ["S000.29"]
@@ -61,7 +65,9 @@ Num = Annotated[Decimal, PlainSerializer(_num, return_type=int | float, when_use
 
 
 class _In(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    """Input models are strict (see :mod:`triggerpath.domain.numbers` for the numbers)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
 
 class SolutionDose(_In):
@@ -70,8 +76,8 @@ class SolutionDose(_In):
     agent: str = Field(
         min_length=1, max_length=60, description="lidocaine, bupivacaine, ropivacaine, mepivacaine"
     )
-    percent: Decimal = Field(description="strength in % (1% = 10 mg/mL)")
-    ml: Decimal = Field(description="volume of this solution in mL")
+    percent: Quantity = Field(description="strength in % (1% = 10 mg/mL)")
+    ml: Quantity = Field(description="volume of this solution in mL")
     epinephrine: bool = Field(default=False, description="solution contains epinephrine")
 
 
@@ -79,12 +85,18 @@ class PriorDose(_In):
     """A local anesthetic dose already given in the last 24 hours."""
 
     agent: str = Field(min_length=1, max_length=60)
-    mg: Decimal = Field(description="milligrams given")
+    mg: Quantity = Field(description="milligrams given")
+    hours_ago: Quantity | None = Field(
+        default=None,
+        ge=0,
+        le=24,
+        description="hours since this dose; null = not recorded (then it always counts)",
+    )
 
 
 class DoseRequest(_In):
-    weight_kg: Decimal = Field(description="actual body weight in kg")
-    height_cm: Decimal | None = Field(default=None, description="needed for ideal or lean weight")
+    weight_kg: Quantity = Field(description="actual body weight in kg")
+    height_cm: Quantity | None = Field(default=None, description="needed for ideal or lean weight")
     sex: Sex | None = Field(default=None, description="needed for ideal or lean weight")
     solutions: list[SolutionDose] = Field(min_length=1, max_length=20)
     prior_24h: list[PriorDose] = Field(default_factory=list, max_length=50)
@@ -278,6 +290,13 @@ def validate_request(
             problems.append(
                 FieldProblem(f"{pre}solutions[{i}].ml", "must be a volume of more than 0 mL")
             )
+        elif s.ml < MIN_ML:
+            problems.append(
+                FieldProblem(
+                    f"{pre}solutions[{i}].ml",
+                    f"{_fmt(s.ml)} mL rounds to 0 at the {MIN_ML} mL a syringe measures",
+                )
+            )
         elif s.ml > MAX_ML:
             problems.append(
                 FieldProblem(
@@ -304,6 +323,13 @@ def solution_problems(
         problems.append(FieldProblem(f"{at}.percent", "must be a strength of more than 0%"))
     elif percent > 100:
         problems.append(FieldProblem(f"{at}.percent", "a strength cannot be over 100%"))
+    elif percent < MIN_PERCENT:
+        problems.append(
+            FieldProblem(
+                f"{at}.percent",
+                f"{_fmt(percent)}% rounds to 0 (below {MIN_PERCENT}%, no local anesthetic effect)",
+            )
+        )
     elif (
         la is not None
         and la.marketed(epinephrine)  # (no epinephrine form at all: reported below)
@@ -344,6 +370,12 @@ def prior_problems(prior: Sequence[PriorDose], inj: Injectates, at: str) -> list
             )
         if not _finite(p.mg) or p.mg <= 0:
             problems.append(FieldProblem(f"{at}[{i}].mg", "must be a dose of more than 0 mg"))
+        elif p.mg < MIN_PRIOR_MG:
+            problems.append(
+                FieldProblem(
+                    f"{at}[{i}].mg", f"{_fmt(p.mg)} mg rounds to 0 (below {MIN_PRIOR_MG} mg)"
+                )
+            )
         elif p.mg > MAX_PRIOR_MG:
             problems.append(
                 FieldProblem(f"{at}[{i}].mg", f"{_fmt(p.mg)} mg is not plausible; check the units")
@@ -509,6 +541,7 @@ class _Ledger:
 
     mg: dict[str, Fraction]
     fields: dict[str, list[str]]
+    expired: list[str]
 
 
 @dataclass
@@ -535,6 +568,7 @@ class _Totals:
     overall: Fraction
     level: Level
     caution: Fraction
+    window_hours: Decimal
 
 
 def _groups(request: DoseRequest, inj: Injectates, pre: str) -> dict[tuple[str, bool], _Group]:
@@ -549,12 +583,20 @@ def _groups(request: DoseRequest, inj: Injectates, pre: str) -> dict[tuple[str, 
     return groups
 
 
-def _ledger(request: DoseRequest, inj: Injectates, pre: str) -> _Ledger:
-    """Earlier doses of the last 24 hours, summed per agent."""
-    out = _Ledger({}, {})
+def _ledger(request: DoseRequest, inj: Injectates, policy: Policy, pre: str) -> _Ledger:
+    """Earlier doses of the last 24 hours, summed per agent.
+
+    Every earlier dose of every agent counts (additive toxicity does not care which agent
+    came first), except one whose ``hours_ago`` is recorded and at least the policy's
+    ``prior_dose_window_hours`` (default 24: none drops out early).
+    """
+    out = _Ledger({}, {}, [])
     for i, p in enumerate(request.prior_24h):
         la = inj.agent(p.agent)
         assert la is not None
+        if p.hours_ago is not None and p.hours_ago >= policy.prior_dose_window_hours:
+            out.expired.append(f"{pre}prior_24h[{i}]")
+            continue
         out.mg[la.id] = out.mg.get(la.id, Fraction(0)) + Fraction(p.mg)
         out.fields.setdefault(la.id, []).append(f"{pre}prior_24h[{i}]")
     return out
@@ -611,14 +653,24 @@ def _totals(
         for key, g in groups.items()
     }
     frac_single = {key: g.mg / Fraction(singles[key].max_mg) for key, g in groups.items()}
-    ledger = _ledger(request, inj, pre)
+    ledger = _ledger(request, inj, policy, pre)
     daily = _daily(groups, singles, frac_single, ledger, inj, weight.kg, source)
     sum_single = sum(frac_single.values(), Fraction(0))
     sum_24h = sum(daily.fraction.values(), Fraction(0))
     overall = max(sum_single, sum_24h)
     level = _level(overall, caution)
     return _Totals(
-        groups, singles, frac_single, ledger, daily, sum_single, sum_24h, overall, level, caution
+        groups,
+        singles,
+        frac_single,
+        ledger,
+        daily,
+        sum_single,
+        sum_24h,
+        overall,
+        level,
+        caution,
+        policy.prior_dose_window_hours,
     )
 
 
@@ -795,6 +847,17 @@ def _reasons(t: _Totals, weight: WeightUsed, inj: Injectates, pre: str) -> list[
     reasons += [_agent_reason(key, t, weight) for key in t.groups]
     daily = [_daily_reason(aid, t, inj) for aid in t.daily.fraction]
     reasons += [r for r in [*daily, _mixture_reason(t, inj)] if r is not None]
+    if t.ledger.expired:
+        reasons.append(
+            Reason(
+                code="prior_not_counted",
+                text="Earlier doses given at least "
+                f"{_fmt(t.window_hours)} hours ago no longer count (clinic policy "
+                f"prior_dose_window_hours): {', '.join(t.ledger.expired)}.",
+                fields=t.ledger.expired,
+                statement_ids=DOSE_IDS,
+            )
+        )
     reasons.append(
         Reason(
             code=f"level.{t.level}",

@@ -158,54 +158,68 @@ def _unknown_muscles(t: Technique, where: str, kb: Knowledge) -> list[FieldProbl
 
 
 def check_episode(episode: Episode, knowledge: Knowledge, *, as_of: dt.date) -> list[FieldProblem]:
+    """Every problem the schema cannot see, in field order: ids, dates, answers in range."""
     kb = knowledge
     problems = check_ids(episode.assessment, kb, prefix="assessment")
-    complications = {c.id for c in kb.instruments.complications}
     if episode.plan:
         problems.extend(_unknown_muscles(episode.plan, "plan", kb))
     previous: dt.date | None = None
     for i, s in enumerate(episode.sessions):
-        where = f"sessions[{i}]"
-        if s.date > as_of:
-            problems.append(FieldProblem(f"{where}.date", f"{s.date} is after {as_of} (as of)"))
-        if previous is not None and s.date <= previous:
-            problems.append(
-                FieldProblem(
-                    f"{where}.date", f"{s.date} must be after the previous session ({previous})"
-                )
-            )
+        problems.extend(_session_problems(s, f"sessions[{i}]", previous, kb, as_of))
         previous = s.date
-        problems.extend(_unknown_muscles(s, where, kb))
-        for j, c in enumerate(s.complications):
-            if c not in complications:
-                problems.append(
-                    FieldProblem(
-                        f"{where}.complications[{j}]",
-                        f"unknown complication {c!r}; known: {', '.join(sorted(complications))}",
-                    )
-                )
-        if s.post_nrs is None and s.relief_duration_days is not None:
-            problems.append(
-                FieldProblem(f"{where}.post_nrs", "needed when relief_duration_days is given")
-            )
-        for inst in SCORED_INSTRUMENTS:
-            answers = getattr(s, inst)
-            if answers is not None:
-                try:
-                    score(inst, answers, kb, field=f"{where}.{inst}")
-                except InvalidInput as exc:
-                    problems.extend(exc.problems)
     for i, d in enumerate(episode.reassessments):
         if d > as_of:
             problems.append(FieldProblem(f"reassessments[{i}]", f"{d} is after {as_of} (as of)"))
     if episode.startback is not None:
-        try:
-            score("startback", episode.startback, kb, field="startback")
-        except InvalidInput as exc:
-            problems.extend(exc.problems)
+        problems.extend(_answer_problems("startback", episode.startback, kb, "startback"))
     for i, b in enumerate(episode.medial_branch_blocks):
         if b.date is not None and b.date > as_of:
             problems.append(
                 FieldProblem(f"medial_branch_blocks[{i}].date", f"{b.date} is after {as_of}")
             )
     return problems
+
+
+def _session_problems(
+    s: Session, where: str, previous: dt.date | None, kb: Knowledge, as_of: dt.date
+) -> list[FieldProblem]:
+    """One session: dated in order and not after ``as_of``, known ids, answers in range."""
+    problems: list[FieldProblem] = []
+    if s.date > as_of:
+        problems.append(FieldProblem(f"{where}.date", f"{s.date} is after {as_of} (as of)"))
+    if previous is not None and s.date <= previous:
+        problems.append(
+            FieldProblem(
+                f"{where}.date", f"{s.date} must be after the previous session ({previous})"
+            )
+        )
+    problems.extend(_unknown_muscles(s, where, kb))
+    complications = {c.id for c in kb.instruments.complications}
+    problems.extend(
+        FieldProblem(
+            f"{where}.complications[{j}]",
+            f"unknown complication {c!r}; known: {', '.join(sorted(complications))}",
+        )
+        for j, c in enumerate(s.complications)
+        if c not in complications
+    )
+    if s.post_nrs is None and s.relief_duration_days is not None:
+        problems.append(
+            FieldProblem(f"{where}.post_nrs", "needed when relief_duration_days is given")
+        )
+    for inst in SCORED_INSTRUMENTS:
+        answers = getattr(s, inst)
+        if answers is not None:
+            problems.extend(_answer_problems(inst, answers, kb, f"{where}.{inst}"))
+    return problems
+
+
+def _answer_problems(
+    instrument: str, answers: list[Answer], kb: Knowledge, field: str
+) -> list[FieldProblem]:
+    """The problems scoring finds in a questionnaire's answers (none when it scores)."""
+    try:
+        score(instrument, answers, kb, field=field)
+    except InvalidInput as exc:
+        return list(exc.problems)
+    return []

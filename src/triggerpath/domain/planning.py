@@ -23,12 +23,13 @@ from collections.abc import Sequence
 from datetime import date, timedelta
 from decimal import Decimal
 from fractions import Fraction
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from triggerpath.domain.assessment import Assessment, Side
 from triggerpath.domain.dosing import (
+    MIN_ML,
     WEIGHT_KG_RANGE,
     DoseCheck,
     DoseRequest,
@@ -41,6 +42,7 @@ from triggerpath.domain.dosing import (
     solution_problems,
 )
 from triggerpath.domain.engine import DISCLAIMER, assess
+from triggerpath.domain.numbers import Quantity
 from triggerpath.domain.policy import DEFAULT_POLICY, Policy
 from triggerpath.domain.recommendation import (
     CarePlanItem,
@@ -70,18 +72,20 @@ DOSE_NEAR_LIMIT = "dose_near_limit"
 
 # --------------------------------------------------------------------------- input
 class _In(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    """Input models are strict (see :mod:`triggerpath.domain.numbers` for the numbers)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
 
 class Target(_In):
     """One muscle to inject."""
 
-    muscle: str = Field(description="muscle id (triggerpath knowledge muscles)")
+    muscle: str = Field(max_length=60, description="muscle id (triggerpath knowledge muscles)")
     side: Side
     sites: int = Field(
         default=1, ge=1, le=20, description="injection sites for this target, both sides together"
     )
-    volume_ml_per_site: Decimal | None = Field(
+    volume_ml_per_site: Quantity | None = Field(
         default=None,
         description="mL per site; default the muscle's upper volume (1 mL), so the dose check "
         "covers the most the plan allows",
@@ -92,21 +96,23 @@ class InjectateSolution(_In):
     """A stock local anesthetic drawn into the mixture, in parts by volume."""
 
     agent: str = Field(min_length=1, max_length=60)
-    percent: Decimal = Field(description="stock strength in % (1% = 10 mg/mL)")
+    percent: Quantity = Field(description="stock strength in % (1% = 10 mg/mL)")
     epinephrine: bool = False
-    parts: Decimal = Field(default=Decimal(1), description="parts by volume in the mixture")
+    parts: Quantity = Field(default=Decimal(1), description="parts by volume in the mixture")
 
 
 class Injectate(_In):
     solutions: list[InjectateSolution] = Field(min_length=1, max_length=4)
-    saline_parts: Decimal = Field(
+    saline_parts: Quantity = Field(
         default=Decimal(0), description="parts of preservative-free 0.9% saline (dilution)"
     )
 
 
 class SteroidChoice(_In):
-    agent: str = Field(description="triamcinolone, methylprednisolone or dexamethasone")
-    mg: Decimal = Field(description="total mg for the session")
+    agent: str = Field(
+        max_length=60, description="triamcinolone, methylprednisolone or dexamethasone"
+    )
+    mg: Quantity = Field(description="total mg for the session")
 
 
 class PlanRequest(_In):
@@ -116,10 +122,14 @@ class PlanRequest(_In):
     targets: list[Target] = Field(min_length=1, max_length=20)
     injectate: Injectate
     prior_24h: list[PriorDose] = Field(
-        default_factory=list, description="local anesthetic given in the last 24 hours"
+        default_factory=list,
+        max_length=50,
+        description="local anesthetic given in the last 24 hours",
     )
-    acknowledged_cautions: list[str] = Field(
-        default_factory=list, description="caution codes the clinician has considered"
+    acknowledged_cautions: list[Annotated[str, Field(max_length=80)]] = Field(
+        default_factory=list,
+        max_length=50,
+        description="caution codes the clinician has considered",
     )
     steroid: SteroidChoice | None = None
 
@@ -309,6 +319,13 @@ def _target_problems(targets: Sequence[Target], kb: Knowledge) -> list[FieldProb
         if v is not None and (not v.is_finite() or v <= 0):
             problems.append(
                 FieldProblem(f"{at}.volume_ml_per_site", "must be a volume of more than 0 mL")
+            )
+        elif v is not None and v < MIN_ML:
+            problems.append(
+                FieldProblem(
+                    f"{at}.volume_ml_per_site",
+                    f"{_fmt(v)} mL per site rounds to 0 at the {MIN_ML} mL a syringe measures",
+                )
             )
         elif v is not None and v > MAX_ML_PER_SITE:
             problems.append(
@@ -643,6 +660,17 @@ def _dose_lines(total: Decimal, injectate: Injectate) -> list[SolutionDose]:
     ]
 
 
+def _plan_field(problem: FieldProblem) -> FieldProblem:
+    """A dose-check problem named by the plan field the user wrote (volumes come from parts)."""
+    f = problem.field
+    if f.startswith("solutions[") and f.endswith("].ml"):
+        at = f"injectate.{f.removesuffix('.ml')}.parts"
+        return FieldProblem(at, f"this solution's share of the volume: {problem.reason}")
+    if f.startswith(("solutions", "prior_24h")):
+        return FieldProblem(f if f.startswith("prior") else f"injectate.{f}", problem.reason)
+    return FieldProblem(f"assessment.patient.{f}", problem.reason)
+
+
 def _dose(
     assessment: Assessment,
     weight: Decimal,
@@ -653,17 +681,17 @@ def _dose(
 ) -> tuple[DoseCheck, list[PlanIssue]]:
     """The dose check of the whole session; a total over a limit blocks the plan."""
     patient = assessment.patient
-    dose = check_dose(
-        DoseRequest(
-            weight_kg=weight,
-            height_cm=patient.height_cm,
-            sex=patient.sex,
-            solutions=lines,
-            prior_24h=list(prior_24h),
-        ),
-        kb,
-        policy=policy,
+    request = DoseRequest(
+        weight_kg=weight,
+        height_cm=patient.height_cm,
+        sex=patient.sex,
+        solutions=lines,
+        prior_24h=list(prior_24h),
     )
+    try:
+        dose = check_dose(request, kb, policy=policy)
+    except InvalidInput as exc:
+        raise InvalidInput([_plan_field(p) for p in exc.problems]) from None
     if dose.level != "exceeds":
         return dose, []
     issue = PlanIssue(

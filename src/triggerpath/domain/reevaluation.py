@@ -70,16 +70,8 @@ def _result(
     item: CheckItem, status: CheckStatus | FactorStatus, finding: str, fields: list[str]
 ) -> CheckResult:
     """A worksheet line: the knowledge item's text and sources with what the record shows."""
-    return CheckResult(
-        id=item.id,
-        title=item.title,
-        check=item.check,
-        status=status,
-        finding=finding,
-        fields=fields,
-        statement_ids=list(item.statement_ids),
-        references=list(item.references),
-    )
+    text = item.model_dump(include={"id", "title", "check", "statement_ids", "references"})
+    return CheckResult(**text, status=status, finding=finding, fields=fields)
 
 
 class DifferentialResult(_Out):
@@ -241,6 +233,7 @@ def _decide(
 
 # --------------------------------------------------------------------------- worksheet
 def _facts(a: Assessment) -> dict[str, Any]:
+    """The assessment as the JSON the knowledge conditions are evaluated on."""
     facts: dict[str, Any] = a.model_dump(mode="json")
     return facts
 
@@ -263,6 +256,7 @@ def _factor(item: CheckItem, facts: dict[str, Any]) -> CheckResult:
 
 
 def _numbers(idx: Sequence[int]) -> str:
+    """Session indexes as the 1-based numbers a clinician reads."""
     return ", ".join(str(i + 1) for i in idx)
 
 
@@ -294,19 +288,29 @@ def _localisation(r: _Record) -> Check:
     """A local twitch response shows the needle found the trigger point."""
     no = [i for i, s in enumerate(r.sessions) if s.twitch_elicited is False]
     unknown = [i for i, s in enumerate(r.sessions) if s.twitch_elicited is None]
-    if no:
-        return (
-            "flagged",
-            f"No local twitch response at session(s) {_numbers(no)}.",
-            [f"sessions[{i}].twitch_elicited" for i in no],
-        )
-    if unknown:
-        return (
-            "not_recorded",
-            f"Twitch response not recorded for session(s) {_numbers(unknown)}.",
-            [f"sessions[{i}].twitch_elicited" for i in unknown],
-        )
-    return "acceptable", "A twitch response was recorded at every session.", []
+    return _per_session(
+        "twitch_elicited",
+        (no, f"No local twitch response at session(s) {_numbers(no)}."),
+        (unknown, f"Twitch response not recorded for session(s) {_numbers(unknown)}."),
+        "A twitch response was recorded at every session.",
+    )
+
+
+def _per_session(
+    field: str,
+    flagged: tuple[Sequence[int], str],
+    missing: tuple[Sequence[int], str],
+    acceptable: str,
+) -> Check:
+    """Flagged sessions first, then those where it was not recorded, else acceptable."""
+    found: tuple[tuple[CheckStatus, tuple[Sequence[int], str]], ...] = (
+        ("flagged", flagged),
+        ("not_recorded", missing),
+    )
+    for status, (sessions, text) in found:
+        if sessions:
+            return status, text, [f"sessions[{i}].{field}" for i in sessions]
+    return "acceptable", acceptable, []
 
 
 def _guidance(r: _Record) -> Check:
@@ -327,20 +331,16 @@ def _guidance(r: _Record) -> Check:
             hard.append(i)
         elif deep and guidance is None:
             unknown.append(i)
-    if hard:
-        return (
-            "flagged",
+    return _per_session(
+        "guidance",
+        (
+            hard,
             f"Deep or hazardous muscles injected by palpation alone at session(s) "
             f"{_numbers(hard)}: ultrasound improves accuracy.",
-            [f"sessions[{i}].guidance" for i in hard],
-        )
-    if unknown:
-        return (
-            "not_recorded",
-            f"Guidance not recorded for deep muscles at session(s) {_numbers(unknown)}.",
-            [f"sessions[{i}].guidance" for i in unknown],
-        )
-    return "acceptable", "No deep muscle was injected without guidance.", []
+        ),
+        (unknown, f"Guidance not recorded for deep muscles at session(s) {_numbers(unknown)}."),
+        "No deep muscle was injected without guidance.",
+    )
 
 
 def _volume(r: _Record) -> Check:
@@ -349,24 +349,17 @@ def _volume(r: _Record) -> Check:
     lo = s003.values.get("volume_ml_min", 0.5) if s003 else 0.5
     hi = s003.values.get("volume_ml_max", 1.0) if s003 else 1.0
     low, high, unknown = _volumes_out_of_range(r, lo, hi)
-    if low or high:
-        parts = []
-        if low:
-            parts.append(f"below the muscle's range at session(s) {_numbers(low)}")
-        if high:
-            parts.append(f"above the muscle's range at session(s) {_numbers(high)}")
-        return (
-            "flagged",
-            f"Volume per point {' and '.join(parts)} (sources: {lo:g}-{hi:g} mL).",
-            [f"sessions[{i}].volume_ml_per_point" for i in low + high],
-        )
-    if unknown:
-        return (
-            "not_recorded",
-            f"Volume per point not recorded for session(s) {_numbers(unknown)}.",
-            [f"sessions[{i}].volume_ml_per_point" for i in unknown],
-        )
-    return "acceptable", f"Volumes within {lo:g}-{hi:g} mL per point.", []
+    parts = [
+        f"{where} the muscle's range at session(s) {_numbers(idx)}"
+        for where, idx in (("below", low), ("above", high))
+        if idx
+    ]
+    return _per_session(
+        "volume_ml_per_point",
+        (low + high, f"Volume per point {' and '.join(parts)} (sources: {lo:g}-{hi:g} mL)."),
+        (unknown, f"Volume per point not recorded for session(s) {_numbers(unknown)}."),
+        f"Volumes within {lo:g}-{hi:g} mL per point.",
+    )
 
 
 def _volumes_out_of_range(
@@ -488,18 +481,10 @@ def _diagnosis(d: Differential, facts: dict[str, Any]) -> DifferentialResult:
         else:
             status, fields = "not_examined", ev.unknown
             finding = "Not examined at assessment: examine for it."
-    return DifferentialResult(
-        id=d.id,
-        name=d.name,
-        features=d.features,
-        status=status,
-        finding=finding,
-        fields=fields,
-        workup=list(d.workup),
-        treatment=d.treatment,
-        statement_ids=list(d.statement_ids),
-        references=list(d.references),
+    text = d.model_dump(
+        include={"id", "name", "features", "workup", "treatment", "statement_ids", "references"}
     )
+    return DifferentialResult(**text, status=status, finding=finding, fields=fields)
 
 
 def _alternatives(
@@ -565,3 +550,16 @@ def _highlight(alt_id: str, found: _Found, taking: Sequence[str]) -> tuple[bool,
     if alt_id == "medication_change" and taking:
         return True, "Review before adding: already taking " + ", ".join(taking) + "."
     return True, "Part of the pathway after TPI failure."
+
+
+__all__ = [
+    "AblationDecision",
+    "AlternativeResult",
+    "BlockAssessment",
+    "CheckResult",
+    "DifferentialResult",
+    "MedialBranchBlock",
+    "Worksheet",
+    "ablation_decision",
+    "build_worksheet",
+]

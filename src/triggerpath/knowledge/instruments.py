@@ -25,7 +25,7 @@ from pydantic import Field, model_validator
 
 from triggerpath.errors import FieldProblem
 from triggerpath.knowledge.conditions import Condition, paths_in
-from triggerpath.knowledge.schema import Cited, ItemId, Region, Strict
+from triggerpath.knowledge.schema import Cited, ItemId, Region, Strict, duplicate_ids
 from triggerpath.knowledge.vocabulary import REGENERATE, InputVocabulary
 
 InstrumentId = Literal["nrs", "peg", "odi", "ndi", "startback"]
@@ -351,8 +351,4 @@ def _check_unique_ids(ins: Instruments) -> Iterator[FieldProblem]:
         ("alternatives", rev.alternatives),
         ("complications", ins.complications),
     ):
-        seen: set[str] = set()
-        for item in items:
-            if item.id in seen:
-                yield FieldProblem(f"instruments.yaml:{group}", f"duplicate id {item.id!r}")
-            seen.add(item.id)
+        yield from duplicate_ids(f"instruments.yaml:{group}", [item.id for item in items])

@@ -4,7 +4,17 @@ Loading is the only I/O in the knowledge package. It validates each file
 against its schema, then checks the cross-references (statement ids, hazard
 and exercise ids, the input fields that rules read). All problems are
 collected and raised together in one :class:`KnowledgeError` with their paths,
-so a curator fixes a data file in one pass.
+so a curator fixes a data file in one pass::
+
+    data/*.yaml ─> FILES[name].model_validate ─> Knowledge ─> check_references
+                                                   ├─ ids, citations, muscle links (here)
+                                                   ├─ pathway fields  ─> inputs.yaml vocabulary
+                                                   ├─ check_instruments  (instruments.py)
+                                                   ├─ check_injectates   (injectates.py)
+                                                   └─ check_valuesets    (valuesets.py)
+
+The per-file checks take only what they check (a model, the medication classes, the
+vocabulary), never this module's :class:`Knowledge`, so none of them imports the loader back.
 """
 
 from __future__ import annotations
@@ -22,6 +32,7 @@ from triggerpath.errors import FieldProblem, KnowledgeError
 from triggerpath.knowledge.conditions import paths_in
 from triggerpath.knowledge.injectates import Injectates, check_injectates
 from triggerpath.knowledge.instruments import Instruments, check_instruments
+from triggerpath.knowledge.review import attach_review
 from triggerpath.knowledge.schema import (
     Anatomy,
     Evidence,
@@ -31,6 +42,7 @@ from triggerpath.knowledge.schema import (
     Muscle,
     Pathway,
     Statement,
+    duplicate_ids,
 )
 from triggerpath.knowledge.valuesets import ValueSetCatalog, check_valuesets
 from triggerpath.knowledge.vocabulary import REGENERATE, InputVocabulary, field_exists
@@ -104,21 +116,15 @@ def load_knowledge() -> Knowledge:
             problems.extend(_problems(name, exc))
     if problems:
         raise KnowledgeError(problems)
-    kb = Knowledge(
-        manifest=parsed["manifest.yaml"],
-        evidence=parsed["evidence.yaml"],
-        anatomy=parsed["anatomy.yaml"],
-        pathway=parsed["pathway.yaml"],
-        instruments=parsed["instruments.yaml"],
-        injectates=parsed["injectates.yaml"],
-        valuesets=parsed["valuesets.yaml"],
-        inputs=parsed["inputs.yaml"],
-    )
+    # each file fills the Knowledge field of its name (FILES is the one list of them)
+    kb = Knowledge(**{name.removesuffix(".yaml"): parsed[name] for name in FILES})
     kb.statements.update({s.id: s for s in kb.evidence.statements})
     kb.muscles.update({m.id: m for m in kb.anatomy.muscles})
     kb.hazards.update({h.id: h for h in kb.anatomy.hazards})
     kb.exercises.update({x.id: x for x in kb.anatomy.exercises})
     problems = list(check_references(kb))
+    if not problems:
+        problems = list(attach_review(kb))  # review.yaml: clinical review status (review.py)
     if problems:
         raise KnowledgeError(problems)
     return kb
@@ -144,14 +150,6 @@ def cited_ids(node: Any, path: str = "") -> Iterator[tuple[str, str]]:
             yield from cited_ids(item, f"{path}[{label}]")
 
 
-def _dupes(kind: str, ids: list[str]) -> Iterator[FieldProblem]:
-    seen: set[str] = set()
-    for i in ids:
-        if i in seen:
-            yield FieldProblem(kind, f"duplicate id {i!r}")
-        seen.add(i)
-
-
 def check_references(kb: Knowledge) -> Iterator[FieldProblem]:
     """Every cross-reference the schemas cannot see, file by file."""
     yield from _check_unique_ids(kb)
@@ -167,11 +165,11 @@ def check_references(kb: Knowledge) -> Iterator[FieldProblem]:
 
 def _check_unique_ids(kb: Knowledge) -> Iterator[FieldProblem]:
     """Statement, muscle, hazard, exercise and modality ids are each unique."""
-    yield from _dupes("evidence.yaml:statements", [s.id for s in kb.evidence.statements])
-    yield from _dupes("anatomy.yaml:muscles", [m.id for m in kb.anatomy.muscles])
-    yield from _dupes("anatomy.yaml:hazards", [h.id for h in kb.anatomy.hazards])
-    yield from _dupes("anatomy.yaml:exercises", [x.id for x in kb.anatomy.exercises])
-    yield from _dupes(
+    yield from duplicate_ids("evidence.yaml:statements", [s.id for s in kb.evidence.statements])
+    yield from duplicate_ids("anatomy.yaml:muscles", [m.id for m in kb.anatomy.muscles])
+    yield from duplicate_ids("anatomy.yaml:hazards", [h.id for h in kb.anatomy.hazards])
+    yield from duplicate_ids("anatomy.yaml:exercises", [x.id for x in kb.anatomy.exercises])
+    yield from duplicate_ids(
         "pathway.yaml:care_steps.modalities",
         [m.id for s in kb.pathway.care_steps for m in s.modalities],
     )
@@ -179,14 +177,8 @@ def _check_unique_ids(kb: Knowledge) -> Iterator[FieldProblem]:
 
 def _check_citations(kb: Knowledge) -> Iterator[FieldProblem]:
     """Every statement id cited in any file is in the evidence catalogue."""
-    for file, root in (
-        ("evidence.yaml", kb.evidence),
-        ("anatomy.yaml", kb.anatomy),
-        ("pathway.yaml", kb.pathway),
-        ("instruments.yaml", kb.instruments),
-        ("injectates.yaml", kb.injectates),
-        ("valuesets.yaml", kb.valuesets),
-    ):
+    for file in FILES:
+        root = getattr(kb, file.removesuffix(".yaml"))
         for where, sid in cited_ids(root):
             if sid not in kb.statements:
                 yield FieldProblem(f"{file}:{where}", f"unknown statement id {sid}")

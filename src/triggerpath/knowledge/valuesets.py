@@ -22,7 +22,7 @@ from typing import Literal
 from pydantic import ConfigDict, Field, PrivateAttr, model_validator
 
 from triggerpath.errors import FieldProblem
-from triggerpath.knowledge.schema import REGIONS, Cited, ItemId, Region, Strict
+from triggerpath.knowledge.schema import REGIONS, Cited, ItemId, Region, Strict, duplicate_ids
 from triggerpath.knowledge.vocabulary import REGENERATE, InputVocabulary
 
 Cause = Literal["acute_trauma", "repetitive_microtrauma", "posture", "overuse", "unknown"]
@@ -264,11 +264,9 @@ def check_valuesets(
     """Cross-references the schema cannot see: systems, ids, fields, drug classes."""
     where = "valuesets.yaml"
     systems = {s.id for s in cat.systems}
-    seen: set[str] = set()
-    for i in (v.id for v in cat.valuesets):
-        if i in seen:
-            yield FieldProblem(f"{where}:valuesets", f"duplicate id {i!r}")
-        seen.add(i)
+    ids = [v.id for v in cat.valuesets]
+    yield from duplicate_ids(f"{where}:valuesets", ids)
+    seen = set(ids)
     for missing in sorted(set(REQUIRED_IDS) - seen):
         yield FieldProblem(f"{where}:valuesets", f"value set {missing!r} is required")
     for vs in cat.valuesets:

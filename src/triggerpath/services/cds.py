@@ -687,7 +687,7 @@ def _dose_card(
     request = DoseRequest(
         weight_kg=snap.weight.value,
         height_cm=snap.height.value if snap.height else None,
-        sex=snap.sex if snap.sex in ("female", "male") else None,
+        sex="female" if snap.sex == "female" else "male" if snap.sex == "male" else None,
         solutions=[SolutionDose(agent=agent, percent=percent, ml=ml, epinephrine=epinephrine)],
         prior_24h=prior,
     )
@@ -921,7 +921,7 @@ def patient_view(
     return ev
 
 
-def order_hook(
+def order_hook(  # noqa: C901  (KNOWN_LONG)
     hook: Literal["order-select", "order-sign"],
     snap: PatientSnapshot,
     draft_orders: Any,

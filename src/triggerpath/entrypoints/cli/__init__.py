@@ -29,6 +29,7 @@ from triggerpath.entrypoints.cli.app import app, lazy
 # fmt: off
 lazy("triggerpath.entrypoints.cli.assess", "assess", "demo", "schema assessment", "knowledge muscles", "knowledge evidence", "knowledge pathway", "knowledge show")  # noqa: E501
 lazy("triggerpath.entrypoints.cli.course", "score", "course", "schema episode")
+lazy("triggerpath.entrypoints.cli.safety", "safety", "knowledge review-status")
 lazy("triggerpath.entrypoints.cli.plan", "dose", "plan", "schema plan", "knowledge injectates")
 lazy("triggerpath.entrypoints.cli.screen", "screen", "knowledge measures")
 lazy("triggerpath.entrypoints.cli.service", "serve", "db", "users", "audit")

@@ -29,6 +29,7 @@ from rich.console import Console
 from typer import _click as click  # Typer >= 0.24 vendors Click; its groups use these types
 from typer.core import TyperGroup
 
+from triggerpath.domain import jsontext
 from triggerpath.errors import InvalidInput, KnowledgeError, NotFound, TriggerPathError
 
 ROOT = "triggerpath"
@@ -235,12 +236,7 @@ def read_json(path: Path, field: str = "FILE", *, expect: str | None = None) -> 
         raise InvalidInput.single(field, f"{path} is a directory, not a file") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise InvalidInput.single(field, f"cannot read {path}: {exc}") from None
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise InvalidInput.single(
-            field, f"{path} is not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg})"
-        ) from None
+    data = jsontext.loads(text, field, what=str(path))  # bounded: size, numbers, depth
     if expect is not None:
         check_shape(data, expect, path, field)
     return data

@@ -20,7 +20,7 @@ from triggerpath.errors import InvalidInput
 from triggerpath.knowledge import load_knowledge
 
 if TYPE_CHECKING:
-    from triggerpath.services.uow import UowFactory
+    from triggerpath.services.ports import UowFactory
 
 DEV_ADMIN = "admin"
 
