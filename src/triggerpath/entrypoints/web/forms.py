@@ -651,7 +651,7 @@ def plain_field(path: str) -> str:
             parts.append(
                 f"{_WORDS.get(m.group(1), m.group(1).replace('_', ' '))} item {int(m.group(2)) + 1}"
             )
-        elif seg != "injectate" or not parts:
+        else:
             parts.append(_WORDS.get(seg, seg.replace("_", " ")))
     text = " – ".join(p for p in parts if p)
     return text[:1].upper() + text[1:]
@@ -686,7 +686,15 @@ def refusal_errors(
         name = form_field(p.field)
         name = (rename or {}).get(name, name)
         ids = list(getattr(p, "statement_ids", ()) or ())
-        text = _friendly(p.reason) + (f" ({', '.join(ids)})" if ids else "")
+        text = _plain_reason(_friendly(p.reason)) + (f" ({', '.join(ids)})" if ids else "")
         if text not in out.setdefault(name, []):
             out[name].append(text)
     return out
+
+
+def _plain_reason(reason: str) -> str:
+    """A reason that names a field by its internal name says it in words instead."""
+    for name, label in FIELD_LABELS.items():
+        if "_" in name and name in reason:
+            reason = reason.replace(name, f"the {label[:1].lower()}{label[1:]} field")
+    return reason
