@@ -26,6 +26,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from random import Random
 from typing import Any
 
 from hypothesis import HealthCheck, Phase, given, settings
@@ -38,6 +39,12 @@ from triggerpath.entrypoints.cli import app
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "bench" / "results"
 #: kind -> (strategy, check, share of the cases)
+#: kind -> how to vary one generated case cheaply (the long run checks ``--variants`` each)
+VARIANTS: dict[str, Callable[[Any, Random], Any]] = {
+    "assessment.structured": h.assessment_variant,
+    "plan.structured": h.plan_variant,
+    "dose": h.dose_variant,
+}
 PLAN: dict[str, tuple[Callable[[], st.SearchStrategy[Any]], Callable[[Any], str], float]] = {
     "assessment.structured": (h.assessment_cases, h.check_assessment, 0.32),
     "assessment.schema": (h.schema_assessments, h.check_assessment, 0.08),
@@ -98,20 +105,34 @@ def run_kind(
     runner: CliRunner,
     tmp: Path,
     tally: Tally,
+    variants: int,
 ) -> None:
-    """Draw ``count`` cases of one kind into ``tally`` (stops drawing at ``deadline``)."""
+    """Run ``count`` more cases of one kind into ``tally`` (stops at ``deadline``).
+
+    Each case Hypothesis draws is checked, then ``variants`` cheap random variants of it
+    (generation is most of the cost; the variants keep the properties' inputs varied).
+    """
     strategy, check, _ = PLAN[name]
+    count += tally.cases
+
+    draws = count if name not in VARIANTS else max(1, (count - tally.cases) // (variants + 1) + 1)
 
     @settings(
-        max_examples=count,
+        max_examples=draws,
         deadline=None,
         database=None,
         phases=[Phase.generate],
         suppress_health_check=list(HealthCheck),
     )
-    @given(strategy())
-    def one(data: Any) -> None:
-        if time.monotonic() > deadline:
+    @given(strategy(), st.randoms(use_true_random=False))
+    def one(first: Any, rng: Random) -> None:
+        vary = VARIANTS.get(name)
+        cases = [first] + ([vary(first, rng) for _ in range(variants)] if vary else [])
+        for data in cases:
+            check_one(data)
+
+    def check_one(data: Any) -> None:
+        if time.monotonic() > deadline or tally.cases >= count:
             return
         tally.cases += 1
         try:
@@ -212,6 +233,7 @@ def main() -> int:
     parser.add_argument("--cli-every", type=int, default=100, help="1 in N through the CLI")
     parser.add_argument("--max-call-s", type=float, default=5.0)
     parser.add_argument("--rounds", type=int, default=20)
+    parser.add_argument("--variants", type=int, default=8, help="cheap variants per draw")
     args = parser.parse_args()
     total = int(args.cases * args.scale)
     start = time.monotonic()
@@ -225,7 +247,7 @@ def main() -> int:
     for r in range(args.rounds):
         for name, (_, _, share) in PLAN.items():
             count = int(total * share) // args.rounds
-            run_kind(name, count, deadline, args.cli_every, runner, tmp, kinds[name])
+            run_kind(name, count, deadline, args.cli_every, runner, tmp, kinds[name], args.variants)
         print(f"round {r + 1}/{args.rounds}", {n: t.cases for n, t in kinds.items()}, flush=True)
     kinds["cli.dose_hostile"] = cli_dose(runner)
     wall = time.monotonic() - start

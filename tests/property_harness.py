@@ -30,6 +30,7 @@ import time
 import unicodedata
 from collections.abc import Callable
 from decimal import Decimal
+from random import Random
 from typing import Any
 
 from hypothesis import strategies as st
@@ -289,3 +290,61 @@ def timed(check: Callable[[Any], str], data: Any) -> tuple[str, float]:
     start = time.perf_counter()
     outcome = check(data)
     return outcome, time.perf_counter() - start
+
+
+# --------------------------------------------------------------------------- cheap variants
+def _random_spelling(rng: Random, name: str) -> str:
+    """A decorated spelling, drawn with plain ``random`` (the long run's variants)."""
+    word = rng.choice([name, name.upper(), name.title()])
+    if rng.random() < 0.2:
+        word = "".join(chr(ord(c) + 0xFEE0) if "!" <= c <= "~" else c for c in word)
+    mark = rng.choice(["", "®", "™", "©"])
+    tail = rng.choice(["", " 5 mg", "\u00a05mg bid", "\t20 MG daily", " 81", " oral tablet"])
+    return f"{word}{mark}{tail}"
+
+
+def assessment_variant(data: dict[str, Any], rng: Random) -> dict[str, Any]:
+    """A copy of a generated assessment with one or two random changes of the kinds the
+    properties are about (a bleeding-risk medicine, a positive finding, other regions)."""
+    out = copy.deepcopy(data)
+    for _ in range(rng.randint(1, 2)):
+        kind = rng.randrange(4)
+        if kind == 0:
+            cls = rng.choice(sorted(BLEEDING))
+            meds = list(out.get("medications") or [])
+            meds.append({"name": _random_spelling(rng, rng.choice(BLEEDING[cls]))})
+            out["medications"] = meds
+        elif kind == 1:
+            group, name = rng.choice(GENERATOR_FIELDS)
+            out.setdefault("pain_generators", {}).setdefault(group, {})[name] = True
+        elif kind == 2:
+            out.setdefault("red_flags", {})[rng.choice(RED_FLAGS)] = rng.choice([True, False])
+        else:
+            out["regions"] = rng.sample(REGIONS, rng.randint(1, 3))
+    return out
+
+
+def plan_variant(data: dict[str, Any], rng: Random) -> dict[str, Any]:
+    """A generated plan with its assessment varied and the acknowledgements redrawn."""
+    out = dict(data)
+    out["assessment"] = assessment_variant(data["assessment"], rng)
+    out["acknowledged_cautions"] = rng.sample(
+        ["anticoagulant", "antiplatelet", "medication_unrecognised", "risk_constant_pain"],
+        rng.randint(0, 2),
+    )
+    return out
+
+
+_HOSTILE = ["1e-999999999", "9" * 500, "NaN", True, 10**30, -1, 0, "0.0000001", 1e300, "5"]
+
+
+def dose_variant(data: dict[str, Any], rng: Random) -> dict[str, Any]:
+    """A generated dose request with one number replaced by a hostile or plausible one."""
+    out = copy.deepcopy(data)
+    value = rng.choice([*_HOSTILE, rng.uniform(0.1, 40), rng.randint(1, 30)])
+    sols = out.get("solutions")
+    if isinstance(sols, list) and sols and isinstance(sols[0], dict) and rng.random() < 0.7:
+        sols[rng.randrange(len(sols))][rng.choice(["ml", "percent"])] = value
+    else:
+        out["weight_kg"] = value
+    return out
