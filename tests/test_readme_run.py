@@ -50,6 +50,16 @@ def _wait_healthy(base: str, proc: subprocess.Popen[str]) -> None:
     raise AssertionError(f"no answer at {base}/healthz within {DEADLINE_S} s")
 
 
+def _wait_for(log: Path, text: str) -> str:
+    end = time.monotonic() + DEADLINE_S
+    while time.monotonic() < end:
+        printed = log.read_text(encoding="utf-8")
+        if text in printed:
+            return printed
+        time.sleep(0.2)
+    raise AssertionError(f"{text!r} never printed:\n{log.read_text(encoding='utf-8')}")
+
+
 def test_scripts_run_serves_where_it_says_with_working_sign_ins(tmp_path: Path) -> None:
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("TRIGGERPATH_", "XDG_"))}
@@ -68,7 +78,7 @@ def test_scripts_run_serves_where_it_says_with_working_sign_ins(tmp_path: Path) 
     try:
         base = f"http://127.0.0.1:{port}"
         _wait_healthy(base, proc)
-        printed = log.read_text(encoding="utf-8")
+        printed = _wait_for(log, "Ctrl-C stops.")  # the banner follows the first answer
         assert f"{base}/app/" in printed, printed
         assert "http://127.0.0.1:8000" not in printed
         admin = re.search(r"development admin: (\S+) / (\S+)", printed)
