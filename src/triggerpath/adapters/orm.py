@@ -130,11 +130,14 @@ records = sa.Table(
     sa.Column("created_at", UTCDateTime(), nullable=False),
     sa.Column("created_by", sa.String(64), sa.ForeignKey("users.username"), nullable=False),
     sa.Column("updated_at", UTCDateTime(), nullable=False),
+    # the clinical time of the current version (a session's performed_at), for the ledger
+    sa.Column("occurred_at", UTCDateTime(), nullable=True),
     sa.CheckConstraint(_in("kind", KINDS), name="kind"),
     sa.CheckConstraint(_in("status", STATUSES), name="status"),
     sa.CheckConstraint("current_version >= 1", name="version"),
     sa.Index("ix_records_kind_patient", "kind", "patient_id", "created_at"),
     sa.Index("ix_records_parent", "parent_id", "kind"),
+    sa.Index("ix_records_kind_patient_occurred", "kind", "patient_id", "occurred_at"),
 )
 
 record_versions = sa.Table(

@@ -107,6 +107,7 @@ class SqlRecords:
                 created_at=first.recorded_at,
                 created_by=first.recorded_by,
                 updated_at=first.recorded_at,
+                occurred_at=new.occurred_at,
             )
         )
         self.conn.execute(orm.record_versions.insert().values(_version_values(new.id, first)))
@@ -116,7 +117,13 @@ class SqlRecords:
         return self._record(row) if row else None
 
     def append(
-        self, record_id: UUID, expected: int, new: Version, *, mrn: str | None = None
+        self,
+        record_id: UUID,
+        expected: int,
+        new: Version,
+        *,
+        mrn: str | None = None,
+        occurred_at: datetime | None = None,
     ) -> bool:
         """Add ``new`` on top of version ``expected``; False when someone got there first.
 
@@ -133,6 +140,8 @@ class SqlRecords:
         }
         if mrn is not None:
             values["mrn"] = mrn
+        if occurred_at is not None:
+            values["occurred_at"] = occurred_at
         moved = self.conn.execute(
             r.update().where(r.c.id == record_id, r.c.current_version == expected).values(**values)
         ).rowcount
@@ -153,13 +162,19 @@ class SqlRecords:
         found = self.conn.execute(sa.select(r.c.id).where(r.c.mrn == mrn)).scalar()
         return cast(UUID | None, found)
 
-    def of_patient(self, kind: Kind, patient_id: UUID) -> list[Record]:
-        """Every active record of ``kind`` of one patient, oldest first (e.g. the dose ledger)."""
+    def near(self, kind: Kind, patient_id: UUID, start: datetime, end: datetime) -> list[Record]:
+        """Active records of ``kind`` of one patient whose clinical time is in [start, end]."""
         r = orm.records
         rows = self.conn.execute(
             self._select()
-            .where(r.c.kind == kind, r.c.patient_id == patient_id, r.c.status == "active")
-            .order_by(r.c.created_at, r.c.id)
+            .where(
+                r.c.kind == kind,
+                r.c.patient_id == patient_id,
+                r.c.status == "active",
+                r.c.occurred_at >= start,
+                r.c.occurred_at <= end,
+            )
+            .order_by(r.c.occurred_at, r.c.id)
         )
         return [self._record(row) for row in rows]
 

@@ -310,7 +310,9 @@ class Deviation(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    kind: Literal["no_plan", "other_muscle", "other_agent", "other_concentration", "more_volume"]
+    kind: Literal[
+        "no_plan", "stale_plan", "other_muscle", "other_agent", "other_concentration", "more_volume"
+    ]
     field: str
     text: str
 

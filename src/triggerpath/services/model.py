@@ -28,6 +28,9 @@ PARENT_KIND: dict[Kind, Kind | None] = {
     "outcome": "episode",
     "document": "patient",
 }
+#: The field holding a kind's clinical time, kept in the index row (``occurred_at``) so the
+#: 24-hour dose ledger reads only the sessions near a time, not every session of a patient.
+OCCURRED_AT: dict[Kind, str] = {"session": "performed_at"}
 #: Records that a clinician signs; once signed their content is immutable.
 SIGNABLE: frozenset[Kind] = frozenset({"assessment", "plan"})
 
@@ -122,6 +125,7 @@ class NewRecord:
     parent_id: UUID | None
     mrn: str | None
     first: Version
+    occurred_at: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -42,15 +42,22 @@ class Records(Protocol):
     def get(self, record_id: UUID) -> Record | None: ...
 
     def append(
-        self, record_id: UUID, expected: int, new: Version, *, mrn: str | None = None
+        self,
+        record_id: UUID,
+        expected: int,
+        new: Version,
+        *,
+        mrn: str | None = None,
+        occurred_at: datetime | None = None,
     ) -> bool: ...
 
     def history(self, record_id: UUID) -> list[Version]: ...
 
     def mrn_owner(self, mrn: str) -> UUID | None: ...
 
-    def of_patient(self, kind: Kind, patient_id: UUID) -> list[Record]:
-        """Every active record of ``kind`` of one patient, oldest first (the dose ledger)."""
+    def near(self, kind: Kind, patient_id: UUID, start: datetime, end: datetime) -> list[Record]:
+        """Active records of ``kind`` of one patient whose clinical time lies in [start, end]
+        (the 24-hour dose ledger)."""
         ...
 
     def page(
