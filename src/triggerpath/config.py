@@ -39,7 +39,11 @@ DEV_SECRETS_FILE = "dev-secrets.json"
 
 
 def default_data_dir(environ: Mapping[str, str] | None = None) -> Path:
-    """The platform's per-user data directory for TriggerPath.
+    """The platform's per-user data directory for TriggerPath: the one default.
+
+    Every entry point uses it unless ``TRIGGERPATH_DATA_DIR`` says otherwise: the CLI,
+    ``triggerpath serve`` and ``scripts/run`` (which no longer sets its own), so the users
+    and patients created by one are seen by the others.
 
     Linux/BSD: ``$XDG_DATA_HOME/triggerpath`` or ``~/.local/share/triggerpath``;
     macOS: ``~/Library/Application Support/triggerpath``; Windows: ``%LOCALAPPDATA%``.
