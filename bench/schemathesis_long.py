@@ -110,12 +110,15 @@ def merge(reports: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 CHECKS = (
-    "every schemathesis check except ignored_auth (credentials are replaced by real role "
+    "every schemathesis 4 check except ignored_auth (credentials are replaced by real role "
     "keys; test_authz proves auth) and positive_data_acceptance (cross-field clinical 422s, "
     "ASVS V13.1.5 open item): not_a_server_error, status_code_conformance, "
     "content_type_conformance, response_headers_conformance, response_schema_conformance, "
-    "negative_data_rejection, missing_required_header, unsupported_method, ...; "
-    "/cds-services/*: not_a_server_error only (CDS Hooks error format, open item)"
+    "negative_data_rejection, missing_required_header, unsupported_method, "
+    "allow_header_conformance (the stateful checks ensure_resource_availability, "
+    "use_after_free, object_level_authorization need stateful links and do not fire on "
+    "single requests); /cds-services/*: not_a_server_error only (CDS Hooks error format, "
+    "open item)"
 )
 
 
