@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from uuid import UUID
 
-from pydantic import Field
+from pydantic import Field, StrictBool
 
 from triggerpath.entrypoints.api.schemas import Out
 from triggerpath.services.model import Role
@@ -31,7 +31,7 @@ class UserChange(Payload):
     """What an admin may change about a user: never their password (use a reset)."""
 
     role: Role | None = None
-    active: bool | None = None
+    active: StrictBool | None = None  # 0/1 or "yes" are not booleans (schemathesis)
 
 
 class ResetIssued(Out):
