@@ -238,8 +238,8 @@ def _body_problems(body: bytes, content_type: str) -> list[FieldProblem]:
     if "json" in content_type:
         try:
             data: Any = json.loads(body)
-        except ValueError:
-            return []  # the route reports malformed JSON (400) itself
+        except (ValueError, RecursionError):
+            return []  # the route reports malformed (400) or too deeply nested (422) JSON
         return list(control_character_problems(data, multiline_fields=FREE_TEXT_FIELDS))
     if "x-www-form-urlencoded" in content_type:
         # a form field may be a textarea (one item a line): tab and newline allowed in all
