@@ -92,6 +92,29 @@ class Settings(BaseSettings):
         default=True, description="Secure flag on the session cookie (only off in development)"
     )
 
+    # ---- CDS Hooks (owned by the CDS work; see docs/cds.md)
+    cds_max_request_bytes: int = Field(
+        default=16 * 1_048_576,
+        ge=1024,
+        le=256 * 1_048_576,
+        description="largest CDS Hooks request body (prefetch of a whole record); others: "
+        "max_request_bytes",
+    )
+    cds_trusted_clients: str | None = Field(
+        default=None,
+        description='EHRs allowed to call, JSON {"<iss>": {"jwks": {...}} | {"jwks_url": "https://..."}}',
+    )
+    cds_public_base_url: str | None = Field(
+        default=None, description="base URL the EHR calls (the JWT aud); default: the request's"
+    )
+    cds_fhir_timeout_seconds: float = Field(default=2.0, gt=0, le=30)
+    cds_fhir_server_allowlist: str | None = Field(
+        default=None, description="comma-separated URL prefixes a fhirServer must start with"
+    )
+    web_base_url: str | None = Field(
+        default=None, description="TriggerPath web view base URL for links on cards"
+    )
+
     @property
     def development(self) -> bool:
         return self.env == DEVELOPMENT

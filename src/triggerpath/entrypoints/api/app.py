@@ -83,10 +83,15 @@ def create_app(
         uow_factory=uow_factory(engine),
     )
     problems.install(app)
-    app.add_middleware(middleware.BodyLimit, max_bytes=settings.max_request_bytes)
+    app.add_middleware(
+        middleware.BodyLimit,
+        max_bytes=settings.max_request_bytes,
+        prefix_limits={"/cds-services": settings.cds_max_request_bytes},
+    )
     app.add_middleware(middleware.RequestContext)
+    # CDS Hooks 2.0 (/cds-services) first, so the EHR's calls are matched before the other
+    # routes; cards, feedback, answers and jti are kept in the clinic database.
+    app.include_router(cds_router(settings, SqlFeedbackStore(engine), knowledge=app.state.tp.kb))
     for router in [*default_routers(), *extra_routers]:
         app.include_router(router)
-    # CDS Hooks 2.0 (/cds-services): cards and feedback are kept in the clinic database.
-    app.include_router(cds_router(settings, SqlFeedbackStore(engine), knowledge=app.state.tp.kb))
     return app

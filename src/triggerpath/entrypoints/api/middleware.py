@@ -75,16 +75,20 @@ class BodyLimit:
     """Refuse request bodies over ``max_bytes`` with 413 problem details.
 
     Checks ``Content-Length`` up front and counts the bytes of streamed bodies, so a
-    chunked upload cannot get round the limit.
+    chunked upload cannot get round the limit. ``prefix_limits`` gives paths their own
+    limit (CDS Hooks calls carry a whole record as prefetch: 16 MiB by default).
     """
 
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+    def __init__(
+        self, app: ASGIApp, max_bytes: int, prefix_limits: dict[str, int] | None = None
+    ) -> None:
         self.app = app
-        self.max_bytes = max_bytes
+        self.default_max_bytes = max_bytes
+        self.prefix_limits = tuple((prefix_limits or {}).items())
 
-    async def _refuse(self, scope: Scope, receive: Receive, send: Send) -> None:
+    async def _refuse(self, scope: Scope, receive: Receive, send: Send, limit: int) -> None:
         response = problem_response(
-            Request(scope), 413, f"request bodies are limited to {self.max_bytes} bytes"
+            Request(scope), 413, f"request bodies are limited to {limit} bytes"
         )
         await response(scope, receive, send)
 
@@ -92,14 +96,21 @@ class BodyLimit:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        path = scope.get("path", "")
+        limit = next(
+            (n for p, n in self.prefix_limits if path.startswith(p)), self.default_max_bytes
+        )
+        await self._limited(scope, receive, send, limit)
+
+    async def _limited(self, scope: Scope, receive: Receive, send: Send, max_bytes: int) -> None:
         for key, value in scope.get("headers", []):
             if key == b"content-length":
                 try:
                     declared = int(value)
                 except ValueError:
-                    declared = self.max_bytes + 1
-                if declared > self.max_bytes:
-                    await self._refuse(scope, receive, send)
+                    declared = max_bytes + 1
+                if declared > max_bytes:
+                    await self._refuse(scope, receive, send, max_bytes)
                     return
         seen = 0
         response_started = False
@@ -109,8 +120,8 @@ class BodyLimit:
             message = await receive()
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
-                if seen > self.max_bytes:
-                    raise _TooLarge(self.max_bytes)
+                if seen > max_bytes:
+                    raise _TooLarge(max_bytes)
             return message
 
         async def tracking(message: Message) -> None:
@@ -123,4 +134,4 @@ class BodyLimit:
             await self.app(scope, counted, tracking)
         except _TooLarge:
             if not response_started:
-                await self._refuse(scope, receive, send)
+                await self._refuse(scope, receive, send, max_bytes)
