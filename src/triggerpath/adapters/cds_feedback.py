@@ -44,8 +44,9 @@ class SqlFeedbackStore:
         row = {"issuer": issuer[:255], "jti": jti[:255], "expires_at": expires_at}
         with self._engine.begin() as conn:
             self._purge(conn, now)
-            done = conn.execute(self._insert_new(orm.cds_jti), row)
-        return bool(done.rowcount == 1)
+            insert = self._insert_new(orm.cds_jti).returning(orm.cds_jti.c.jti)
+            first_use = conn.execute(insert, row).first() is not None
+        return first_use
 
     def _purge(self, conn: sa.Connection, now: datetime) -> None:
         """Now and then, drop expired jti and day-old answers (bounded tables)."""
