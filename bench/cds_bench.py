@@ -553,10 +553,12 @@ def write_md(r: dict[str, Any], path: Path) -> None:
         "# CDS Hooks benchmark: the shipped server",
         "",
         f"Run {r['run_at']} on {m['cpu_count']} CPUs ({m['cpu_model']}), Python {m['python']}, "
-        f"{m['platform']}; load average at start {m['load_average_at_start'][0]:.1f} (shared machine).",
+        f"{m['platform']}; load average at start {m['load_average_at_start'][0]:.1f} "
+        "(shared machine).",
         f"Command: `{r['command']}`; raw figures in `cds.json`.",
         "",
-        f"Server: `{r['server']['command']}` with {r['server']['env']}; database {r['server']['database']}. "
+        f"Server: `{r['server']['command']}` with {r['server']['env']}; "
+        f"database {r['server']['database']}. "
         f"Load generator: a separate process, {load['concurrency']} keep-alive connections on "
         "127.0.0.1, every call signed (ES384, fresh jti) with a fresh hookInstance.",
         "",
@@ -565,7 +567,8 @@ def write_md(r: dict[str, Any], path: Path) -> None:
         f"- unsigned call: {chk['unsigned_status']}; reused jti: {chk['reused_jti_status']}",
         f"- same hookInstance twice: {chk['same_hook_instance_statuses']}, same cards: "
         f"{chk['same_hook_instance_same_cards']}",
-        f"- {chk['large_request_bytes'] / 1_048_576:.1f} MiB request: {chk['large_request_status']}",
+        f"- {chk['large_request_bytes'] / 1_048_576:.1f} MiB request: "
+        f"{chk['large_request_status']}",
         "",
         f"## Load: {load['requests']} signed calls at {load['concurrency']} concurrent "
         f"({r['load_mix']})",
@@ -576,7 +579,8 @@ def write_md(r: dict[str, Any], path: Path) -> None:
         f"{load['p99_ms']:.1f} | {load['max_ms']:.1f} | {load['errors']} |",
         "",
         f"Request bodies: p50 {r['request_bytes']['p50'] / 1024:.1f} KiB, max "
-        f"{r['request_bytes']['max'] / 1024:.1f} KiB. Target p99 <= {TARGET_P99_MS:.0f} ms, all 200: "
+        f"{r['request_bytes']['max'] / 1024:.1f} KiB. "
+        f"Target p99 <= {TARGET_P99_MS:.0f} ms, all 200: "
         f"**{'met' if r['met'] else 'not met'}**.",
         "",
         "By hook:",
@@ -604,7 +608,8 @@ def write_md(r: dict[str, Any], path: Path) -> None:
     e = r.get("evaluation")
     if e:
         lines += [
-            f"## Side by side, in process ({e['bundles']} Synthea bundles, median of {e['repeats']})",
+            f"## Side by side, in process ({e['bundles']} Synthea bundles, "
+            f"median of {e['repeats']})",
             "",
             "| step | p50 ms | p95 ms |",
             "| --- | --- | --- |",
@@ -613,7 +618,8 @@ def write_md(r: dict[str, Any], path: Path) -> None:
             f"{e['patient_view_ms']['p95']:.2f} |",
             f"| order-sign | {e['order_sign_ms']['p50']:.2f} | {e['order_sign_ms']['p95']:.2f} |",
             "",
-            f"patient-view / bare parse per bundle: median {e['ratio_patient_view_to_parse_median']:.2f}x "
+            "patient-view / bare parse per bundle: median "
+            f"{e['ratio_patient_view_to_parse_median']:.2f}x "
             f"(order-sign {e['ratio_order_sign_to_parse_median']:.2f}x).",
             "",
         ]
@@ -621,8 +627,9 @@ def write_md(r: dict[str, Any], path: Path) -> None:
     lines += [
         "## Peer figure",
         "",
-        f"AHRQ pain-management CQL on the same bundles: TriggerPath {peer['triggerpath_ms_per_patient']} "
-        f"ms per patient, {peer['speedup_vs_ahrq_pain_management_cql']}x faster — {peer['source']}.",
+        "AHRQ pain-management CQL on the same bundles: TriggerPath "
+        f"{peer['triggerpath_ms_per_patient']} ms per patient, "
+        f"{peer['speedup_vs_ahrq_pain_management_cql']}x faster — {peer['source']}.",
         "",
     ]
     path.write_text("\n".join(lines), encoding="utf-8")
@@ -734,7 +741,8 @@ def _serve_and_load(
             "graceful_shutdown_s": shutdown_s,
         },
         "patients": len(patients),
-        "load_mix": f"patient-view and order-select alternating over {len(patients)} Synthea patients",
+        "load_mix": "patient-view and order-select alternating over "
+        f"{len(patients)} Synthea patients",
         "request_bytes": {"p50": pct([float(s) for s in sizes], 0.5), "max": max(sizes)},
         "checks": checks,
         "warmup_requests": args.warmup,

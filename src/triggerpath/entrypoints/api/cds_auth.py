@@ -112,9 +112,9 @@ class ClientAuthenticator:
         token = self._bearer(authorization)
         if token is None:
             return Caller(issuer="development", verified=False)
-        try:
-            header = jwt.get_unverified_header(token)
-            unverified = jwt.decode(token, options={"verify_signature": False})
+        try:  # one parse for header and claims (the signature is checked in _decode)
+            parts = jwt.api_jwt.decode_complete(token, options={"verify_signature": False})
+            header, unverified = parts["header"], parts["payload"]
         except jwt.PyJWTError as exc:
             raise refused(f"not a JWT: {exc}") from None
         raw_iss = unverified.get("iss")
