@@ -186,12 +186,13 @@ def start_server(
 
 
 def worker_pids(parent: int) -> list[int]:
-    """The uvicorn worker processes under the supervisor."""
+    """The uvicorn worker processes under the supervisor (not multiprocessing's tracker)."""
     out = []
     for stat in Path("/proc").glob("[0-9]*/stat"):
         with contextlib.suppress(OSError):
             fields = stat.read_text().rsplit(")", 1)[1].split()
-            if int(fields[1]) == parent:
+            cmdline = (stat.parent / "cmdline").read_bytes()
+            if int(fields[1]) == parent and b"resource_tracker" not in cmdline:
                 out.append(int(stat.parent.name))
     return sorted(out)
 

@@ -12,6 +12,7 @@ so a token replayed to any worker is refused.
 
 from __future__ import annotations
 
+import asyncio
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -128,7 +129,7 @@ class ClientAuthenticator:
         key = await self._key(client, str(header["kid"]))
         claims = self._decode(token, key, alg, audiences, iss)
         self._check_times(claims)
-        self._claim_jti(iss, claims)
+        await self._claim_jti(iss, claims)
         return Caller(issuer=iss, subject=claims.get("sub"), tenant=claims.get("tenant"))
 
     def _bearer(self, authorization: str | None) -> str | None:
@@ -221,8 +222,9 @@ class ClientAuthenticator:
         if iat > now + leeway or nbf > now + leeway:
             raise refused("JWT rejected: issued in the future")
 
-    def _claim_jti(self, iss: str, claims: Mapping[str, Any]) -> None:
-        """Refuse a reused jti: this worker's memory first, then the shared store."""
+    async def _claim_jti(self, iss: str, claims: Mapping[str, Any]) -> None:
+        """Refuse a reused jti: this worker's memory first, then the shared store (in a
+        thread: the event loop serves other calls while the database answers)."""
         now = self._clock()
         jti = (iss, str(claims["jti"]))
         keep_until = float(claims["exp"]) + self.policy.leeway_seconds
@@ -235,5 +237,8 @@ class ClientAuthenticator:
                 raise refused("JWT already used (jti replay)")
             self._seen[jti] = keep_until
         expires = datetime.fromtimestamp(keep_until, UTC)
-        if not self._replay.claim(iss, jti[1], expires, datetime.fromtimestamp(now, UTC)):
+        claimed = await asyncio.to_thread(
+            self._replay.claim, iss, jti[1], expires, datetime.fromtimestamp(now, UTC)
+        )
+        if not claimed:
             raise refused("JWT already used (jti replay)")

@@ -32,6 +32,7 @@ base; default the request's own URL), ``web_base_url`` (links to the web view),
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 import os
@@ -371,7 +372,9 @@ class CdsService:
             if problems:
                 return invalid(problems)
             digest = hashlib.sha256(raw).hexdigest()
-            stored = self.writer.hook_call(caller.issuer, service_id, body["hookInstance"])
+            stored = await asyncio.to_thread(
+                self.writer.hook_call, caller.issuer, service_id, body["hookInstance"]
+            )
             if stored is not None and stored.request_digest == digest:
                 return Response(stored.response, media_type=JSON_TYPE)  # the same call again
             gathered = await self._gathered(body)
