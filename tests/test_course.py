@@ -12,8 +12,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from triggerpath.domain.course import CourseReport, evaluate_course, parse_episode, session_response
+from triggerpath.domain.episode import MedialBranchBlock
 from triggerpath.domain.policy import Policy
-from triggerpath.domain.reevaluation import MedialBranchBlock, ablation_decision
+from triggerpath.domain.reevaluation import ablation_decision
 from triggerpath.errors import InvalidInput
 from triggerpath.knowledge import Knowledge, load_knowledge
 

@@ -9,8 +9,10 @@ and never exceptions.
     TriggerPathError
      ├── KnowledgeError   the knowledge base is broken (every problem, with its path)
      ├── InvalidInput     user or system input is wrong (field path + reason each)
+     │    └── WriteRefused  the safety kernel refused a clinical write (rule id + statements)
      ├── NotFound         a record or knowledge item does not exist
      └── Conflict         a concurrent edit or a state that forbids the action
+          └── PreconditionFailed  an HTTP If-Match named a version that is not current
 
 Entry points translate these once: the CLI exits 2 on ``InvalidInput``, the API
 answers 422 with problem details. Nothing below an entry point prints.
@@ -60,9 +62,51 @@ class InvalidInput(TriggerPathError):
         return cls(FieldProblem(field, reason))
 
 
+@dataclass(frozen=True, slots=True)
+class RuleProblem(FieldProblem):
+    """A field problem found by a named safety rule, with the statements behind the rule.
+
+    ``rule`` is a stable id (``dose.exceeds_24h``, ``value.out_of_range`` ...) that a
+    client can branch on; ``statement_ids`` are the evidence statements the rule encodes
+    (empty when the rule is a plain data check).
+    """
+
+    rule: str = ""
+    statement_ids: tuple[str, ...] = ()
+
+
+class WriteRefused(InvalidInput):
+    """The safety kernel refused a clinical write: nothing was stored.
+
+    An ``InvalidInput``, so every entry point already treats it as bad input (API 422
+    problem details, CLI exit 2, audit outcome ``invalid``); its problems may be
+    :class:`RuleProblem` and then carry the rule id and the statement ids.
+    """
+
+    def __init__(self, problems: Iterable[FieldProblem] | FieldProblem) -> None:
+        super().__init__(problems)
+
+    @classmethod
+    def rule(
+        cls, field: str, rule: str, reason: str, statement_ids: Sequence[str] = ()
+    ) -> WriteRefused:
+        return cls(RuleProblem(field, reason, rule, tuple(statement_ids)))
+
+
 class NotFound(TriggerPathError):
     """A record or knowledge item that was asked for does not exist."""
 
 
 class Conflict(TriggerPathError):
     """The action conflicts with the current state (for example a stale version)."""
+
+
+class PreconditionFailed(Conflict):
+    """``If-Match`` named a version that is not the record's current one (HTTP 412)."""
+
+    def __init__(self, what: str, expected: str, current: int) -> None:
+        self.current_version = current
+        super().__init__(
+            f"If-Match {expected} does not match {what} version {current}: someone changed it "
+            "since you read it; reload and reapply your change"
+        )

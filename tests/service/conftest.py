@@ -11,6 +11,7 @@ own patients (random MRNs) and by reading only the audit events after a watermar
 
 from __future__ import annotations
 
+import json
 import os
 import secrets
 import uuid
@@ -28,11 +29,11 @@ from fastapi.testclient import TestClient
 from psycopg import sql
 
 from triggerpath.adapters import database
+from triggerpath.adapters.unit_of_work import SqlUnitOfWork as UnitOfWork
 from triggerpath.config import Settings
 from triggerpath.entrypoints.api import create_app
 from triggerpath.services import users
 from triggerpath.services.model import ROLES, AuditEvent, AuditQuery, Window
-from triggerpath.services.uow import UnitOfWork
 
 from ..conftest import AS_OF, example
 
@@ -170,18 +171,9 @@ class Service:
         body = {"input": example(name), "as_of": AS_OF.isoformat()}
         return self.ok(self.post(f"/api/v1/episodes/{episode_id}/assessments", json=body))
 
-    def plan(self, assessment_id: str) -> dict[str, Any]:
-        body = {
-            "sites": [
-                {
-                    "muscle": "quadratus_lumborum",
-                    "side": "right",
-                    "agent": "lidocaine",
-                    "concentration_percent": 1.0,
-                    "volume_ml": 3,
-                }
-            ]
-        }
+    def plan(self, assessment_id: str, **data: Any) -> dict[str, Any]:
+        """A ready plan: the planner's file shape without the assessment (issue 11 §1)."""
+        body = {**plan_body(), **data}
         return self.ok(self.post(f"/api/v1/assessments/{assessment_id}/plans", json=body))
 
     def session(self, episode_id: str, role: str = "clinician", **data: Any) -> dict[str, Any]:
@@ -214,6 +206,14 @@ class Service:
             "content_base64": "UmVwb3J0IGJvZHk=",
         }
         return self.ok(self.post(f"/api/v1/patients/{patient_id}/documents", json=body))
+
+
+def plan_body(name: str = "ql_low_back_ok") -> dict[str, Any]:
+    """An examples/plans file without its assessment: what POST .../plans takes."""
+    path = Path(__file__).resolve().parents[2] / "examples" / "plans" / f"{name}.json"
+    data: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+    data.pop("assessment")
+    return data
 
 
 def make_service(backend: Backend, data_dir: Path, **settings: Any) -> Service:

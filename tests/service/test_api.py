@@ -167,18 +167,28 @@ def test_clinical_flow_from_patient_to_documents(service: Service, kb: Knowledge
     plan = service.plan(a["id"])
     assert plan["parent_id"] == a["id"] and plan["patient_id"] == patient["id"]
 
-    # a nurse records the session performed by the clinician; mg from % w/v x mL:
-    # 1 % = 1 g/100 mL = 10 mg/mL, so 3 mL of 1 % lidocaine = 30 mg
+    # a nurse records the session performed by the clinician (issue 14 §7: the operator is
+    # the signed-in nurse, the clinician the performer, unattested until they attest it);
+    # mg from % w/v x mL: 1 % = 1 g/100 mL = 10 mg/mL, so 3 mL of 1 % lidocaine = 30 mg
     session = service.session(
         episode["id"],
         role="nurse",
-        operator=service.usernames["clinician"],
+        performer=service.usernames["clinician"],
         plan_id=plan["id"],
     )
     assert session["recorded_by"] == service.usernames["nurse"]
-    assert session["data"]["operator"] == service.usernames["clinician"]
+    assert session["data"]["operator"] == service.usernames["nurse"]
+    assert session["data"]["performer"] == service.usernames["clinician"]
+    assert session["data"]["attestation"] == "unattested"
     assert session["data"]["sites"][0]["mg"] == 30.0
     assert session["data"]["total_mg_by_agent"] == {"lidocaine": 30.0}
+    # the plan put 1.5 mL of 1 % lidocaine (3 x 1 mL, 1:1 saline) into the right QL: 3 mL is more
+    assert [d["kind"] for d in session["data"]["deviations"]] == ["more_volume"]
+    attest_url = f"/api/v1/sessions/{session['id']}/attest"
+    assert service.post(attest_url, role="nurse", json={"version": 1}).status_code == 403
+    attested = service.ok(service.post(attest_url, json={"version": 1}), 200)
+    assert attested["data"]["attestation"] == "attested"
+    assert attested["data"]["attested_by"] == service.usernames["clinician"]
     outcome = service.outcome(episode["id"], role="nurse")
     assert outcome["data"]["instrument"] == "nrs"
 

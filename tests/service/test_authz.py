@@ -8,6 +8,10 @@ The expected roles below are written out independently of
 - nurse: records sessions and outcomes, cannot sign
 - viewer: read only
 - admin: users and settings, no clinical writes (and, by our choice, no patient reads)
+
+Issue 14 §7 narrows two rows by authorship, not by role: only the author or a clinician
+retracts (the chain's records are a clinician's, so a nurse gets 403), and only the
+performer named on an unattested session attests it (the chain's is the clinician's).
 """
 
 from __future__ import annotations
@@ -25,7 +29,7 @@ import pytest
 from triggerpath.services.model import ROLES
 
 from ..conftest import AS_OF, example
-from .conftest import Service
+from .conftest import Service, plan_body
 
 READ = frozenset({"clinician", "nurse", "viewer"})
 CLIN = frozenset({"clinician"})
@@ -66,11 +70,7 @@ def _session_body(ids: Ids) -> dict[str, Any]:
     }
 
 
-PLAN = {
-    "sites": [
-        {"muscle": "quadratus_lumborum", "side": "right", "agent": "lidocaine", "volume_ml": 2}
-    ]
-}
+PLAN = plan_body()
 OUTCOME = {"measured_on": "2026-11-28", "instrument": "nrs", "value": 4}
 DOC = {
     "kind": "letter",
@@ -231,9 +231,17 @@ ENDPOINTS: list[Endpoint] = [
     Endpoint(
         "POST",
         "/api/v1/sessions/{session}/retract",
-        RECORD,
+        CLIN,  # nurses may retract only their own (the chain's is a clinician's)
         "session.retract",
         body=_v1(),
+        mutates=True,
+    ),
+    Endpoint(
+        "POST",
+        "/api/v1/sessions/{unattested}/attest",
+        CLIN,  # only the performer attests: here the clinician a nurse documented for
+        "session.attest",
+        body=lambda ids: {"version": 1},
         mutates=True,
     ),
     Endpoint("GET", "/api/v1/sessions/{session}/history", READ, "session.history"),
@@ -259,7 +267,7 @@ ENDPOINTS: list[Endpoint] = [
     Endpoint(
         "POST",
         "/api/v1/outcomes/{outcome}/retract",
-        RECORD,
+        CLIN,  # nurses may retract only their own (the chain's is a clinician's)
         "outcome.retract",
         body=_v1(),
         mutates=True,
@@ -381,6 +389,12 @@ def _chain(service: Service) -> Ids:
     a = service.assessment(e["id"])
     pl = service.plan(a["id"])
     s = service.session(e["id"])
+    unattested = service.session(
+        e["id"],
+        role="nurse",
+        performer=service.usernames["clinician"],
+        performed_at="2026-11-22T10:00:00+00:00",
+    )
     o = service.outcome(e["id"])
     d = service.document(p["id"])
     user = service.ok(service.post("/api/v1/users", "admin", json=_user_body({})))
@@ -394,6 +408,7 @@ def _chain(service: Service) -> Ids:
         "assessment": a["id"],
         "plan": pl["id"],
         "session": s["id"],
+        "unattested": unattested["id"],
         "outcome": o["id"],
         "document": d["id"],
         "user": user["id"],

@@ -18,6 +18,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 
 from triggerpath.adapters import database, orm
+from triggerpath.adapters.unit_of_work import SqlUnitOfWork as UnitOfWork
 from triggerpath.domain.policy import Policy
 from triggerpath.errors import Conflict, NotFound
 from triggerpath.services import clinical, records, users
@@ -25,7 +26,6 @@ from triggerpath.services.audit import AuditNote, Call
 from triggerpath.services.model import Actor, AuditEvent, AuditQuery, Version, Window
 from triggerpath.services.payloads import PatientData
 from triggerpath.services.records import VersionConflict
-from triggerpath.services.uow import UnitOfWork
 
 from .conftest import Backend, Service
 
@@ -334,7 +334,7 @@ CHILD = textwrap.dedent(
     from triggerpath.services.model import Actor, AuditEvent
     from triggerpath.services.payloads import PatientData, EpisodeData
     from triggerpath.services.records import create
-    from triggerpath.services.uow import UnitOfWork
+    from triggerpath.adapters.unit_of_work import SqlUnitOfWork as UnitOfWork
 
     url, user, mrn = sys.argv[1:4]
     engine = make_engine(url)

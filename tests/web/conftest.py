@@ -25,12 +25,13 @@ import uvicorn
 from playwright.sync_api import Browser, Page, Playwright, ViewportSize, sync_playwright
 
 from triggerpath.adapters import database
+from triggerpath.adapters.unit_of_work import SqlUnitOfWork as UnitOfWork
+from triggerpath.bootstrap import uow_factory
 from triggerpath.config import Settings
 from triggerpath.entrypoints.api import create_app
 from triggerpath.entrypoints.web import demo
 from triggerpath.knowledge import load_knowledge
 from triggerpath.services import users
-from triggerpath.services.uow import UnitOfWork, uow_factory
 
 ROOT = Path(__file__).resolve().parents[2]
 SHOTS = ROOT / "test-artifacts" / "screenshots"

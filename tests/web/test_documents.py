@@ -10,6 +10,7 @@ import shutil
 import subprocess
 from datetime import UTC, date, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -18,6 +19,7 @@ from triggerpath.adapters.documents.build import exercises_for
 from triggerpath.domain.course import evaluate_course, parse_episode
 from triggerpath.domain.engine import assess
 from triggerpath.domain.planning import (
+    HazardNote,
     PlanRequest,
     ProcedurePlan,
     parse_plan_request,
@@ -146,42 +148,160 @@ def test_cpt_code_by_number_of_muscles(kb: Knowledge) -> None:
     assert docs.cpt_for([("piriformis", "left"), ("piriformis", "left")], kb)[2] == 1
 
 
-def test_procedure_note(kb: Knowledge, tmp_path: Path) -> None:
-    plan = plan_of("ql_low_back_ok", kb)
-    record = docs.ProcedureRecord(
-        performed_at=datetime(2026, 11, 21, 10, 30, tzinfo=UTC),
-        operator="dr.test",
-        sites=[
+def _note_record(**kw: Any) -> docs.ProcedureRecord:
+    base: dict[str, Any] = {
+        "performed_at": datetime(2026, 11, 21, 10, 30, tzinfo=UTC),
+        "operator": "dr.test",
+        "sites": [
             docs.ProcedureSite("quadratus_lumborum", "right", "lidocaine", 1, 1.5, 15),
             docs.ProcedureSite("quadratus_lumborum", "right", "saline", None, 1.5, None),
             docs.ProcedureSite("gluteus_medius", "right", "lidocaine", 1, 1.0, 10),
             docs.ProcedureSite("gluteus_medius", "right", "saline", None, 1.0, None),
         ],
+    }
+    return docs.ProcedureRecord(**{**base, **kw})
+
+
+def test_procedure_note(kb: Knowledge, tmp_path: Path) -> None:
+    plan = plan_of("ql_low_back_ok", kb)
+    record = _note_record(
         complications=["none"],
+        consent=True,
+        time_out=True,
         aspiration="negative before every injection",
         twitch="elicited",
         guidance="ultrasound",
-        needle="25 G, 38 mm",
+        needle_gauge=28,
+        needle_length_mm=90,
+        lot_numbers="LID-2291A",
+        vitals="BP 128/82, HR 74",
+        observation_minutes=20,
+        handouts=["after-care sheet"],
+        regions=["low_back"],
+        note="Tolerated well.",
     )
     indication = assess(request_of("ql_low_back_ok", kb).assessment, kb, as_of=AS_OF)
     doc = docs.procedure_note(record, kb, PATIENT, plan=plan, indication=indication)
     _, text = pdf_pages(doc, tmp_path)
     for expected in (
         "CPT 20552",
+        "CPT 76942",  # ultrasound guidance recorded (AMA CPT 2025)
+        "M79.18 Myalgia, other site",  # ICD-10-CM FY2025 (CDC NCHS)
+        "M62.830 Muscle spasm of back",
         "Quadratus lumborum",
         "Gluteus medius",
-        "25 G, 38 mm",
+        "28 G, 90 mm",
         "negative before every injection",
         "Lidocaine 25 mg",  # 15 + 10 mg (1% = 10 mg/mL)
-        "None observed",
-        "Informed consent obtained",
+        "None (recorded)",
+        "obtained",
+        "LID-2291A",
+        "BP 128/82, HR 74",
+        "20 minutes",
+        "after-care sheet",
     ):
         assert expected in text, expected
+    assert "not recorded" not in text.replace('"not recorded" means', "")
     # a clinician document: every listed clinical statement carries its statement ids
     items = re.findall(r"<li>(.*?)</li>", doc.html, flags=re.S)
     assert items and all(STATEMENT_ID.search(i) for i in items), [
         i for i in items if not STATEMENT_ID.search(i)
     ]
+
+
+def test_procedure_note_states_only_what_was_recorded(kb: Knowledge) -> None:
+    """Nothing recorded beyond the sites: every other field says "not recorded", and none of
+    the old default sentences (aspiration negative, observed, handouts given, none observed)
+    appears; no 76942 without recorded ultrasound guidance; the neck gets no back code."""
+    doc = docs.procedure_note(_note_record(regions=["neck"]), kb, PATIENT)
+    html = doc.html
+    for absent in (
+        "negative before",
+        "Observed for signs",
+        "sheet and home exercise program given",
+        "None observed",
+        "obtained",
+        "76942",
+        "M62.830",
+        "Myofascial trigger points in the muscles below",
+    ):
+        assert absent not in html, absent
+    cells = re.findall(r'<th scope="row">([^<]+)</th><td>(.*?)</td>', html, flags=re.S)
+    unrecorded = {k for k, v in cells if v.startswith("<em>not recorded</em>")}
+    assert {
+        "Informed consent",
+        "Time-out (patient, side, site)",
+        "Vital signs",
+        "Needle",
+        "Guidance",
+        "Aspiration",
+        "Local twitch response",
+        "Observation",
+        "Handouts given",
+    } <= unrecorded
+    assert "M79.18" in html
+    complications = html.split("<h2>Complications</h2>", 1)[1].split("<h2>", 1)[0]
+    assert "<em>not recorded</em>" in complications
+
+
+def test_procedure_note_keeps_the_needle_text_whole(kb: Knowledge) -> None:
+    """Free text is never cut: a needle typed with ';' and a long note survive whole, also
+    through the session note's technique line."""
+    from triggerpath.services.episodes import parse_technique, technique_line
+
+    needle = "27 G; 38 mm spinal needle; changed after first pass"
+    note = "x" * 1500 + " end"
+    line = technique_line({"needle": needle, "guidance": "ultrasound"})
+    details, rest = parse_technique(line + "\n" + note)
+    assert details["needle"] == needle and rest == note
+    doc = docs.procedure_note(_note_record(needle=needle, note=note), kb, PATIENT)
+    assert needle in doc.html and note in doc.html
+
+
+def _hazard_of(kb: Knowledge, hazard_id: str) -> HazardNote:
+    h = kb.hazards[hazard_id]
+    return HazardNote(
+        id=h.id,
+        name=h.name,
+        risk=h.risk,
+        precaution=h.precaution,
+        statement_ids=list(h.statement_ids),
+        references=list(h.references),
+    )
+
+
+@pytest.mark.parametrize(
+    ("muscle", "present", "absent"),
+    [
+        ("gluteus_medius", [], ["lung", "urine", "leg may feel numb"]),
+        ("quadratus_lumborum", ["lung", "urine"], ["leg may feel numb"]),
+        ("piriformis", ["leg may feel numb"], ["lung", "urine"]),
+    ],
+)
+def test_patient_sheets_only_name_the_planned_muscles_hazards(
+    muscle: str, present: list[str], absent: list[str], kb: Knowledge
+) -> None:
+    """Consent and after-care warn only of hazards on the planned muscles' technique cards
+    (anatomy.yaml): e.g. no lung warning for a gluteus medius plan; QL's card lists pleura."""
+    plan = plan_of("ql_low_back_ok", kb)
+    card = next(t for t in plan.targets if t.muscle == "quadratus_lumborum")
+    target = card.model_copy(
+        update={
+            "muscle": muscle,
+            "name": kb.muscles[muscle].name,
+            "hazards": [_hazard_of(kb, h) for h in kb.muscles[muscle].hazards],
+        }
+    )
+    only = plan.model_copy(update={"targets": [target]})
+    for doc in (
+        docs.consent_form(only, kb, PATIENT, on=AS_OF),
+        docs.aftercare_sheet(only, kb, PATIENT, on=AS_OF),
+    ):
+        body = doc.html.split("<body>", 1)[1].split('<div class="foot">', 1)[0].lower()
+        for word in present:
+            assert word.lower() in body, (doc.kind, word)
+        for word in absent:
+            assert word.lower() not in body, (doc.kind, word)
 
 
 def test_reevaluation_summary_of_a_failing_course(kb: Knowledge, tmp_path: Path) -> None:

@@ -251,9 +251,17 @@ def test_complete_pathway(page: Page, app_server: App) -> None:
     page.fill('[name="performed_at"]', when)
     page.fill('[name="pre_nrs"]', "7")
     page.check('[name="consent"]')
-    page.select_option('[name="guidance"]', "palpation")
-    page.select_option('[name="twitch"]', "no")
     assert page.input_value('[name="sites[0].muscle"]') == "quadratus_lumborum"
+    # prefilled from the plan's technique card (QL: ultrasound, 28 G, 60-90 mm), no defaults
+    assert page.input_value('[name="guidance"]') == "ultrasound"
+    assert page.input_value('[name="needle_gauge"]') == "28"
+    assert page.input_value('[name="needle_length_mm"]') == "90"
+    assert page.input_value('[name="aspiration"]') == ""
+    expect(page.locator("#technique-cards")).to_contain_text("28 G, 60-90 mm")
+    page.select_option('[name="guidance"]', "palpation")
+    page.select_option('[name="aspiration"]', "negative")
+    page.select_option('[name="twitch"]', "no")
+    page.check('[name="complications"][value="none"]')
     assert_labelled(page)
     shot(page, "11-session")
     page.click("button:has-text('Record session')")

@@ -10,6 +10,8 @@ from typing import Any
 import pytest
 
 from triggerpath.adapters import database
+from triggerpath.adapters.unit_of_work import SqlUnitOfWork as UnitOfWork
+from triggerpath.bootstrap import uow_factory
 from triggerpath.domain.assessment import Assessment
 from triggerpath.domain.course import evaluate_course, parse_episode
 from triggerpath.entrypoints.web import demo, forms
@@ -19,7 +21,6 @@ from triggerpath.services import records
 from triggerpath.services.audit import AuditNote
 from triggerpath.services.episodes import course_episode, load_bundle, parse_technique, trend
 from triggerpath.services.model import Window
-from triggerpath.services.uow import UnitOfWork, uow_factory
 
 from ..conftest import AS_OF, EXAMPLES, ROOT
 

@@ -153,6 +153,16 @@ class SqlRecords:
         found = self.conn.execute(sa.select(r.c.id).where(r.c.mrn == mrn)).scalar()
         return cast(UUID | None, found)
 
+    def of_patient(self, kind: Kind, patient_id: UUID) -> list[Record]:
+        """Every active record of ``kind`` of one patient, oldest first (e.g. the dose ledger)."""
+        r = orm.records
+        rows = self.conn.execute(
+            self._select()
+            .where(r.c.kind == kind, r.c.patient_id == patient_id, r.c.status == "active")
+            .order_by(r.c.created_at, r.c.id)
+        )
+        return [self._record(row) for row in rows]
+
     def page(
         self,
         kind: Kind,

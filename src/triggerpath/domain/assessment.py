@@ -10,11 +10,11 @@ checked against the knowledge base by :func:`triggerpath.domain.validation.parse
 
 from __future__ import annotations
 
-from decimal import Decimal
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from triggerpath.domain.numbers import Quantity
 from triggerpath.knowledge.schema import Region
 
 Finding = Annotated[
@@ -29,16 +29,18 @@ TestResult = Annotated[
 
 
 class Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    """Input models are strict: a string is not a number, ``1`` is not ``true``."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
 
 class Patient(Model):
     age_years: int = Field(ge=0, le=120, description="age in completed years")
     sex: Literal["female", "male", "other", "unknown"]
-    weight_kg: Decimal | None = Field(
+    weight_kg: Quantity | None = Field(
         default=None, gt=0, le=400, description="body weight in kg (needed for dose checks)"
     )
-    height_cm: Decimal | None = Field(default=None, ge=50, le=250)
+    height_cm: Quantity | None = Field(default=None, ge=50, le=250)
     pregnant: Finding = Field(
         default=None, description="pregnancy status; for males treated as false"
     )
@@ -63,7 +65,8 @@ class TriggerPointFinding(Model):
     """One examined trigger point, as palpated."""
 
     muscle: str = Field(
-        description="muscle id from the knowledge base (triggerpath knowledge muscles)"
+        max_length=60,
+        description="muscle id from the knowledge base (triggerpath knowledge muscles)",
     )
     side: Side
     taut_band: Finding = None
@@ -188,7 +191,8 @@ Response = Literal["none", "partial", "good", "not_tolerated"]
 
 class ConservativeCare(Model):
     modality: str = Field(
-        description="modality id from the knowledge base (triggerpath knowledge pathway)"
+        max_length=60,
+        description="modality id from the knowledge base (triggerpath knowledge pathway)",
     )
     weeks: float | None = Field(default=None, ge=0, le=5200)
     response: Response | None = None
@@ -198,7 +202,14 @@ class Medication(Model):
     name: str = Field(min_length=1, max_length=200)
     drug_class: str | None = Field(
         default=None,
-        description="class id (e.g. anticoagulant); looked up from the name when omitted",
+        max_length=60,
+        description="class id (e.g. anticoagulant); looked up from the name when omitted "
+        "(a name recognised as an anticoagulant or antiplatelet still counts)",
+    )
+    rxnorm: str | None = Field(
+        default=None,
+        pattern=r"^[0-9]{1,10}$",
+        description="RxNorm code (RXCUI); wins over the name when the value sets hold it",
     )
     active: bool = True
 
@@ -209,16 +220,18 @@ class Assessment(Model):
     patient: Patient
     regions: list[Region] = Field(min_length=1)
     pain: Pain = Pain()
-    causes: list[Cause] = Field(default_factory=list)
+    causes: list[Cause] = Field(default_factory=list, max_length=10)
     trigger_points: list[TriggerPointFinding] = Field(default_factory=list, max_length=40)
     pain_generators: PainGenerators = PainGenerators()
     red_flags: RedFlags = RedFlags()
     contraindications: Contraindications = Contraindications()
     conservative_care: list[ConservativeCare] | None = Field(
-        default=None, description="null = not recorded; [] = none tried yet"
+        default=None, max_length=40, description="null = not recorded; [] = none tried yet"
     )
     medications: list[Medication] | None = Field(
-        default=None, description="current medications; null = not reviewed; [] = none"
+        default=None,
+        max_length=100,
+        description="current medications; null = not reviewed; [] = none",
     )
 
     @model_validator(mode="after")

@@ -24,116 +24,45 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
-from triggerpath.domain.assessment import Assessment
 from triggerpath.domain.engine import DISCLAIMER, assess
+from triggerpath.domain.episode import (
+    SCORED_INSTRUMENTS,
+    Episode,
+    Guidance,
+    MedialBranchBlock,
+    PlanSummary,
+    PlanTarget,
+    Session,
+    Technique,
+    check_episode,
+    parse_episode,
+)
 from triggerpath.domain.policy import DEFAULT_POLICY, Policy
-from triggerpath.domain.recommendation import Caution, Need, Reason, Verdict
+from triggerpath.domain.recommendation import (
+    Caution,
+    ExpectedCourse,
+    Need,
+    Reason,
+    Recommendation,
+    Verdict,
+)
 from triggerpath.domain.reevaluation import (
     AblationDecision,
-    MedialBranchBlock,
     Worksheet,
     ablation_decision,
     build_worksheet,
 )
-from triggerpath.domain.scoring import Answer, Score, score
-from triggerpath.domain.validation import check_ids, problems_from
-from triggerpath.errors import FieldProblem, InvalidInput
-from triggerpath.knowledge.instruments import CourseRule, ResponseClass
+from triggerpath.domain.scoring import Score, score
+from triggerpath.knowledge.instruments import CourseRule, ResponseClass, ResponseClassRule
 from triggerpath.knowledge.loader import Knowledge
 
-Guidance = Literal["palpation", "ultrasound", "fluoroscopy"]
 Phase = Literal["acute", "subacute", "chronic"]
-SCORED_INSTRUMENTS: tuple[Literal["peg", "odi", "ndi"], ...] = ("peg", "odi", "ndi")
-
-
-class _In(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class PlanTarget(_In):
-    """A target as the procedure planner writes it (``triggerpath plan``: targets[])."""
-
-    muscle: str = Field(description="muscle id (triggerpath knowledge muscles)")
-    side: Literal["left", "right", "bilateral"] | None = None
-    sites: int | None = Field(default=None, ge=1, le=20)
-    volume_ml_per_site: float | None = Field(default=None, gt=0, le=10)
-
-
-class _Technique(_In):
-    muscles: list[str] = Field(default_factory=list, description="muscle ids injected")
-    targets: list[PlanTarget] = Field(
-        default_factory=list, description="the planner's targets, instead of or with muscles"
-    )
-    injectate: str | None = Field(default=None, max_length=200)
-    volume_ml_per_point: float | None = Field(default=None, gt=0, le=10)
-    guidance: Guidance | None = None
-
-    def injected_muscles(self) -> list[str]:
-        return list(dict.fromkeys([*self.muscles, *(t.muscle for t in self.targets)]))
-
-    def volumes(self) -> list[float]:
-        """mL per point: the recorded value, else the targets' volumes per site."""
-        if self.volume_ml_per_point is not None:
-            return [self.volume_ml_per_point]
-        return [t.volume_ml_per_site for t in self.targets if t.volume_ml_per_site is not None]
-
-
-class PlanSummary(_Technique):
-    """What was planned (from the procedure planner or typed in); every field optional."""
-
-    planned_sessions: int | None = Field(default=None, ge=1, le=20)
-
-
-class Session(_Technique):
-    """One TPI session and its outcome (technique fields as in the plan)."""
-
-    date: dt.date
-    pre_nrs: int = Field(ge=0, le=10, description="pain (NRS 0-10) before the injection")
-    post_nrs: int | None = Field(
-        default=None,
-        ge=0,
-        le=10,
-        description="pain (NRS 0-10) at the session's follow-up, not the reading straight after "
-        "the injection; null = not yet known",
-    )
-    relief_duration_days: float | None = Field(
-        default=None, ge=0, le=365, description="how many days the relief lasted"
-    )
-    physical_therapy: bool | None = Field(
-        default=None, description="physical therapy going on alongside this session"
-    )
-    home_exercise: bool | None = Field(
-        default=None, description="home exercise programme being done alongside"
-    )
-    complications: list[str] = Field(default_factory=list, description="complication ids")
-    corticosteroid: bool | None = None
-    twitch_elicited: bool | None = Field(
-        default=None, description="local twitch response as the needle entered"
-    )
-    peg: list[Answer] | None = Field(default=None, description="PEG answers, 3 items")
-    odi: list[Answer] | None = Field(default=None, description="ODI 2.1a answers, 10 sections")
-    ndi: list[Answer] | None = Field(default=None, description="NDI answers, 10 items")
-    note: str | None = Field(default=None, max_length=2000)
-
-
-class Episode(_In):
-    """A patient's course of TPIs: the episode file ``triggerpath course`` reads."""
-
-    assessment: Assessment
-    plan: PlanSummary | None = None
-    sessions: list[Session] = Field(default_factory=list, max_length=60)
-    reassessments: list[dt.date] = Field(
-        default_factory=list, description="dates the response was formally reviewed"
-    )
-    startback: list[Answer] | None = Field(
-        default=None, description="STarT Back answers: items 1-8 0/1, item 9 0-4"
-    )
-    medial_branch_blocks: list[MedialBranchBlock] = Field(default_factory=list)
 
 
 # --------------------------------------------------------------------------- results
@@ -242,93 +171,6 @@ class CourseReport(_Out):
         return sorted(ids)
 
 
-# --------------------------------------------------------------------------- parsing
-def parse_episode(data: Any, knowledge: Knowledge, *, as_of: dt.date) -> Episode:
-    """Validate raw JSON-like data into an :class:`Episode`, or raise ``InvalidInput``.
-
-    Besides the schema: knowledge-base ids (muscles, modalities, complications), dates in
-    order and not after ``as_of``, and every questionnaire answer in range.
-    """
-    if not isinstance(data, dict):
-        raise InvalidInput.single("(root)", "expected a JSON object with the episode")
-    try:
-        episode = Episode.model_validate(data)
-    except ValidationError as err:
-        raise InvalidInput(problems_from(err)) from None
-    problems = check_episode(episode, knowledge, as_of=as_of)
-    if problems:
-        raise InvalidInput(problems)
-    return episode
-
-
-def _unknown_muscles(t: _Technique, where: str, kb: Knowledge) -> list[FieldProblem]:
-    found = [
-        FieldProblem(f"{where}.muscles[{j}]", f"unknown muscle {m!r}")
-        for j, m in enumerate(t.muscles)
-        if m not in kb.muscles
-    ]
-    found += [
-        FieldProblem(f"{where}.targets[{j}].muscle", f"unknown muscle {x.muscle!r}")
-        for j, x in enumerate(t.targets)
-        if x.muscle not in kb.muscles
-    ]
-    return found
-
-
-def check_episode(episode: Episode, knowledge: Knowledge, *, as_of: dt.date) -> list[FieldProblem]:
-    kb = knowledge
-    problems = check_ids(episode.assessment, kb, prefix="assessment")
-    complications = {c.id for c in kb.instruments.complications}
-    if episode.plan:
-        problems.extend(_unknown_muscles(episode.plan, "plan", kb))
-    previous: dt.date | None = None
-    for i, s in enumerate(episode.sessions):
-        where = f"sessions[{i}]"
-        if s.date > as_of:
-            problems.append(FieldProblem(f"{where}.date", f"{s.date} is after {as_of} (as of)"))
-        if previous is not None and s.date <= previous:
-            problems.append(
-                FieldProblem(
-                    f"{where}.date", f"{s.date} must be after the previous session ({previous})"
-                )
-            )
-        previous = s.date
-        problems.extend(_unknown_muscles(s, where, kb))
-        for j, c in enumerate(s.complications):
-            if c not in complications:
-                problems.append(
-                    FieldProblem(
-                        f"{where}.complications[{j}]",
-                        f"unknown complication {c!r}; known: {', '.join(sorted(complications))}",
-                    )
-                )
-        if s.post_nrs is None and s.relief_duration_days is not None:
-            problems.append(
-                FieldProblem(f"{where}.post_nrs", "needed when relief_duration_days is given")
-            )
-        for inst in SCORED_INSTRUMENTS:
-            answers = getattr(s, inst)
-            if answers is not None:
-                try:
-                    score(inst, answers, kb, field=f"{where}.{inst}")
-                except InvalidInput as exc:
-                    problems.extend(exc.problems)
-    for i, d in enumerate(episode.reassessments):
-        if d > as_of:
-            problems.append(FieldProblem(f"reassessments[{i}]", f"{d} is after {as_of} (as of)"))
-    if episode.startback is not None:
-        try:
-            score("startback", episode.startback, kb, field="startback")
-        except InvalidInput as exc:
-            problems.extend(exc.problems)
-    for i, b in enumerate(episode.medial_branch_blocks):
-        if b.date is not None and b.date > as_of:
-            problems.append(
-                FieldProblem(f"medial_branch_blocks[{i}].date", f"{b.date} is after {as_of}")
-            )
-    return problems
-
-
 # --------------------------------------------------------------------------- response
 def session_response(
     pre: int,
@@ -396,6 +238,42 @@ def _has_active_care(s: Session) -> bool:
     return s.physical_therapy is True or s.home_exercise is True
 
 
+@dataclass(frozen=True)
+class _Course:
+    """What every step reads: the episode, knowledge, policy, date and assessment verdict."""
+
+    episode: Episode
+    kb: Knowledge
+    policy: Policy
+    as_of: dt.date
+    rec: Recommendation
+
+    @property
+    def sessions(self) -> list[Session]:
+        return self.episode.sessions
+
+    @property
+    def rules(self) -> dict[str, CourseRule]:
+        return {r.id: r for r in self.kb.instruments.course_rules}
+
+    @property
+    def classes(self) -> dict[str, ResponseClassRule]:
+        return {c.id: c for c in self.kb.instruments.response.classes}
+
+    @property
+    def expected(self) -> ExpectedCourse:
+        return self.rec.expected_course
+
+
+@dataclass
+class _Findings:
+    """Warnings, notes and needs, in the order the steps add them (the report keeps it)."""
+
+    warnings: list[Caution] = field(default_factory=list)
+    notes: list[Reason] = field(default_factory=list)
+    needs: list[Need] = field(default_factory=list)
+
+
 def evaluate_course(
     episode: Episode,
     knowledge: Knowledge,
@@ -403,126 +281,186 @@ def evaluate_course(
     as_of: dt.date,
     policy: Policy = DEFAULT_POLICY,
 ) -> CourseReport:
-    """Evaluate a course of TPIs as of a date. Pure and deterministic."""
-    kb = knowledge
-    ins = kb.instruments
-    rules = {r.id: r for r in ins.course_rules}
-    a = episode.assessment
-    sessions = episode.sessions
-    rec = assess(a, kb, as_of=as_of, policy=policy)
-    warnings: list[Caution] = []
-    notes: list[Reason] = []
-    needs: list[Need] = []
+    """Evaluate a course of TPIs as of a date. Pure and deterministic.
 
+    The steps follow the pathway: assessment verdict → session responses → course response
+    → course limits → reassessment → active care and long-term use → complications →
+    outcomes → re-evaluation when TPIs fail → report.
+    """
+    c = _Course(
+        episode,
+        knowledge,
+        policy,
+        as_of,
+        assess(episode.assessment, knowledge, as_of=as_of, policy=policy),
+    )
+    f = _Findings()
+    _check_assessment_verdict(c, f)
+    results = session_results(c, f)
+    response = course_response(c, results)
+    count = session_count(c, f)
+    reassessment = reassessment_status(c, f)
+    _check_active_care(c, f)
+    _check_long_term_use(c, f)
+    _check_complications(c, f)
+    outcomes = outcome_trends(results)
+    _check_instrument_regions(c, outcomes, f)
+    startback = _startback(c, f)
+    worksheet = _reevaluation(c, response, startback, f)
+    return CourseReport(
+        headline=_headline(c, response, worksheet, len(f.warnings)),
+        response=response,
+        course=count,
+        reassessment=reassessment,
+        warnings=f.warnings,
+        notes=f.notes,
+        needs=list({n.field: n for n in f.needs}.values()),
+        sessions=results,
+        outcomes=outcomes,
+        startback=startback,
+        reevaluation=worksheet,
+        ablation=_ablation(c),
+        assessment=AssessmentSummary(
+            verdict=c.rec.verdict, headline=c.rec.headline, reasons=list(c.rec.reasons)
+        ),
+        policy=c.policy.model_dump(
+            mode="python", include={"min_relief_days", "long_term_course_weeks", "rfa_rule"}
+        ),
+        knowledge_version=knowledge.version,
+        as_of=as_of,
+        disclaimer=DISCLAIMER,
+    )
+
+
+def _check_assessment_verdict(c: _Course, f: _Findings) -> None:
+    """A course on an assessment that does not support TPIs is flagged first."""
+    rec = c.rec
     if rec.verdict != "tpi_appropriate":
         ids = [s for r in rec.reasons for s in r.statement_ids]
-        warnings.append(
+        f.warnings.append(
             _caution(
-                rules["assessment_not_tpi"],
+                c.rules["assessment_not_tpi"],
                 f"Assessment verdict: {rec.verdict} ({rec.headline})",
                 ["assessment"],
                 ids,
             )
         )
 
-    # ---- sessions and their responses
-    thresholds = ins.response.thresholds
-    classes = {c.id: c for c in ins.response.classes}
-    results: list[SessionResult] = []
-    for i, s in enumerate(sessions):
-        cls, pct, text = session_response(s.pre_nrs, s.post_nrs, s.relief_duration_days, kb, policy)
-        if s.post_nrs is None:
-            needs.append(
-                Need(field=f"sessions[{i}].post_nrs", why="follow-up pain score", blocking=False)
-            )
-        elif cls in ("responder", "partial") and s.relief_duration_days is None:
-            needs.append(
-                Need(
-                    field=f"sessions[{i}].relief_duration_days",
-                    why="whether the relief lasted long enough",
-                    blocking=False,
-                )
-            )
-        scores = [
-            score(inst, answers, kb, field=f"sessions[{i}].{inst}")
-            for inst in SCORED_INSTRUMENTS
-            if (answers := getattr(s, inst)) is not None
-        ]
-        points = s.pre_nrs - s.post_nrs if s.post_nrs is not None else None
-        results.append(
-            SessionResult(
-                number=i + 1,
-                date=s.date,
-                pre_nrs=s.pre_nrs,
-                post_nrs=s.post_nrs,
-                change_points=points,
-                change_pct=round(pct, 1) if pct is not None else None,
-                meets_points=points >= thresholds.points if points is not None else None,
-                relief_duration_days=s.relief_duration_days,
-                response=cls,
-                response_text=text,
-                physical_therapy=s.physical_therapy,
-                home_exercise=s.home_exercise,
-                complications=list(s.complications),
-                scores=scores,
-                statement_ids=list(classes[cls].statement_ids) if cls else ["S003.12"],
-            )
-        )
 
-    # ---- course response: the latest scored session
+def session_results(c: _Course, f: _Findings) -> list[SessionResult]:
+    """Each session's response and scores; a need for every follow-up still missing."""
+    return [_session_result(c, i, s, f) for i, s in enumerate(c.sessions)]
+
+
+def _session_result(c: _Course, i: int, s: Session, f: _Findings) -> SessionResult:
+    """One session: NRS change, IMMPACT class and the questionnaires answered."""
+    kb = c.kb
+    thresholds = kb.instruments.response.thresholds
+    cls, pct, text = session_response(s.pre_nrs, s.post_nrs, s.relief_duration_days, kb, c.policy)
+    if s.post_nrs is None:
+        f.needs.append(
+            Need(field=f"sessions[{i}].post_nrs", why="follow-up pain score", blocking=False)
+        )
+    elif cls in ("responder", "partial") and s.relief_duration_days is None:
+        f.needs.append(
+            Need(
+                field=f"sessions[{i}].relief_duration_days",
+                why="whether the relief lasted long enough",
+                blocking=False,
+            )
+        )
+    scores = [
+        score(inst, answers, kb, field=f"sessions[{i}].{inst}")
+        for inst in SCORED_INSTRUMENTS
+        if (answers := getattr(s, inst)) is not None
+    ]
+    points = s.pre_nrs - s.post_nrs if s.post_nrs is not None else None
+    return SessionResult(
+        number=i + 1,
+        date=s.date,
+        pre_nrs=s.pre_nrs,
+        post_nrs=s.post_nrs,
+        change_points=points,
+        change_pct=round(pct, 1) if pct is not None else None,
+        meets_points=points >= thresholds.points if points is not None else None,
+        relief_duration_days=s.relief_duration_days,
+        response=cls,
+        response_text=text,
+        physical_therapy=s.physical_therapy,
+        home_exercise=s.home_exercise,
+        complications=list(s.complications),
+        scores=scores,
+        statement_ids=list(c.classes[cls].statement_ids) if cls else ["S003.12"],
+    )
+
+
+def course_response(c: _Course, results: Sequence[SessionResult]) -> CourseResponse:
+    """The course takes the class of its latest scored session, against the first NRS."""
+    thresholds = c.kb.instruments.response.thresholds
     scored = [r for r in results if r.response is not None]
-    refs = list(thresholds.references)
-    if scored:
-        latest = scored[-1]
-        cls_rule = classes[latest.response] if latest.response else None
-        baseline = results[0].pre_nrs
-        last_post = latest.post_nrs
-        course_pct = (
-            round((baseline - last_post) * 100 / baseline, 1)
-            if baseline and last_post is not None
-            else None
-        )
-        assert cls_rule is not None
-        response = CourseResponse(
-            classification=latest.response,
-            name=cls_rule.name,
-            text=f"Session {latest.number}: {latest.response_text} {cls_rule.meaning}",
-            based_on_session=latest.number,
-            baseline_nrs=baseline,
-            latest_nrs=last_post,
-            change_pct=course_pct,
-            change_points=baseline - last_post if last_post is not None else None,
-            moderate_pct=thresholds.moderate_pct,
-            substantial_pct=thresholds.substantial_pct,
-            points=thresholds.points,
-            statement_ids=list(cls_rule.statement_ids),
-            references=refs,
-        )
-    else:
-        response = CourseResponse(
+    common: dict[str, Any] = {
+        "moderate_pct": thresholds.moderate_pct,
+        "substantial_pct": thresholds.substantial_pct,
+        "points": thresholds.points,
+        "references": list(thresholds.references),
+    }
+    if not scored:
+        return CourseResponse(
             classification=None,
             name="Not yet known",
             text="No session has a follow-up pain score yet."
-            if sessions
+            if c.sessions
             else "No TPI session recorded yet.",
             based_on_session=None,
             baseline_nrs=results[0].pre_nrs if results else None,
             latest_nrs=None,
             change_pct=None,
             change_points=None,
-            moderate_pct=thresholds.moderate_pct,
-            substantial_pct=thresholds.substantial_pct,
-            points=thresholds.points,
             statement_ids=["S003.12", "S000.19"],
-            references=refs,
+            **common,
         )
+    latest = scored[-1]
+    assert latest.response is not None
+    rule = c.classes[latest.response]
+    baseline, last_post = results[0].pre_nrs, latest.post_nrs
+    course_pct = (
+        round((baseline - last_post) * 100 / baseline, 1)
+        if baseline and last_post is not None
+        else None
+    )
+    return CourseResponse(
+        classification=latest.response,
+        name=rule.name,
+        text=f"Session {latest.number}: {latest.response_text} {rule.meaning}",
+        based_on_session=latest.number,
+        baseline_nrs=baseline,
+        latest_nrs=last_post,
+        change_pct=course_pct,
+        change_points=baseline - last_post if last_post is not None else None,
+        statement_ids=list(rule.statement_ids),
+        **common,
+    )
 
-    # ---- session count against the phase's range (S000.20)
-    ec = rec.expected_course
-    done = len(sessions)
+
+def session_count(c: _Course, f: _Findings) -> SessionCount:
+    """Sessions done and planned against the phase's range (S000.20)."""
+    ec, done = c.expected, len(c.sessions)
     smax = ec.sessions_max
-    planned = episode.plan.planned_sessions if episode.plan else None
-    count = SessionCount(
+    planned = c.episode.plan.planned_sessions if c.episode.plan else None
+    if smax is None:
+        f.warnings.append(
+            _caution(c.rules["phase_unknown"], "", ["assessment.pain.duration_weeks"])
+        )
+        f.needs.append(
+            Need(
+                field="assessment.pain.duration_weeks",
+                why="phase and so the number of sessions planned",
+                blocking=False,
+            )
+        )
+    else:
+        _check_session_limits(c, done, smax, planned, f)
+    return SessionCount(
         phase=ec.phase,
         done=done,
         sessions_min=ec.sessions_min,
@@ -531,55 +469,48 @@ def evaluate_course(
         remaining=max(smax - done, 0) if smax is not None else None,
         statement_ids=list(ec.statement_ids),
     )
-    if smax is None:
-        warnings.append(_caution(rules["phase_unknown"], "", ["assessment.pain.duration_weeks"]))
-        needs.append(
-            Need(
-                field="assessment.pain.duration_weeks",
-                why="phase and so the number of sessions planned",
-                blocking=False,
+
+
+def _check_session_limits(
+    c: _Course, done: int, smax: int, planned: int | None, f: _Findings
+) -> None:
+    """Warn one session before the maximum, at it, beyond it, and for a plan over it."""
+    ec, rules = c.expected, c.rules
+    rng = f"{ec.phase}: {ec.sessions_min}-{smax}"
+    limit = _session_limit(done, smax)
+    if limit is not None:
+        text = (
+            f"{done} sessions done, over the maximum of {smax} ({rng})."
+            if limit == "session_limit_exceeded"
+            else f"{done} of {smax} sessions done ({rng})."
+        )
+        f.warnings.append(_caution(rules[limit], text, ["sessions"]))
+    if planned is not None and planned > smax:
+        f.warnings.append(
+            _caution(
+                rules["plan_exceeds_limit"],
+                f"{planned} sessions planned; the range is {ec.sessions_min}-{smax} ({ec.phase}).",
+                ["plan.planned_sessions"],
             )
         )
-    else:
-        rng = f"{ec.phase}: {ec.sessions_min}-{smax}"
-        if done > smax:
-            warnings.append(
-                _caution(
-                    rules["session_limit_exceeded"],
-                    f"{done} sessions done, over the maximum of {smax} ({rng}).",
-                    ["sessions"],
-                )
-            )
-        elif done == smax:
-            warnings.append(
-                _caution(
-                    rules["session_limit_reached"],
-                    f"{done} of {smax} sessions done ({rng}).",
-                    ["sessions"],
-                )
-            )
-        elif done == smax - 1 and done > 0:
-            warnings.append(
-                _caution(
-                    rules["session_limit_near"],
-                    f"{done} of {smax} sessions done ({rng}).",
-                    ["sessions"],
-                )
-            )
-        if planned is not None and planned > smax:
-            warnings.append(
-                _caution(
-                    rules["plan_exceeds_limit"],
-                    f"{planned} sessions planned; the range is {ec.sessions_min}-{smax} "
-                    f"({ec.phase}).",
-                    ["plan.planned_sessions"],
-                )
-            )
 
-    # ---- reassessment 2-4 weeks after therapy starts (S003.12)
-    ra = ins.reassessment
-    if not sessions:
-        reassessment = ReassessmentStatus(
+
+def _session_limit(done: int, smax: int) -> str | None:
+    """Which course rule the session count meets: beyond, at, or one before the maximum."""
+    if done > smax:
+        return "session_limit_exceeded"
+    if done == smax:
+        return "session_limit_reached"
+    if done == smax - 1 and done > 0:
+        return "session_limit_near"
+    return None
+
+
+def reassessment_status(c: _Course, f: _Findings) -> ReassessmentStatus:
+    """The reassessment 2-4 weeks after the first session (S003.12)."""
+    ra = c.kb.instruments.reassessment
+    if not c.sessions:
+        return ReassessmentStatus(
             status="not_started",
             therapy_start=None,
             due_from=None,
@@ -587,140 +518,147 @@ def evaluate_course(
             done_on=None,
             statement_ids=list(ra.statement_ids),
         )
-    else:
-        start = sessions[0].date
-        due_from = start + timedelta(days=round(ra.weeks_min * 7))
-        due_by = start + timedelta(days=round(ra.weeks_max * 7))
-        done_on = next((d for d in sorted(episode.reassessments) if d >= due_from), None)
-        status: Literal["upcoming", "due", "overdue", "done"]
-        window = f"window {due_from} to {due_by}"
-        if done_on is not None:
-            status = "done"
-            notes.append(_note(rules["reassessment_done"], f"Reassessed on {done_on}.", []))
-        elif as_of < due_from:
-            status = "upcoming"
-            notes.append(
-                _note(
-                    rules["reassessment_upcoming"], f"Reassessment {window}.", ["sessions[0].date"]
-                )
+    start = c.sessions[0].date
+    due_from = start + timedelta(days=round(ra.weeks_min * 7))
+    due_by = start + timedelta(days=round(ra.weeks_max * 7))
+    done_on = next((d for d in sorted(c.episode.reassessments) if d >= due_from), None)
+    return ReassessmentStatus(
+        status=_reassessment_due(c, due_from, due_by, done_on, f),
+        therapy_start=start,
+        due_from=due_from,
+        due_by=due_by,
+        done_on=done_on,
+        statement_ids=list(ra.statement_ids),
+    )
+
+
+def _reassessment_due(
+    c: _Course, due_from: dt.date, due_by: dt.date, done_on: dt.date | None, f: _Findings
+) -> Literal["upcoming", "due", "overdue", "done"]:
+    """Done, upcoming (a note), due or overdue (a warning) as of the report date."""
+    rules, as_of = c.rules, c.as_of
+    window = f"window {due_from} to {due_by}"
+    if done_on is not None:
+        f.notes.append(_note(rules["reassessment_done"], f"Reassessed on {done_on}.", []))
+        return "done"
+    if as_of < due_from:
+        f.notes.append(
+            _note(rules["reassessment_upcoming"], f"Reassessment {window}.", ["sessions[0].date"])
+        )
+        return "upcoming"
+    if as_of <= due_by:
+        f.warnings.append(
+            _caution(rules["reassessment_due"], f"Reassessment {window}.", ["reassessments"])
+        )
+        return "due"
+    f.warnings.append(
+        _caution(
+            rules["reassessment_overdue"],
+            f"Reassessment was due by {due_by} ({(as_of - due_by).days} days ago).",
+            ["reassessments"],
+        )
+    )
+    return "overdue"
+
+
+def _check_active_care(c: _Course, f: _Findings) -> None:
+    """TPIs never alone (S000.25); conservative care kept going (S000.26)."""
+    sessions, rules = c.sessions, c.rules
+    if not sessions:
+        return
+    lacking = [i for i, s in enumerate(sessions) if not _has_active_care(s)]
+    last = len(sessions) - 1
+    lapsed = last in lacking and any(_has_active_care(s) for s in sessions[:last])
+    if lapsed:
+        f.warnings.append(
+            _caution(
+                rules["conservative_care_lapsed"],
+                f"Session {last + 1} ({sessions[last].date}) records neither physical "
+                "therapy nor home exercise.",
+                [f"sessions[{last}].physical_therapy", f"sessions[{last}].home_exercise"],
             )
-        elif as_of <= due_by:
-            status = "due"
-            warnings.append(
-                _caution(
-                    rules["reassessment_due"],
-                    f"Reassessment {window}.",
-                    ["reassessments"],
-                )
+        )
+    mono = [i for i in lacking if not (lapsed and i == last)]
+    if mono:
+        unknown = [i for i in mono if sessions[i].physical_therapy is None]
+        specific = (
+            f"Session(s) {', '.join(str(i + 1) for i in mono)} without physical therapy "
+            "or home exercise"
+            + (" recorded" if unknown else "")
+            + ("; none recorded in the whole course." if len(mono) == len(sessions) else ".")
+        )
+        fields = [
+            name
+            for i in mono
+            for name in (f"sessions[{i}].physical_therapy", f"sessions[{i}].home_exercise")
+        ]
+        f.warnings.append(_caution(rules["monotherapy"], specific, fields))
+    f.notes.append(_note(rules["continue_conservative_care"], "", []))
+
+
+def _check_long_term_use(c: _Course, f: _Findings) -> None:
+    """Repeated TPIs as long-term management (S000.01, S000.02)."""
+    sessions, policy = c.sessions, c.policy
+    done, smax = len(sessions), c.expected.sessions_max
+    if done < 2:
+        return
+    span_weeks = (sessions[-1].date - sessions[0].date).days / 7
+    why: list[str] = []
+    if span_weeks > policy.long_term_course_weeks:
+        why.append(
+            f"the course spans {span_weeks:.0f} weeks (policy: more than "
+            f"{policy.long_term_course_weeks:g})"
+        )
+    if smax is not None and done > smax:
+        why.append(f"{done} sessions exceed the {smax} planned for the phase")
+    if why:
+        f.warnings.append(
+            _caution(
+                c.rules["long_term_repeated_tpis"],
+                f"Repeated TPIs: {'; '.join(why)}.",
+                ["sessions"],
             )
-        else:
-            status = "overdue"
-            warnings.append(
-                _caution(
-                    rules["reassessment_overdue"],
-                    f"Reassessment was due by {due_by} ({(as_of - due_by).days} days ago).",
-                    ["reassessments"],
-                )
-            )
-        reassessment = ReassessmentStatus(
-            status=status,
-            therapy_start=start,
-            due_from=due_from,
-            due_by=due_by,
-            done_on=done_on,
-            statement_ids=list(ra.statement_ids),
         )
 
-    # ---- never monotherapy (S000.25); keep conservative care going (S000.26)
-    if sessions:
-        lacking = [i for i, s in enumerate(sessions) if not _has_active_care(s)]
-        last = len(sessions) - 1
-        lapsed = last in lacking and any(_has_active_care(s) for s in sessions[:last])
-        if lapsed:
-            warnings.append(
-                _caution(
-                    rules["conservative_care_lapsed"],
-                    f"Session {last + 1} ({sessions[last].date}) records neither physical "
-                    "therapy nor home exercise.",
-                    [f"sessions[{last}].physical_therapy", f"sessions[{last}].home_exercise"],
-                )
-            )
-        mono = [i for i in lacking if not (lapsed and i == last)]
-        if mono:
-            unknown = [i for i in mono if sessions[i].physical_therapy is None]
-            specific = (
-                f"Session(s) {', '.join(str(i + 1) for i in mono)} without physical therapy "
-                "or home exercise"
-                + (" recorded" if unknown else "")
-                + ("; none recorded in the whole course." if len(mono) == len(sessions) else ".")
-            )
-            warnings.append(
-                _caution(
-                    rules["monotherapy"],
-                    specific,
-                    [
-                        f
-                        for i in mono
-                        for f in (f"sessions[{i}].physical_therapy", f"sessions[{i}].home_exercise")
-                    ],
-                )
-            )
-        notes.append(_note(rules["continue_conservative_care"], "", []))
 
-    # ---- repeated TPIs as long-term management (S000.01, S000.02)
-    if done >= 2:
-        span_weeks = (sessions[-1].date - sessions[0].date).days / 7
-        why: list[str] = []
-        if span_weeks > policy.long_term_course_weeks:
-            why.append(
-                f"the course spans {span_weeks:.0f} weeks (policy: more than "
-                f"{policy.long_term_course_weeks:g})"
-            )
-        if smax is not None and done > smax:
-            why.append(f"{done} sessions exceed the {smax} planned for the phase")
-        if why:
-            warnings.append(
-                _caution(
-                    rules["long_term_repeated_tpis"],
-                    f"Repeated TPIs: {'; '.join(why)}.",
-                    ["sessions"],
-                )
-            )
-
-    # ---- complications
-    comp = {c.id: c for c in ins.complications}
-    for i, s in enumerate(sessions):
+def _check_complications(c: _Course, f: _Findings) -> None:
+    """A serious complication is a warning with its action; an expected one is a note."""
+    comp = {x.id: x for x in c.kb.instruments.complications}
+    rules = c.rules
+    for i, s in enumerate(c.sessions):
         for j, cid in enumerate(s.complications):
-            c = comp[cid]
+            x = comp[cid]
             where = [f"sessions[{i}].complications[{j}]"]
-            if c.serious:
+            if x.serious:
                 rule = rules["complication_serious"]
-                warnings.append(
+                f.warnings.append(
                     Caution(
-                        code=f"complication.{c.id}",
-                        text=f"{c.name} after session {i + 1} ({s.date}). {rule.text}",
-                        action=c.action,
+                        code=f"complication.{x.id}",
+                        text=f"{x.name} after session {i + 1} ({s.date}). {rule.text}",
+                        action=x.action,
                         fields=where,
-                        statement_ids=list(c.statement_ids) or list(rule.statement_ids),
+                        statement_ids=list(x.statement_ids) or list(rule.statement_ids),
                     )
                 )
             else:
-                notes.append(
+                f.notes.append(
                     _note(
                         rules["complication_expected"],
-                        f"{c.name} after session {i + 1}: {c.action}",
+                        f"{x.name} after session {i + 1}: {x.action}",
                         where,
-                        c.statement_ids,
+                        x.statement_ids,
                     )
                 )
 
-    # ---- outcome instruments
+
+def outcome_trends(results: Sequence[SessionResult]) -> list[OutcomeTrend]:
+    """First and latest score of each outcome instrument (PEG, ODI, NDI) recorded."""
     outcomes: list[OutcomeTrend] = []
     for inst in SCORED_INSTRUMENTS:
         series = [(r.number, sc) for r in results for sc in r.scores if sc.instrument == inst]
         if not series:
             continue
-        (n0, first), (n1, lastsc) = series[0], series[-1]
+        (n0, first), (n1, latest) = series[0], series[-1]
         outcomes.append(
             OutcomeTrend(
                 instrument=inst,
@@ -730,115 +668,132 @@ def evaluate_course(
                 first=first.score,
                 first_band=first.band,
                 latest_session=n1,
-                latest=lastsc.score,
-                latest_band=lastsc.band,
-                change=round(lastsc.score - first.score, 2),
+                latest=latest.score,
+                latest_band=latest.band,
+                change=round(latest.score - first.score, 2),
             )
         )
-    regions = set(a.regions)
+    return outcomes
+
+
+def _check_instrument_regions(c: _Course, outcomes: Sequence[OutcomeTrend], f: _Findings) -> None:
+    """ODI is for low back pain, NDI for neck pain: a note when one is used elsewhere."""
+    regions = set(c.episode.assessment.regions)
     upper = {"neck", "upper_back"}
     used = {o.instrument for o in outcomes}
+    rule = c.rules["instrument_region"]
     if "odi" in used and regions <= upper:
-        notes.append(
-            _note(rules["instrument_region"], "ODI recorded for neck/upper back pain.", [])
-        )
+        f.notes.append(_note(rule, "ODI recorded for neck/upper back pain.", []))
     if "ndi" in used and not regions & upper:
-        notes.append(
-            _note(rules["instrument_region"], "NDI recorded for pain outside the neck.", [])
-        )
-    startback = (
-        score("startback", episode.startback, kb, field="startback")
-        if (episode.startback is not None)
-        else None
-    )
-    if startback is not None:
-        notes.append(
-            Reason(
-                code="startback",
-                text=f"STarT Back: {startback.band_name} (total {startback.raw}/9, psychosocial "
-                f"{startback.subscales.get('psychosocial')}/5). Matched care: "
-                f"{startback.matched_care}",
-                fields=["startback"],
-                statement_ids=["S002.34", "S003.10", "S004.04"],
-            )
-        )
+        f.notes.append(_note(rule, "NDI recorded for pain outside the neck.", []))
 
-    # ---- when TPIs fail: the re-evaluation worksheet (S000.31, S004.05, S003.12)
-    opened: list[Reason] = []
-    rev_rule = rules["reevaluate"]
+
+def _startback(c: _Course, f: _Findings) -> Score | None:
+    """The STarT Back risk group and its matched care, as a note."""
+    answers = c.episode.startback
+    if answers is None:
+        return None
+    sb = score("startback", answers, c.kb, field="startback")
+    f.notes.append(
+        Reason(
+            code="startback",
+            text=f"STarT Back: {sb.band_name} (total {sb.raw}/9, psychosocial "
+            f"{sb.subscales.get('psychosocial')}/5). Matched care: "
+            f"{sb.matched_care}",
+            fields=["startback"],
+            statement_ids=["S002.34", "S003.10", "S004.04"],
+        )
+    )
+    return sb
+
+
+def _reevaluation(
+    c: _Course, response: CourseResponse, startback: Score | None, f: _Findings
+) -> Worksheet | None:
+    """When TPIs fail, the re-evaluation worksheet (S000.31, S004.05, S003.12)."""
+    opened = _why_reevaluate(c, response)
+    if not opened:
+        return None
+    f.warnings.append(_caution(c.rules["reevaluate"], "", ["sessions"]))
+    return build_worksheet(
+        c.episode.assessment,
+        c.sessions,
+        c.kb,
+        opened_because=opened,
+        plan=c.episode.plan,
+        startback=startback,
+    )
+
+
+def _why_reevaluate(c: _Course, response: CourseResponse) -> list[Reason]:
+    """No response, too short a relief, or only a partial one at the session limit."""
     cls_now = response.classification
+    done, smax = len(c.sessions), c.expected.sessions_max
     if cls_now in ("non_responder", "relief_too_short"):
-        opened.append(
+        rule = c.classes[cls_now]
+        return [
             Reason(
                 code=f"course.{cls_now}",
-                text=f"Course response {classes[cls_now].name.lower()}. {response.text}",
+                text=f"Course response {rule.name.lower()}. {response.text}",
                 fields=[f"sessions[{(response.based_on_session or 1) - 1}].post_nrs"],
-                statement_ids=list(classes[cls_now].statement_ids),
+                statement_ids=list(rule.statement_ids),
             )
-        )
-    elif cls_now == "partial" and smax is not None and done >= smax:
-        opened.append(
+        ]
+    if cls_now == "partial" and smax is not None and done >= smax:
+        return [
             Reason(
                 code="course.partial_at_limit",
-                text=f"Only a partial response after {done} of {smax} sessions: symptoms persist "
-                "despite the planned course.",
+                text=f"Only a partial response after {done} of {smax} sessions: symptoms "
+                "persist despite the planned course.",
                 fields=["sessions"],
                 statement_ids=["S003.12", "S000.20", "S000.31"],
             )
-        )
-    worksheet: Worksheet | None = None
-    if opened:
-        warnings.append(_caution(rev_rule, "", ["sessions"]))
-        worksheet = build_worksheet(
-            a,
-            sessions,
-            kb,
-            opened_because=opened,
-            plan=episode.plan,
-            startback=startback,
-        )
+        ]
+    return []
 
-    ablation = (
-        ablation_decision(episode.medial_branch_blocks, policy, knowledge=kb)
-        if episode.medial_branch_blocks
-        else None
-    )
 
-    # ---- headline
+def _ablation(c: _Course) -> AblationDecision | None:
+    """The radiofrequency ablation decision, when medial branch blocks are recorded."""
+    blocks = c.episode.medial_branch_blocks
+    return ablation_decision(blocks, c.policy, knowledge=c.kb) if blocks else None
+
+
+def _headline(
+    c: _Course, response: CourseResponse, worksheet: Worksheet | None, n_warn: int
+) -> str:
+    """One line: the response (or the call to re-evaluate), sessions against range, warnings."""
+    ec, done = c.expected, len(c.sessions)
     if worksheet is not None:
         headline = "TPIs are not working: re-evaluate before any further injection."
     elif response.classification is None:
         headline = response.text
     else:
         headline = f"{response.name} after {done} session{'s' if done != 1 else ''}."
-    if smax is not None:
-        headline += f" Sessions {done} of {ec.sessions_min}-{smax} ({ec.phase})."
-    n_warn = len(warnings)
+    if ec.sessions_max is not None:
+        headline += f" Sessions {done} of {ec.sessions_min}-{ec.sessions_max} ({ec.phase})."
     if n_warn:
         headline += f" {n_warn} warning{'s' if n_warn != 1 else ''}."
+    return headline
 
-    return CourseReport(
-        headline=headline,
-        response=response,
-        course=count,
-        reassessment=reassessment,
-        warnings=warnings,
-        notes=notes,
-        needs=list({n.field: n for n in needs}.values()),
-        sessions=results,
-        outcomes=outcomes,
-        startback=startback,
-        reevaluation=worksheet,
-        ablation=ablation,
-        assessment=AssessmentSummary(
-            verdict=rec.verdict, headline=rec.headline, reasons=list(rec.reasons)
-        ),
-        policy={
-            "min_relief_days": policy.min_relief_days,
-            "long_term_course_weeks": policy.long_term_course_weeks,
-            "rfa_rule": policy.rfa_rule,
-        },
-        knowledge_version=kb.version,
-        as_of=as_of,
-        disclaimer=DISCLAIMER,
-    )
+
+__all__ = [
+    "SCORED_INSTRUMENTS",
+    "AssessmentSummary",
+    "CourseReport",
+    "CourseResponse",
+    "Episode",
+    "Guidance",
+    "MedialBranchBlock",
+    "OutcomeTrend",
+    "PlanSummary",
+    "PlanTarget",
+    "ReassessmentStatus",
+    "Session",
+    "SessionCount",
+    "SessionResult",
+    "Technique",
+    "check_episode",
+    "evaluate_course",
+    "parse_episode",
+    "session_response",
+]

@@ -33,6 +33,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, ValidationError
 
+from triggerpath.domain.numbers import Quantity
 from triggerpath.domain.policy import DEFAULT_POLICY, Policy
 from triggerpath.domain.recommendation import Reason
 from triggerpath.errors import FieldProblem, InvalidInput
@@ -47,6 +48,9 @@ Sex = Literal["female", "male", "other", "unknown"]
 WEIGHT_KG_RANGE = (Decimal(20), Decimal(400))
 HEIGHT_CM_RANGE = (Decimal(120), Decimal(250))
 MAX_ML = Decimal(500)
+MIN_ML = Decimal("0.01")
+MIN_PERCENT = Decimal("0.01")
+MIN_PRIOR_MG = Decimal("0.01")
 MAX_PRIOR_MG = Decimal(10000)
 DOSE_IDS = ["S000.28"]
 TOXICITY_IDS = ["S000.29"]
@@ -61,7 +65,9 @@ Num = Annotated[Decimal, PlainSerializer(_num, return_type=int | float, when_use
 
 
 class _In(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    """Input models are strict (see :mod:`triggerpath.domain.numbers` for the numbers)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
 
 class SolutionDose(_In):
@@ -70,8 +76,8 @@ class SolutionDose(_In):
     agent: str = Field(
         min_length=1, max_length=60, description="lidocaine, bupivacaine, ropivacaine, mepivacaine"
     )
-    percent: Decimal = Field(description="strength in % (1% = 10 mg/mL)")
-    ml: Decimal = Field(description="volume of this solution in mL")
+    percent: Quantity = Field(description="strength in % (1% = 10 mg/mL)")
+    ml: Quantity = Field(description="volume of this solution in mL")
     epinephrine: bool = Field(default=False, description="solution contains epinephrine")
 
 
@@ -79,12 +85,18 @@ class PriorDose(_In):
     """A local anesthetic dose already given in the last 24 hours."""
 
     agent: str = Field(min_length=1, max_length=60)
-    mg: Decimal = Field(description="milligrams given")
+    mg: Quantity = Field(description="milligrams given")
+    hours_ago: Quantity | None = Field(
+        default=None,
+        ge=0,
+        le=24,
+        description="hours since this dose; null = not recorded (then it always counts)",
+    )
 
 
 class DoseRequest(_In):
-    weight_kg: Decimal = Field(description="actual body weight in kg")
-    height_cm: Decimal | None = Field(default=None, description="needed for ideal or lean weight")
+    weight_kg: Quantity = Field(description="actual body weight in kg")
+    height_cm: Quantity | None = Field(default=None, description="needed for ideal or lean weight")
     sex: Sex | None = Field(default=None, description="needed for ideal or lean weight")
     solutions: list[SolutionDose] = Field(min_length=1, max_length=20)
     prior_24h: list[PriorDose] = Field(default_factory=list, max_length=50)
@@ -278,6 +290,13 @@ def validate_request(
             problems.append(
                 FieldProblem(f"{pre}solutions[{i}].ml", "must be a volume of more than 0 mL")
             )
+        elif s.ml < MIN_ML:
+            problems.append(
+                FieldProblem(
+                    f"{pre}solutions[{i}].ml",
+                    f"{_fmt(s.ml)} mL rounds to 0 at the {MIN_ML} mL a syringe measures",
+                )
+            )
         elif s.ml > MAX_ML:
             problems.append(
                 FieldProblem(
@@ -304,6 +323,13 @@ def solution_problems(
         problems.append(FieldProblem(f"{at}.percent", "must be a strength of more than 0%"))
     elif percent > 100:
         problems.append(FieldProblem(f"{at}.percent", "a strength cannot be over 100%"))
+    elif percent < MIN_PERCENT:
+        problems.append(
+            FieldProblem(
+                f"{at}.percent",
+                f"{_fmt(percent)}% rounds to 0 (below {MIN_PERCENT}%, no local anesthetic effect)",
+            )
+        )
     elif (
         la is not None
         and la.marketed(epinephrine)  # (no epinephrine form at all: reported below)
@@ -344,6 +370,12 @@ def prior_problems(prior: Sequence[PriorDose], inj: Injectates, at: str) -> list
             )
         if not _finite(p.mg) or p.mg <= 0:
             problems.append(FieldProblem(f"{at}[{i}].mg", "must be a dose of more than 0 mg"))
+        elif p.mg < MIN_PRIOR_MG:
+            problems.append(
+                FieldProblem(
+                    f"{at}[{i}].mg", f"{_fmt(p.mg)} mg rounds to 0 (below {MIN_PRIOR_MG} mg)"
+                )
+            )
         elif p.mg > MAX_PRIOR_MG:
             problems.append(
                 FieldProblem(f"{at}[{i}].mg", f"{_fmt(p.mg)} mg is not plausible; check the units")
@@ -503,6 +535,367 @@ class _Group:
     fields: list[str]
 
 
+@dataclass
+class _Ledger:
+    """The 24-hour ledger summed per agent, with the fields each total came from."""
+
+    mg: dict[str, Fraction]
+    fields: dict[str, list[str]]
+    expired: list[str]
+
+
+@dataclass
+class _Daily:
+    """Per agent over 24 hours: the limit, what counts against it and the fraction used."""
+
+    max_mg: dict[str, tuple[Decimal | None, str]]
+    prior_limit: dict[str, Decimal]
+    now_mg: dict[str, Fraction]
+    fraction: dict[str, Fraction]
+
+
+@dataclass
+class _Totals:
+    """Everything the check computed, for the result's figures and texts."""
+
+    groups: dict[tuple[str, bool], _Group]
+    singles: dict[tuple[str, bool], SingleLimit]
+    frac_single: dict[tuple[str, bool], Fraction]
+    ledger: _Ledger
+    daily: _Daily
+    sum_single: Fraction
+    sum_24h: Fraction
+    overall: Fraction
+    level: Level
+    caution: Fraction
+    window_hours: Decimal
+
+
+def _groups(request: DoseRequest, inj: Injectates, pre: str) -> dict[tuple[str, bool], _Group]:
+    """This procedure's milligrams per agent and form (plain or with epinephrine)."""
+    groups: dict[tuple[str, bool], _Group] = {}
+    for i, s in enumerate(request.solutions):
+        la = inj.agent(s.agent)
+        assert la is not None
+        g = groups.setdefault((la.id, s.epinephrine), _Group(la, s.epinephrine, Fraction(0), []))
+        g.mg += Fraction(s.percent) * 10 * Fraction(s.ml)
+        g.fields.append(f"{pre}solutions[{i}]")
+    return groups
+
+
+def _ledger(request: DoseRequest, inj: Injectates, policy: Policy, pre: str) -> _Ledger:
+    """Earlier doses of the last 24 hours, summed per agent.
+
+    Every earlier dose of every agent counts (additive toxicity does not care which agent
+    came first), except one whose ``hours_ago`` is recorded and at least the policy's
+    ``prior_dose_window_hours`` (default 24: none drops out early).
+    """
+    out = _Ledger({}, {}, [])
+    for i, p in enumerate(request.prior_24h):
+        la = inj.agent(p.agent)
+        assert la is not None
+        if p.hours_ago is not None and p.hours_ago >= policy.prior_dose_window_hours:
+            out.expired.append(f"{pre}prior_24h[{i}]")
+            continue
+        out.mg[la.id] = out.mg.get(la.id, Fraction(0)) + Fraction(p.mg)
+        out.fields.setdefault(la.id, []).append(f"{pre}prior_24h[{i}]")
+    return out
+
+
+def _daily(
+    groups: dict[tuple[str, bool], _Group],
+    singles: dict[tuple[str, bool], SingleLimit],
+    frac_single: dict[tuple[str, bool], Fraction],
+    ledger: _Ledger,
+    inj: Injectates,
+    weight_kg: Decimal,
+    source: str,
+) -> _Daily:
+    """Each agent's 24-hour fraction (earlier + now against the 24-hour or single maximum).
+
+    Labelled: (earlier + now) / 24-hour maximum. Unlabelled (TriggerPath convention): earlier
+    doses count against the lowest single-dose maximum of the forms in play (their form is not
+    recorded), today's doses against their own form's maximum.
+    """
+    out = _Daily({}, {}, {}, {})
+    for aid in dict.fromkeys([*(g.la.id for g in groups.values()), *ledger.mg]):
+        la = inj.agent(aid)
+        assert la is not None
+        out.now_mg[aid] = sum((g.mg for g in groups.values() if g.la.id == aid), Fraction(0))
+        earlier = ledger.mg.get(aid, Fraction(0))
+        picked = _pick([(d.max_mg, d.source) for d in la.limits_24h], source)
+        if picked.value is not None and picked.source is not None:
+            out.max_mg[aid] = (picked.value, picked.source)
+            out.prior_limit[aid] = picked.value
+            out.fraction[aid] = (earlier + out.now_mg[aid]) / Fraction(picked.value)
+            continue
+        forms = [k for k in singles if k[0] == aid]
+        out.prior_limit[aid] = min(
+            [singles[k].max_mg for k in forms]
+            or [single_limit(la.form_limits(False), weight_kg, source).max_mg]
+        )
+        out.max_mg[aid] = (None, inj.unlabelled_24h_rule.id)
+        out.fraction[aid] = earlier / Fraction(out.prior_limit[aid]) + sum(
+            (frac_single[k] for k in forms), Fraction(0)
+        )
+    return out
+
+
+def _totals(
+    request: DoseRequest, inj: Injectates, weight: WeightUsed, policy: Policy, pre: str
+) -> _Totals:
+    """This procedure per agent and form, the 24-hour ledger, and both mixture sums."""
+    source = policy.dose_limit_source
+    caution = Fraction(policy.dose_caution_fraction)
+    groups = _groups(request, inj, pre)
+    singles = {
+        key: single_limit(g.la.form_limits(g.epinephrine), weight.kg, source)
+        for key, g in groups.items()
+    }
+    frac_single = {key: g.mg / Fraction(singles[key].max_mg) for key, g in groups.items()}
+    ledger = _ledger(request, inj, policy, pre)
+    daily = _daily(groups, singles, frac_single, ledger, inj, weight.kg, source)
+    sum_single = sum(frac_single.values(), Fraction(0))
+    sum_24h = sum(daily.fraction.values(), Fraction(0))
+    overall = max(sum_single, sum_24h)
+    level = _level(overall, caution)
+    return _Totals(
+        groups,
+        singles,
+        frac_single,
+        ledger,
+        daily,
+        sum_single,
+        sum_24h,
+        overall,
+        level,
+        caution,
+        policy.prior_dose_window_hours,
+    )
+
+
+def _agent_dose(key: tuple[str, bool], t: _Totals) -> AgentDose:
+    """One agent and form of this procedure against its single-dose maximum."""
+    g, lim, fr = t.groups[key], t.singles[key], t.frac_single[key]
+    entries = g.la.form_limits(g.epinephrine)
+    return AgentDose(
+        agent=g.la.id,
+        name=g.la.name,
+        epinephrine=g.epinephrine,
+        mg=_exact(g.mg),
+        max_mg=lim.max_mg,
+        limited_by=lim.limited_by,
+        mg_per_kg=lim.mg_per_kg.value,
+        mg_per_kg_source=lim.mg_per_kg.source,
+        weight_limit_mg=lim.weight_limit,
+        cap_mg=lim.cap.value,
+        cap_source=lim.cap.source,
+        fraction=round_up(fr, 4),
+        level=_level(max(fr, t.daily.fraction[g.la.id]), t.caution),
+        sources=_sources(entries),
+        source_range=_source_range(entries),
+    )
+
+
+def _agent_reason(key: tuple[str, bool], t: _Totals, weight: WeightUsed) -> Reason:
+    """How one agent's maximum was found and how much of it this procedure uses."""
+    g, lim, fr = t.groups[key], t.singles[key], t.frac_single[key]
+    entries = g.la.form_limits(g.epinephrine)
+    form = "with epinephrine" if g.epinephrine else "plain"
+    how = []
+    if lim.weight_limit is not None:
+        how.append(
+            f"{_fmt(lim.mg_per_kg.value or Decimal(0))} mg/kg x {_fmt(weight.kg)} kg = "
+            f"{_fmt(lim.weight_limit)} mg [{lim.mg_per_kg.source}]"
+        )
+    if lim.cap.value is not None:
+        how.append(f"cap {_fmt(lim.cap.value)} mg [{lim.cap.source}]")
+    return Reason(
+        code=f"agent.{g.la.id}.{'epinephrine' if g.epinephrine else 'plain'}",
+        text=(
+            f"{g.la.name} {form}: {_fmt(_exact(g.mg))} mg now; maximum {_fmt(lim.max_mg)} mg "
+            f"(lower of {' and '.join(how)}); {_pct(fr)} of it. Sources: "
+            f"{_source_range(entries)}."
+        ),
+        fields=g.fields,
+        statement_ids=DOSE_IDS,
+    )
+
+
+def _daily_dose(aid: str, t: _Totals, inj: Injectates) -> DailyDose:
+    """One agent over 24 hours, earlier doses and this procedure together."""
+    la = inj.agent(aid)
+    assert la is not None
+    mx, src = t.daily.max_mg[aid]
+    earlier = t.ledger.mg.get(aid, Fraction(0))
+    fr = t.daily.fraction[aid]
+    return DailyDose(
+        agent=aid,
+        name=la.name,
+        prior_mg=_exact(earlier),
+        now_mg=_exact(t.daily.now_mg[aid]),
+        total_mg=_exact(earlier + t.daily.now_mg[aid]),
+        max_mg=mx,
+        max_source=src,
+        prior_limit_mg=t.daily.prior_limit[aid],
+        fraction=round_up(fr, 4),
+        level=_level(fr, t.caution),
+        sources=[
+            SourceValue(source=d.source, mg_per_kg=None, max_mg=d.max_mg, reference=d.reference)
+            for d in la.limits_24h
+        ],
+    )
+
+
+def _daily_reason(aid: str, t: _Totals, inj: Injectates) -> Reason | None:
+    """The 24-hour sum of one agent in words (when there are earlier doses or a 24-h limit)."""
+    la = inj.agent(aid)
+    assert la is not None
+    if aid not in t.ledger.mg and not la.limits_24h:
+        return None
+    mx, src = t.daily.max_mg[aid]
+    limit_text = f"{_fmt(mx)} mg" if mx is not None else "the single-dose maximum"
+    earlier = t.ledger.mg.get(aid, Fraction(0))
+    total = earlier + t.daily.now_mg[aid]
+    rule = (
+        f"no source gives a 24-hour maximum, so earlier doses count against the "
+        f"single-dose maximum of {_fmt(t.daily.prior_limit[aid])} mg (TriggerPath convention)"
+        if src == inj.unlabelled_24h_rule.id
+        else f"24-hour maximum [{src}]"
+    )
+    return Reason(
+        code=f"daily.{aid}",
+        text=(
+            f"{la.name} over 24 hours: {_fmt(_exact(earlier))} mg "
+            f"earlier + {_fmt(_exact(t.daily.now_mg[aid]))} mg now = {_fmt(_exact(total))} mg "
+            f"against {limit_text} ({rule}); {_pct(t.daily.fraction[aid])} of the allowance."
+        ),
+        fields=t.ledger.fields.get(aid, [])
+        + [f for g in t.groups.values() if g.la.id == aid for f in g.fields],
+        statement_ids=DOSE_IDS,
+    )
+
+
+def _mixture_reason(t: _Totals, inj: Injectates) -> Reason | None:
+    """The additive-toxicity sum in words, when more than one agent is in play."""
+    in_groups = {g.la.id for g in t.groups.values()}
+    if len(t.groups) + len([a for a in t.ledger.mg if a not in in_groups]) <= 1:
+        return None
+    mix = inj.mixture_convention
+    return Reason(
+        code="mixture",
+        text=(
+            f"{mix.name}: this procedure "
+            + " + ".join(_pct(f) for f in t.frac_single.values())
+            + f" = {_pct(t.sum_single)}; over 24 hours "
+            + " + ".join(_pct(f) for f in t.daily.fraction.values())
+            + f" = {_pct(t.sum_24h)} of the combined maximum."
+        ),
+        fields=[f for g in t.groups.values() for f in g.fields],
+        statement_ids=list(mix.statement_ids),
+    )
+
+
+def _solution_result(s: SolutionDose, t: _Totals, inj: Injectates) -> SolutionResult:
+    """One solution with the extra mL of it alone that keeps every limit."""
+    la = inj.agent(s.agent)
+    assert la is not None
+    conc = Fraction(s.percent) * 10
+    single_max = t.singles[(la.id, s.epinephrine)].max_mg
+    room_single = (1 - t.sum_single) * Fraction(single_max) / conc
+    daily_limit = t.daily.max_mg[la.id][0]
+    per_ml_limit = daily_limit if daily_limit is not None else single_max
+    room_24h = (1 - t.sum_24h) * Fraction(per_ml_limit) / conc
+    room = max(Fraction(0), min(room_single, room_24h))
+    return SolutionResult(
+        agent=la.id,
+        percent=s.percent,
+        epinephrine=s.epinephrine,
+        ml=s.ml,
+        mg_per_ml=_exact(conc),
+        mg=_exact(conc * Fraction(s.ml)),
+        remaining_ml=round_down(room, 1),
+    )
+
+
+def _headline(t: _Totals) -> str:
+    """The one-line verdict of the dose check."""
+    pct = _pct(t.overall)
+    return {
+        "ok": f"Within every limit: {pct} of the combined maximum.",
+        "caution": (
+            f"Close to the limit: {pct} of the combined maximum (caution above "
+            f"{_pct(t.caution)}). Use the lowest effective dose."
+        ),
+        "exceeds": (
+            f"EXCEEDS the limit: {pct} of the combined maximum. Do not inject this as "
+            "planned; reduce the volume or the strength."
+        ),
+    }[t.level]
+
+
+def _reasons(t: _Totals, weight: WeightUsed, inj: Injectates, pre: str) -> list[Reason]:
+    """Weight basis, each agent, each 24-hour sum, the mixture and the level, in that order."""
+    reasons = [
+        Reason(
+            code="weight_basis",
+            text=weight.reason,
+            fields=[f"{pre}weight_kg"],
+            statement_ids=DOSE_IDS,
+        )
+    ]
+    reasons += [_agent_reason(key, t, weight) for key in t.groups]
+    daily = [_daily_reason(aid, t, inj) for aid in t.daily.fraction]
+    reasons += [r for r in [*daily, _mixture_reason(t, inj)] if r is not None]
+    if t.ledger.expired:
+        reasons.append(
+            Reason(
+                code="prior_not_counted",
+                text="Earlier doses given at least "
+                f"{_fmt(t.window_hours)} hours ago no longer count (clinic policy "
+                f"prior_dose_window_hours): {', '.join(t.ledger.expired)}.",
+                fields=t.ledger.expired,
+                statement_ids=DOSE_IDS,
+            )
+        )
+    reasons.append(
+        Reason(
+            code=f"level.{t.level}",
+            text=_headline(t),
+            fields=[f"{pre}solutions"],
+            statement_ids=DOSE_IDS + (TOXICITY_IDS if t.level != "ok" else []),
+        )
+    )
+    return reasons
+
+
+def _mixture_rule(t: _Totals, inj: Injectates) -> MixtureRule:
+    """The additive-toxicity convention with both sums."""
+    mix = inj.mixture_convention
+    return MixtureRule(
+        convention=mix.id,
+        name=mix.name,
+        text=mix.text.strip(),
+        fraction_single=round_up(t.sum_single, 4),
+        fraction_24h=round_up(t.sum_24h, 4),
+        limit=Decimal(1),
+        references=list(mix.references),
+        statement_ids=list(mix.statement_ids),
+    )
+
+
+def _toxicity(inj: Injectates) -> ToxicityWatch:
+    """What to watch for: early and late signs of systemic toxicity and the response."""
+    tox = inj.toxicity
+    return ToxicityWatch(
+        name=tox.name,
+        early=list(tox.early),
+        late=list(tox.late),
+        response=tox.response.strip(),
+        statement_ids=list(tox.statement_ids),
+    )
+
+
 def check_dose(
     request: DoseRequest,
     knowledge: Knowledge,
@@ -519,262 +912,23 @@ def check_dose(
     if problems:
         raise InvalidInput(problems)
     pre = f"{field_prefix}." if field_prefix else ""
-    caution = Fraction(policy.dose_caution_fraction)
-    source = policy.dose_limit_source
     weight = weight_for_dosing(
         request.weight_kg, request.height_cm, request.sex, policy.dose_weight_basis, inj
     )
-
-    # ---- this procedure, per agent and form
-    groups: dict[tuple[str, bool], _Group] = {}
-    for i, s in enumerate(request.solutions):
-        la = inj.agent(s.agent)
-        assert la is not None
-        g = groups.setdefault((la.id, s.epinephrine), _Group(la, s.epinephrine, Fraction(0), []))
-        g.mg += Fraction(s.percent) * 10 * Fraction(s.ml)
-        g.fields.append(f"{pre}solutions[{i}]")
-    singles: dict[tuple[str, bool], SingleLimit] = {
-        key: single_limit(g.la.form_limits(g.epinephrine), weight.kg, source)
-        for key, g in groups.items()
-    }
-    frac_single = {key: g.mg / Fraction(singles[key].max_mg) for key, g in groups.items()}
-
-    # ---- 24 hours, per agent
-    prior: dict[str, Fraction] = {}
-    prior_fields: dict[str, list[str]] = {}
-    for i, p in enumerate(request.prior_24h):
-        la = inj.agent(p.agent)
-        assert la is not None
-        prior[la.id] = prior.get(la.id, Fraction(0)) + Fraction(p.mg)
-        prior_fields.setdefault(la.id, []).append(f"{pre}prior_24h[{i}]")
-    agents_24h = list(dict.fromkeys([*(g.la.id for g in groups.values()), *prior]))
-    # labelled: (earlier + now) / 24-hour maximum. Unlabelled (TriggerPath convention): earlier
-    # doses count against the lowest single-dose maximum of the forms in play (their form is
-    # not recorded), today's doses against their own form's maximum.
-    daily_max: dict[str, tuple[Decimal | None, str]] = {}
-    prior_limit: dict[str, Decimal] = {}
-    now_mg: dict[str, Fraction] = {}
-    frac_24h: dict[str, Fraction] = {}
-    for aid in agents_24h:
-        la = inj.agent(aid)
-        assert la is not None
-        now_mg[aid] = sum((g.mg for g in groups.values() if g.la.id == aid), Fraction(0))
-        earlier = prior.get(aid, Fraction(0))
-        picked = _pick([(d.max_mg, d.source) for d in la.limits_24h], source)
-        if picked.value is not None and picked.source is not None:
-            daily_max[aid] = (picked.value, picked.source)
-            prior_limit[aid] = picked.value
-            frac_24h[aid] = (earlier + now_mg[aid]) / Fraction(picked.value)
-        else:
-            forms = [k for k in singles if k[0] == aid]
-            prior_limit[aid] = min(
-                [singles[k].max_mg for k in forms]
-                or [single_limit(la.form_limits(False), weight.kg, source).max_mg]
-            )
-            daily_max[aid] = (None, inj.unlabelled_24h_rule.id)
-            frac_24h[aid] = earlier / Fraction(prior_limit[aid]) + sum(
-                (frac_single[k] for k in forms), Fraction(0)
-            )
-
-    sum_single = sum(frac_single.values(), Fraction(0))
-    sum_24h = sum(frac_24h.values(), Fraction(0))
-    overall = max(sum_single, sum_24h)
-    level = _level(overall, caution)
-
-    # ---- per agent figures
-    agents: list[AgentDose] = []
-    reasons: list[Reason] = [
-        Reason(
-            code="weight_basis",
-            text=weight.reason,
-            fields=[f"{pre}weight_kg"],
-            statement_ids=DOSE_IDS,
-        )
-    ]
-    for key, g in groups.items():
-        lim = singles[key]
-        entries = g.la.form_limits(g.epinephrine)
-        form = "with epinephrine" if g.epinephrine else "plain"
-        mg = _exact(g.mg)
-        fr = frac_single[key]
-        agents.append(
-            AgentDose(
-                agent=g.la.id,
-                name=g.la.name,
-                epinephrine=g.epinephrine,
-                mg=mg,
-                max_mg=lim.max_mg,
-                limited_by=lim.limited_by,
-                mg_per_kg=lim.mg_per_kg.value,
-                mg_per_kg_source=lim.mg_per_kg.source,
-                weight_limit_mg=lim.weight_limit,
-                cap_mg=lim.cap.value,
-                cap_source=lim.cap.source,
-                fraction=round_up(fr, 4),
-                level=_level(max(fr, frac_24h[g.la.id]), caution),
-                sources=_sources(entries),
-                source_range=_source_range(entries),
-            )
-        )
-        how = []
-        if lim.weight_limit is not None:
-            how.append(
-                f"{_fmt(lim.mg_per_kg.value or Decimal(0))} mg/kg x {_fmt(weight.kg)} kg = "
-                f"{_fmt(lim.weight_limit)} mg [{lim.mg_per_kg.source}]"
-            )
-        if lim.cap.value is not None:
-            how.append(f"cap {_fmt(lim.cap.value)} mg [{lim.cap.source}]")
-        reasons.append(
-            Reason(
-                code=f"agent.{g.la.id}.{'epinephrine' if g.epinephrine else 'plain'}",
-                text=(
-                    f"{g.la.name} {form}: {_fmt(mg)} mg now; maximum {_fmt(lim.max_mg)} mg "
-                    f"(lower of {' and '.join(how)}); {_pct(fr)} of it. Sources: "
-                    f"{_source_range(entries)}."
-                ),
-                fields=g.fields,
-                statement_ids=DOSE_IDS,
-            )
-        )
-    daily: list[DailyDose] = []
-    for aid in agents_24h:
-        la = inj.agent(aid)
-        assert la is not None
-        mx, src = daily_max[aid]
-        limit_text = f"{_fmt(mx)} mg" if mx is not None else "the single-dose maximum"
-        total = prior.get(aid, Fraction(0)) + now_mg[aid]
-        fr = frac_24h[aid]
-        daily.append(
-            DailyDose(
-                agent=aid,
-                name=la.name,
-                prior_mg=_exact(prior.get(aid, Fraction(0))),
-                now_mg=_exact(now_mg[aid]),
-                total_mg=_exact(total),
-                max_mg=mx,
-                max_source=src,
-                prior_limit_mg=prior_limit[aid],
-                fraction=round_up(fr, 4),
-                level=_level(fr, caution),
-                sources=[
-                    SourceValue(
-                        source=d.source, mg_per_kg=None, max_mg=d.max_mg, reference=d.reference
-                    )
-                    for d in la.limits_24h
-                ],
-            )
-        )
-        if aid in prior or la.limits_24h:
-            rule = (
-                f"no source gives a 24-hour maximum, so earlier doses count against the "
-                f"single-dose maximum of {_fmt(prior_limit[aid])} mg (TriggerPath convention)"
-                if src == inj.unlabelled_24h_rule.id
-                else f"24-hour maximum [{src}]"
-            )
-            reasons.append(
-                Reason(
-                    code=f"daily.{aid}",
-                    text=(
-                        f"{la.name} over 24 hours: {_fmt(_exact(prior.get(aid, Fraction(0))))} mg "
-                        f"earlier + {_fmt(_exact(now_mg[aid]))} mg now = {_fmt(_exact(total))} mg "
-                        f"against {limit_text} ({rule}); {_pct(fr)} of the allowance."
-                    ),
-                    fields=prior_fields.get(aid, [])
-                    + [f for g in groups.values() if g.la.id == aid for f in g.fields],
-                    statement_ids=DOSE_IDS,
-                )
-            )
-    mix = inj.mixture_convention
-    if len(groups) + len([a for a in prior if a not in {g.la.id for g in groups.values()}]) > 1:
-        reasons.append(
-            Reason(
-                code="mixture",
-                text=(
-                    f"{mix.name}: this procedure "
-                    + " + ".join(_pct(f) for f in frac_single.values())
-                    + f" = {_pct(sum_single)}; over 24 hours "
-                    + " + ".join(_pct(f) for f in frac_24h.values())
-                    + f" = {_pct(sum_24h)} of the combined maximum."
-                ),
-                fields=[f for g in groups.values() for f in g.fields],
-                statement_ids=list(mix.statement_ids),
-            )
-        )
-
-    # ---- remaining allowance per solution
-    solutions: list[SolutionResult] = []
-    for s in request.solutions:
-        la = inj.agent(s.agent)
-        assert la is not None
-        conc = Fraction(s.percent) * 10
-        room_single = (1 - sum_single) * Fraction(singles[(la.id, s.epinephrine)].max_mg) / conc
-        daily_limit = daily_max[la.id][0]
-        per_ml_limit = (
-            daily_limit if daily_limit is not None else singles[(la.id, s.epinephrine)].max_mg
-        )
-        room_24h = (1 - sum_24h) * Fraction(per_ml_limit) / conc
-        room = max(Fraction(0), min(room_single, room_24h))
-        solutions.append(
-            SolutionResult(
-                agent=la.id,
-                percent=s.percent,
-                epinephrine=s.epinephrine,
-                ml=s.ml,
-                mg_per_ml=_exact(conc),
-                mg=_exact(conc * Fraction(s.ml)),
-                remaining_ml=round_down(room, 1),
-            )
-        )
-
-    pct = _pct(overall)
-    headline = {
-        "ok": f"Within every limit: {pct} of the combined maximum.",
-        "caution": (
-            f"Close to the limit: {pct} of the combined maximum (caution above "
-            f"{_pct(caution)}). Use the lowest effective dose."
-        ),
-        "exceeds": (
-            f"EXCEEDS the limit: {pct} of the combined maximum. Do not inject this as "
-            "planned; reduce the volume or the strength."
-        ),
-    }[level]
-    reasons.append(
-        Reason(
-            code=f"level.{level}",
-            text=headline,
-            fields=[f"{pre}solutions"],
-            statement_ids=DOSE_IDS + (TOXICITY_IDS if level != "ok" else []),
-        )
-    )
-    tox = inj.toxicity
+    t = _totals(request, inj, weight, policy, pre)
     return DoseCheck(
-        level=level,
-        headline=headline,
-        fraction=round_up(overall, 4),
+        level=t.level,
+        headline=_headline(t),
+        fraction=round_up(t.overall, 4),
         caution_fraction=policy.dose_caution_fraction,
-        limit_source=source,
+        limit_source=policy.dose_limit_source,
         weight=weight,
-        agents=agents,
-        daily=daily,
-        solutions=solutions,
-        mixture=MixtureRule(
-            convention=mix.id,
-            name=mix.name,
-            text=mix.text.strip(),
-            fraction_single=round_up(sum_single, 4),
-            fraction_24h=round_up(sum_24h, 4),
-            limit=Decimal(1),
-            references=list(mix.references),
-            statement_ids=list(mix.statement_ids),
-        ),
-        reasons=reasons,
-        toxicity=ToxicityWatch(
-            name=tox.name,
-            early=list(tox.early),
-            late=list(tox.late),
-            response=tox.response.strip(),
-            statement_ids=list(tox.statement_ids),
-        ),
+        agents=[_agent_dose(key, t) for key in t.groups],
+        daily=[_daily_dose(aid, t, inj) for aid in t.daily.fraction],
+        solutions=[_solution_result(s, t, inj) for s in request.solutions],
+        mixture=_mixture_rule(t, inj),
+        reasons=_reasons(t, weight, inj, pre),
+        toxicity=_toxicity(inj),
         knowledge_version=knowledge.version,
     )
 

@@ -23,12 +23,13 @@ from collections.abc import Sequence
 from datetime import date, timedelta
 from decimal import Decimal
 from fractions import Fraction
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from triggerpath.domain.assessment import Assessment, Side
 from triggerpath.domain.dosing import (
+    MIN_ML,
     WEIGHT_KG_RANGE,
     DoseCheck,
     DoseRequest,
@@ -41,6 +42,7 @@ from triggerpath.domain.dosing import (
     solution_problems,
 )
 from triggerpath.domain.engine import DISCLAIMER, assess
+from triggerpath.domain.numbers import Quantity
 from triggerpath.domain.policy import DEFAULT_POLICY, Policy
 from triggerpath.domain.recommendation import (
     CarePlanItem,
@@ -48,11 +50,13 @@ from triggerpath.domain.recommendation import (
     ExpectedCourse,
     Need,
     Reason,
+    Recommendation,
     Verdict,
 )
 from triggerpath.domain.validation import check_ids, problems_from
 from triggerpath.errors import FieldProblem, InvalidInput
 from triggerpath.knowledge.conditions import evaluate
+from triggerpath.knowledge.injectates import Corticosteroids, LocalAnesthetic
 from triggerpath.knowledge.loader import Knowledge
 from triggerpath.knowledge.schema import Muscle, TextItem
 
@@ -68,18 +72,20 @@ DOSE_NEAR_LIMIT = "dose_near_limit"
 
 # --------------------------------------------------------------------------- input
 class _In(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    """Input models are strict (see :mod:`triggerpath.domain.numbers` for the numbers)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
 
 class Target(_In):
     """One muscle to inject."""
 
-    muscle: str = Field(description="muscle id (triggerpath knowledge muscles)")
+    muscle: str = Field(max_length=60, description="muscle id (triggerpath knowledge muscles)")
     side: Side
     sites: int = Field(
         default=1, ge=1, le=20, description="injection sites for this target, both sides together"
     )
-    volume_ml_per_site: Decimal | None = Field(
+    volume_ml_per_site: Quantity | None = Field(
         default=None,
         description="mL per site; default the muscle's upper volume (1 mL), so the dose check "
         "covers the most the plan allows",
@@ -90,21 +96,23 @@ class InjectateSolution(_In):
     """A stock local anesthetic drawn into the mixture, in parts by volume."""
 
     agent: str = Field(min_length=1, max_length=60)
-    percent: Decimal = Field(description="stock strength in % (1% = 10 mg/mL)")
+    percent: Quantity = Field(description="stock strength in % (1% = 10 mg/mL)")
     epinephrine: bool = False
-    parts: Decimal = Field(default=Decimal(1), description="parts by volume in the mixture")
+    parts: Quantity = Field(default=Decimal(1), description="parts by volume in the mixture")
 
 
 class Injectate(_In):
     solutions: list[InjectateSolution] = Field(min_length=1, max_length=4)
-    saline_parts: Decimal = Field(
+    saline_parts: Quantity = Field(
         default=Decimal(0), description="parts of preservative-free 0.9% saline (dilution)"
     )
 
 
 class SteroidChoice(_In):
-    agent: str = Field(description="triamcinolone, methylprednisolone or dexamethasone")
-    mg: Decimal = Field(description="total mg for the session")
+    agent: str = Field(
+        max_length=60, description="triamcinolone, methylprednisolone or dexamethasone"
+    )
+    mg: Quantity = Field(description="total mg for the session")
 
 
 class PlanRequest(_In):
@@ -114,10 +122,14 @@ class PlanRequest(_In):
     targets: list[Target] = Field(min_length=1, max_length=20)
     injectate: Injectate
     prior_24h: list[PriorDose] = Field(
-        default_factory=list, description="local anesthetic given in the last 24 hours"
+        default_factory=list,
+        max_length=50,
+        description="local anesthetic given in the last 24 hours",
     )
-    acknowledged_cautions: list[str] = Field(
-        default_factory=list, description="caution codes the clinician has considered"
+    acknowledged_cautions: list[Annotated[str, Field(max_length=80)]] = Field(
+        default_factory=list,
+        max_length=50,
+        description="caution codes the clinician has considered",
     )
     steroid: SteroidChoice | None = None
 
@@ -289,16 +301,8 @@ def plan_json_schema(kb: Knowledge) -> dict[str, Any]:
     return schema
 
 
-def _input_problems(
-    assessment: Assessment,
-    targets: Sequence[Target],
-    injectate: Injectate,
-    prior_24h: Sequence[PriorDose],
-    steroid: SteroidChoice | None,
-    kb: Knowledge,
-    policy: Policy,
-) -> list[FieldProblem]:
-    inj = kb.injectates
+def _target_problems(targets: Sequence[Target], kb: Knowledge) -> list[FieldProblem]:
+    """Unknown muscles and implausible volumes per site."""
     problems: list[FieldProblem] = []
     if not targets:
         problems.append(FieldProblem("targets", "at least one target muscle is needed"))
@@ -316,6 +320,13 @@ def _input_problems(
             problems.append(
                 FieldProblem(f"{at}.volume_ml_per_site", "must be a volume of more than 0 mL")
             )
+        elif v is not None and v < MIN_ML:
+            problems.append(
+                FieldProblem(
+                    f"{at}.volume_ml_per_site",
+                    f"{_fmt(v)} mL per site rounds to 0 at the {MIN_ML} mL a syringe measures",
+                )
+            )
         elif v is not None and v > MAX_ML_PER_SITE:
             problems.append(
                 FieldProblem(
@@ -323,6 +334,15 @@ def _input_problems(
                     f"{v} mL per site is not a trigger point volume (over {MAX_ML_PER_SITE} mL)",
                 )
             )
+    return problems
+
+
+def _injectate_problems(
+    injectate: Injectate, prior_24h: Sequence[PriorDose], kb: Knowledge, policy: Policy
+) -> list[FieldProblem]:
+    """Agents, strengths and parts of the mixture, and the 24-hour ledger."""
+    inj = kb.injectates
+    problems: list[FieldProblem] = []
     for i, s in enumerate(injectate.solutions):
         problems += solution_problems(
             s.agent, s.percent, s.epinephrine, inj, policy, f"injectate.solutions[{i}]"
@@ -341,21 +361,46 @@ def _input_problems(
         problems.append(
             FieldProblem("injectate.saline_parts", f"must be between 0 and {MAX_PARTS}")
         )
-    if steroid is not None:
-        if inj.steroid(steroid.agent) is None:
-            known = ", ".join(s.id for s in inj.corticosteroids.agents)
-            problems.append(
-                FieldProblem(
-                    "steroid.agent", f"unknown corticosteroid {steroid.agent!r}; known: {known}"
-                )
-            )
-        if not steroid.mg.is_finite() or steroid.mg <= 0:
-            problems.append(FieldProblem("steroid.mg", "must be a dose of more than 0 mg"))
-        elif steroid.mg > MAX_STEROID_MG:
-            problems.append(
-                FieldProblem("steroid.mg", f"{steroid.mg} mg is not plausible; check the units")
-            )
     return problems
+
+
+def _steroid_problems(steroid: SteroidChoice | None, kb: Knowledge) -> list[FieldProblem]:
+    """An unknown corticosteroid or an implausible steroid dose."""
+    inj = kb.injectates
+    problems: list[FieldProblem] = []
+    if steroid is None:
+        return problems
+    if inj.steroid(steroid.agent) is None:
+        known = ", ".join(s.id for s in inj.corticosteroids.agents)
+        problems.append(
+            FieldProblem(
+                "steroid.agent", f"unknown corticosteroid {steroid.agent!r}; known: {known}"
+            )
+        )
+    if not steroid.mg.is_finite() or steroid.mg <= 0:
+        problems.append(FieldProblem("steroid.mg", "must be a dose of more than 0 mg"))
+    elif steroid.mg > MAX_STEROID_MG:
+        problems.append(
+            FieldProblem("steroid.mg", f"{steroid.mg} mg is not plausible; check the units")
+        )
+    return problems
+
+
+def _input_problems(
+    assessment: Assessment,
+    targets: Sequence[Target],
+    injectate: Injectate,
+    prior_24h: Sequence[PriorDose],
+    steroid: SteroidChoice | None,
+    kb: Knowledge,
+    policy: Policy,
+) -> list[FieldProblem]:
+    """Every problem with the plan's inputs, each naming its field."""
+    return [
+        *_target_problems(targets, kb),
+        *_injectate_problems(injectate, prior_24h, kb, policy),
+        *_steroid_problems(steroid, kb),
+    ]
 
 
 # --------------------------------------------------------------------------- helpers
@@ -456,127 +501,117 @@ def _fmt(value: Decimal) -> str:
 
 
 # --------------------------------------------------------------------------- the planner
-def plan_procedure(
-    assessment: Assessment,
-    targets: Sequence[Target],
-    injectate: Injectate,
-    *,
-    as_of: date,
-    policy: Policy = DEFAULT_POLICY,
-    knowledge: Knowledge,
-    prior_24h: Sequence[PriorDose] = (),
-    acknowledged_cautions: Sequence[str] = (),
-    steroid: SteroidChoice | None = None,
-) -> ProcedurePlan:
-    """Plan TPIs for each target; raises ``InvalidInput`` on bad input, never on findings.
-
-    ``assessment`` must already be validated against ``knowledge``
-    (:func:`parse_plan_request` or :func:`triggerpath.domain.validation.parse_assessment`).
-    """
-    kb = knowledge
-    inj = kb.injectates
-    problems = _input_problems(assessment, targets, injectate, prior_24h, steroid, kb, policy)
-    if problems:
-        raise InvalidInput(problems)
-    rec = assess(assessment, kb, as_of=as_of, policy=policy)
-    alternatives = [
+def _alternatives(kb: Knowledge) -> list[CarePlanItem]:
+    """Alternatives to injecting (dry needling, spray and stretch ...)."""
+    return [
         CarePlanItem(
             code=a.id,
             title=a.name,
             text=f"{a.text.strip()} When: {a.when}.",
             statement_ids=list(a.statement_ids),
         )
-        for a in inj.alternatives
+        for a in kb.injectates.alternatives
     ]
-    acknowledged = list(dict.fromkeys(acknowledged_cautions))
-    common: dict[str, Any] = {
+
+
+def _common(rec: Recommendation, kb: Knowledge, as_of: date) -> dict[str, Any]:
+    """The fields every plan carries from the assessment, whatever its status."""
+    return {
         "verdict": rec.verdict,
         "cautions": rec.cautions,
         "needs": rec.needs,
         "expected_course": rec.expected_course,
-        "alternatives": alternatives,
+        "alternatives": _alternatives(kb),
         "knowledge_version": kb.version,
         "as_of": as_of,
         "disclaimer": DISCLAIMER,
     }
-    if rec.verdict != "tpi_appropriate":
-        return ProcedurePlan(
-            status="refused",
-            headline=f"No TPI plan: the assessment is '{rec.verdict}'. {rec.headline}",
-            reasons=rec.reasons,
-            issues=[],
-            acknowledgements=Acknowledgements(
-                required=[], acknowledged=acknowledged, missing=[], unmatched=acknowledged
-            ),
-            targets=[],
-            injectate=None,
-            dose=None,
-            steroid=None,
-            checklist=[],
-            technique=[],
-            materials=[],
-            reassessment=None,
-            **common,
-        )
 
-    patient = assessment.patient
-    if patient.weight_kg is None:
+
+def _refused(rec: Recommendation, acknowledged: list[str], common: dict[str, Any]) -> ProcedurePlan:
+    """The plan when the assessment does not support a TPI: the engine's reasons, nothing else."""
+    return ProcedurePlan(
+        status="refused",
+        headline=f"No TPI plan: the assessment is '{rec.verdict}'. {rec.headline}",
+        reasons=rec.reasons,
+        issues=[],
+        acknowledgements=Acknowledgements(
+            required=[], acknowledged=acknowledged, missing=[], unmatched=acknowledged
+        ),
+        targets=[],
+        injectate=None,
+        dose=None,
+        steroid=None,
+        checklist=[],
+        technique=[],
+        materials=[],
+        reassessment=None,
+        **common,
+    )
+
+
+def _dosing_weight(assessment: Assessment) -> Decimal:
+    """The recorded weight, which dose limits need; refused when absent or implausible."""
+    weight = assessment.patient.weight_kg
+    if weight is None:
         raise InvalidInput.single(
             "assessment.patient.weight_kg",
             "needed to check the local anesthetic dose against weight-based limits",
         )
     lo, hi = WEIGHT_KG_RANGE
-    if not lo <= patient.weight_kg <= hi:
+    if not lo <= weight <= hi:
         raise InvalidInput.single(
             "assessment.patient.weight_kg",
-            f"{_fmt(patient.weight_kg)} kg is outside the adult range TriggerPath doses for "
-            f"({lo}-{hi} kg)",
+            f"{_fmt(weight)} kg is outside the adult range TriggerPath doses for ({lo}-{hi} kg)",
         )
-    issues: list[PlanIssue] = []
+    return weight
 
-    # ---- targets
-    confirmed = _confirmed(assessment, kb)
-    cards: list[TechniqueCard] = []
-    for i, t in enumerate(targets):
-        m = kb.muscles[t.muscle]
-        vmax = Decimal(str(m.volume_ml_max))
-        vmin = Decimal(str(m.volume_ml_min))
-        volume = t.volume_ml_per_site if t.volume_ml_per_site is not None else vmax
-        cards.append(_card(t, volume, kb))
-        if not _side_confirmed(t.muscle, t.side, confirmed):
-            issues.append(
-                PlanIssue(
-                    code="target_not_confirmed",
-                    text=f"{m.name} ({t.side}) is not a trigger point confirmed in the "
-                    "assessment: inject only trigger points identified by palpation.",
-                    blocking=True,
-                    fields=[f"targets[{i}]"],
-                    statement_ids=["S003.11", "S002.10", "S000.09"],
-                )
+
+def _target_issues(
+    i: int, t: Target, volume: Decimal, confirmed: bool, m: Muscle
+) -> list[PlanIssue]:
+    """An unconfirmed target, or a volume per site outside the muscle's range."""
+    issues: list[PlanIssue] = []
+    if not confirmed:
+        issues.append(
+            PlanIssue(
+                code="target_not_confirmed",
+                text=f"{m.name} ({t.side}) is not a trigger point confirmed in the "
+                "assessment: inject only trigger points identified by palpation.",
+                blocking=True,
+                fields=[f"targets[{i}]"],
+                statement_ids=["S003.11", "S002.10", "S000.09"],
             )
-        if volume > vmax:
-            issues.append(
-                PlanIssue(
-                    code="volume_above_range",
-                    text=f"{m.name}: {_fmt(volume)} mL per site is above the "
-                    f"{m.volume_ml_min:g}-{m.volume_ml_max:g} mL the sources describe.",
-                    blocking=True,
-                    fields=[f"targets[{i}].volume_ml_per_site"],
-                    statement_ids=["S002.20", "S003.07"],
-                )
+        )
+    span = f"{m.volume_ml_min:g}-{m.volume_ml_max:g} mL"
+    if volume > Decimal(str(m.volume_ml_max)):
+        issues.append(
+            PlanIssue(
+                code="volume_above_range",
+                text=f"{m.name}: {_fmt(volume)} mL per site is above the "
+                f"{span} the sources describe.",
+                blocking=True,
+                fields=[f"targets[{i}].volume_ml_per_site"],
+                statement_ids=["S002.20", "S003.07"],
             )
-        elif volume < vmin:
-            issues.append(
-                PlanIssue(
-                    code="volume_below_range",
-                    text=f"{m.name}: {_fmt(volume)} mL per site is below the usual "
-                    f"{m.volume_ml_min:g}-{m.volume_ml_max:g} mL; too little injectate is one "
-                    "cause of failed injections.",
-                    blocking=False,
-                    fields=[f"targets[{i}].volume_ml_per_site"],
-                    statement_ids=["S002.20", "S004.02"],
-                )
+        )
+    elif volume < Decimal(str(m.volume_ml_min)):
+        issues.append(
+            PlanIssue(
+                code="volume_below_range",
+                text=f"{m.name}: {_fmt(volume)} mL per site is below the usual "
+                f"{span}; too little injectate is one cause of failed injections.",
+                blocking=False,
+                fields=[f"targets[{i}].volume_ml_per_site"],
+                statement_ids=["S002.20", "S004.02"],
             )
+        )
+    return issues
+
+
+def _duplicate_issues(targets: Sequence[Target], kb: Knowledge) -> list[PlanIssue]:
+    """A muscle and side listed twice (both count in the totals)."""
+    issues: list[PlanIssue] = []
     seen: dict[tuple[str, str], int] = {}
     for i, t in enumerate(targets):
         if (t.muscle, t.side) in seen:
@@ -591,83 +626,146 @@ def plan_procedure(
                 )
             )
         seen.setdefault((t.muscle, t.side), i)
+    return issues
 
-    # ---- injectate totals and the dose check
-    total = sum((c.volume_ml for c in cards), Decimal(0))
+
+def _cards(
+    assessment: Assessment, targets: Sequence[Target], kb: Knowledge
+) -> tuple[list[TechniqueCard], list[PlanIssue]]:
+    """A technique card per target, with the issues of each target."""
+    confirmed = _confirmed(assessment, kb)
+    cards: list[TechniqueCard] = []
+    issues: list[PlanIssue] = []
+    for i, t in enumerate(targets):
+        m = kb.muscles[t.muscle]
+        vmax = Decimal(str(m.volume_ml_max))
+        volume = t.volume_ml_per_site if t.volume_ml_per_site is not None else vmax
+        cards.append(_card(t, volume, kb))
+        ok = _side_confirmed(t.muscle, t.side, confirmed)
+        issues += _target_issues(i, t, volume, ok, m)
+    return cards, issues + _duplicate_issues(targets, kb)
+
+
+def _dose_lines(total: Decimal, injectate: Injectate) -> list[SolutionDose]:
+    """Each stock solution's share of the total volume (rounded up: the check covers the most)."""
     parts = sum((s.parts for s in injectate.solutions), Decimal(0)) + injectate.saline_parts
-    lines: list[SolutionDose] = []
-    for s in injectate.solutions:
-        exact = Fraction(total) * Fraction(s.parts) / Fraction(parts)
-        lines.append(
-            SolutionDose(
-                agent=s.agent,
-                percent=s.percent,
-                ml=round_up(exact, 4),
-                epinephrine=s.epinephrine,
-            )
+    return [
+        SolutionDose(
+            agent=s.agent,
+            percent=s.percent,
+            ml=round_up(Fraction(total) * Fraction(s.parts) / Fraction(parts), 4),
+            epinephrine=s.epinephrine,
         )
-    dose = check_dose(
-        DoseRequest(
-            weight_kg=patient.weight_kg,
-            height_cm=patient.height_cm,
-            sex=patient.sex,
-            solutions=lines,
-            prior_24h=list(prior_24h),
-        ),
-        kb,
-        policy=policy,
+        for s in injectate.solutions
+    ]
+
+
+def _plan_field(problem: FieldProblem) -> FieldProblem:
+    """A dose-check problem named by the plan field the user wrote (volumes come from parts)."""
+    f = problem.field
+    if f.startswith("solutions[") and f.endswith("].ml"):
+        at = f"injectate.{f.removesuffix('.ml')}.parts"
+        return FieldProblem(at, f"this solution's share of the volume: {problem.reason}")
+    if f.startswith(("solutions", "prior_24h")):
+        return FieldProblem(f if f.startswith("prior") else f"injectate.{f}", problem.reason)
+    return FieldProblem(f"assessment.patient.{f}", problem.reason)
+
+
+def _dose(
+    assessment: Assessment,
+    weight: Decimal,
+    lines: list[SolutionDose],
+    prior_24h: Sequence[PriorDose],
+    kb: Knowledge,
+    policy: Policy,
+) -> tuple[DoseCheck, list[PlanIssue]]:
+    """The dose check of the whole session; a total over a limit blocks the plan."""
+    patient = assessment.patient
+    request = DoseRequest(
+        weight_kg=weight,
+        height_cm=patient.height_cm,
+        sex=patient.sex,
+        solutions=lines,
+        prior_24h=list(prior_24h),
     )
-    if dose.level == "exceeds":
+    try:
+        dose = check_dose(request, kb, policy=policy)
+    except InvalidInput as exc:
+        raise InvalidInput([_plan_field(p) for p in exc.problems]) from None
+    if dose.level != "exceeds":
+        return dose, []
+    issue = PlanIssue(
+        code="dose_exceeds",
+        text=f"{dose.headline} Remaining allowance is shown per solution.",
+        blocking=True,
+        fields=["targets", "injectate", "prior_24h"],
+        statement_ids=["S000.28", "S000.29"],
+    )
+    return dose, [issue]
+
+
+def _solution_line(
+    i: int, s: InjectateSolution, d: SolutionDose, la: LocalAnesthetic, pf_needed: bool
+) -> tuple[SolutionLine, list[PlanIssue]]:
+    """One stock solution drawn, with its preservative-free forms (an issue when none)."""
+    pf = [
+        f.product + (f" ({f.note})" if f.note else "")
+        for f in la.preservative_free
+        if f.epinephrine == s.epinephrine and s.percent in f.percents
+    ]
+    issues: list[PlanIssue] = []
+    if pf_needed and not pf:
         issues.append(
             PlanIssue(
-                code="dose_exceeds",
-                text=f"{dose.headline} Remaining allowance is shown per solution.",
+                code="no_preservative_free_form",
+                text=f"A preservative allergy is recorded and {la.name.lower()} "
+                f"{_fmt(s.percent)}%{' with epinephrine' if s.epinephrine else ''} has no "
+                "preservative-free presentation: choose another strength or agent.",
                 blocking=True,
-                fields=["targets", "injectate", "prior_24h"],
-                statement_ids=["S000.28", "S000.29"],
+                fields=[f"injectate.solutions[{i}]", "assessment.contraindications"],
+                statement_ids=["S000.30"],
             )
         )
+    duration = la.duration.plain
+    if s.epinephrine:
+        duration = la.duration.epinephrine or la.duration.plain
+    line = SolutionLine(
+        agent=la.id,
+        name=la.name,
+        percent=s.percent,
+        epinephrine=s.epinephrine,
+        parts=s.parts,
+        ml=d.ml,
+        mg=s.percent * 10 * d.ml,
+        onset=la.onset,
+        duration=duration,
+        preservative_free=pf or [la.preservative_note],
+    )
+    return line, issues
+
+
+def _injectate_summary(
+    assessment: Assessment,
+    injectate: Injectate,
+    lines: list[SolutionDose],
+    cards: list[TechniqueCard],
+    kb: Knowledge,
+) -> tuple[InjectateSummary, list[PlanIssue]]:
+    """What to draw up: each stock solution, the saline and the final mixture's strength."""
+    total = sum((c.volume_ml for c in cards), Decimal(0))
+    parts = sum((s.parts for s in injectate.solutions), Decimal(0)) + injectate.saline_parts
     pf_needed = assessment.contraindications.preservative_allergy is True
     solution_lines: list[SolutionLine] = []
+    issues: list[PlanIssue] = []
     mixture: dict[str, Decimal] = {}
     for i, (s, d) in enumerate(zip(injectate.solutions, lines, strict=True)):
-        la = inj.agent(s.agent)
+        la = kb.injectates.agent(s.agent)
         assert la is not None
-        pf = [
-            f.product + (f" ({f.note})" if f.note else "")
-            for f in la.preservative_free
-            if f.epinephrine == s.epinephrine and s.percent in f.percents
-        ]
-        if pf_needed and not pf:
-            issues.append(
-                PlanIssue(
-                    code="no_preservative_free_form",
-                    text=f"A preservative allergy is recorded and {la.name.lower()} "
-                    f"{_fmt(s.percent)}%{' with epinephrine' if s.epinephrine else ''} has no "
-                    "preservative-free presentation: choose another strength or agent.",
-                    blocking=True,
-                    fields=[f"injectate.solutions[{i}]", "assessment.contraindications"],
-                    statement_ids=["S000.30"],
-                )
-            )
+        line, line_issues = _solution_line(i, s, d, la, pf_needed)
+        solution_lines.append(line)
+        issues += line_issues
         conc = Fraction(s.percent) * 10 * Fraction(s.parts) / Fraction(parts)
         mixture[la.id] = mixture.get(la.id, Decimal(0)) + round_up(conc, 4)
-        solution_lines.append(
-            SolutionLine(
-                agent=la.id,
-                name=la.name,
-                percent=s.percent,
-                epinephrine=s.epinephrine,
-                parts=s.parts,
-                ml=d.ml,
-                mg=s.percent * 10 * d.ml,
-                onset=la.onset,
-                duration=(la.duration.epinephrine or la.duration.plain)
-                if s.epinephrine
-                else la.duration.plain,
-                preservative_free=pf or [la.preservative_note],
-            )
-        )
     saline_ml = round_up(Fraction(total) * Fraction(injectate.saline_parts) / Fraction(parts), 4)
     names = {line.agent: line.name for line in solution_lines}
     mix_text = ", ".join(f"{names[a]} {_fmt(v)} mg/mL" for a, v in mixture.items())
@@ -683,99 +781,121 @@ def plan_procedure(
         + ".",
         statement_ids=["S000.15", "S003.07", "S002.18", "S000.28"],
     )
+    return summary, issues
 
-    # ---- corticosteroid
-    cs = inj.corticosteroids
-    allowed = _steroid_allowed(assessment)
-    range_mg = f"{_fmt(cs.dose_mg_min)}-{_fmt(cs.dose_mg_max)} mg"
-    steroid_ids = list(cs.statement_ids)
-    base: dict[str, Any] = {
-        "range_mg": range_mg,
+
+def _steroid_base(cs: Corticosteroids) -> dict[str, Any]:
+    """The corticosteroid text every steroid plan carries (range, caveat, side effects)."""
+    return {
+        "range_mg": f"{_fmt(cs.dose_mg_min)}-{_fmt(cs.dose_mg_max)} mg",
         "caveat": cs.caveat.strip(),
         "side_effects": cs.side_effects.strip(),
-        "statement_ids": steroid_ids,
+        "statement_ids": list(cs.statement_ids),
         "references": list(cs.references),
     }
-    steroid_plan: SteroidPlan
-    if steroid is None:
-        steroid_plan = SteroidPlan(
-            status="available" if allowed else "not_indicated",
-            text=(
-                f"A corticosteroid ({range_mg} by the size of the area) may be added: earlier "
-                "local anesthetic injections gave little or no relief."
-                if allowed
-                else "No corticosteroid: it is reserved for persistent trigger points that did "
-                "not respond to other treatment, including local anesthetic injections."
-            ),
-            **base,
-        )
-    else:
-        agent = inj.steroid(steroid.agent)
-        assert agent is not None
-        blocked_steroid = False
-        if not allowed:
-            blocked_steroid = True
-            issues.append(
-                PlanIssue(
-                    code="steroid_not_indicated",
-                    text="A corticosteroid is requested, but the assessment records no earlier "
-                    "local anesthetic TPIs that failed: steroids are for persistent trigger "
-                    "points that did not respond to other treatment. Remove it or record the "
-                    "earlier injections.",
-                    blocking=True,
-                    fields=["steroid", "assessment.conservative_care"],
-                    statement_ids=["S003.09", "S004.02"],
-                )
-            )
-        if steroid.mg > cs.dose_mg_max:
-            blocked_steroid = True
-            issues.append(
-                PlanIssue(
-                    code="steroid_dose_above_range",
-                    text=f"{_fmt(steroid.mg)} mg {agent.name.lower()} is above the "
-                    f"{range_mg} the source gives.",
-                    blocking=True,
-                    fields=["steroid.mg"],
-                    statement_ids=["S003.09"],
-                )
-            )
-        elif steroid.mg < cs.dose_mg_min:
-            issues.append(
-                PlanIssue(
-                    code="steroid_dose_below_range",
-                    text=f"{_fmt(steroid.mg)} mg is below the {range_mg} the source gives.",
-                    blocking=False,
-                    fields=["steroid.mg"],
-                    statement_ids=["S003.09"],
-                )
-            )
-        steroid_plan = SteroidPlan(
-            status="blocked" if blocked_steroid else "included",
-            text=f"{agent.name}, {_fmt(steroid.mg)} mg in total ({range_mg} by the size of the "
-            f"area). {agent.note}",
-            agent=agent.id,
-            name=agent.name,
-            mg=steroid.mg,
-            **base,
-        )
 
-    # ---- acknowledgements
+
+def _steroid_issues(
+    steroid: SteroidChoice, allowed: bool, name: str, cs: Corticosteroids
+) -> list[PlanIssue]:
+    """A steroid outside its indication or outside the source's dose range."""
+    range_mg = f"{_fmt(cs.dose_mg_min)}-{_fmt(cs.dose_mg_max)} mg"
+    issues: list[PlanIssue] = []
+    if not allowed:
+        issues.append(
+            PlanIssue(
+                code="steroid_not_indicated",
+                text="A corticosteroid is requested, but the assessment records no earlier "
+                "local anesthetic TPIs that failed: steroids are for persistent trigger "
+                "points that did not respond to other treatment. Remove it or record the "
+                "earlier injections.",
+                blocking=True,
+                fields=["steroid", "assessment.conservative_care"],
+                statement_ids=["S003.09", "S004.02"],
+            )
+        )
+    if steroid.mg > cs.dose_mg_max:
+        issues.append(
+            PlanIssue(
+                code="steroid_dose_above_range",
+                text=f"{_fmt(steroid.mg)} mg {name.lower()} is above the "
+                f"{range_mg} the source gives.",
+                blocking=True,
+                fields=["steroid.mg"],
+                statement_ids=["S003.09"],
+            )
+        )
+    elif steroid.mg < cs.dose_mg_min:
+        issues.append(
+            PlanIssue(
+                code="steroid_dose_below_range",
+                text=f"{_fmt(steroid.mg)} mg is below the {range_mg} the source gives.",
+                blocking=False,
+                fields=["steroid.mg"],
+                statement_ids=["S003.09"],
+            )
+        )
+    return issues
+
+
+def _steroid_plan(
+    steroid: SteroidChoice | None, assessment: Assessment, kb: Knowledge
+) -> tuple[SteroidPlan, list[PlanIssue]]:
+    """Whether a corticosteroid is available, included or blocked, and why."""
+    cs = kb.injectates.corticosteroids
+    allowed = _steroid_allowed(assessment)
+    base = _steroid_base(cs)
+    range_mg = base["range_mg"]
+    if steroid is None:
+        text = (
+            f"A corticosteroid ({range_mg} by the size of the area) may be added: earlier "
+            "local anesthetic injections gave little or no relief."
+            if allowed
+            else "No corticosteroid: it is reserved for persistent trigger points that did "
+            "not respond to other treatment, including local anesthetic injections."
+        )
+        return SteroidPlan(
+            status="available" if allowed else "not_indicated", text=text, **base
+        ), []
+    agent = kb.injectates.steroid(steroid.agent)
+    assert agent is not None
+    issues = _steroid_issues(steroid, allowed, agent.name, cs)
+    blocked = any(i.blocking for i in issues)
+    plan = SteroidPlan(
+        status="blocked" if blocked else "included",
+        text=f"{agent.name}, {_fmt(steroid.mg)} mg in total ({range_mg} by the size of the "
+        f"area). {agent.note}",
+        agent=agent.id,
+        name=agent.name,
+        mg=steroid.mg,
+        **base,
+    )
+    return plan, issues
+
+
+def _acknowledgements(
+    rec: Recommendation, dose: DoseCheck, acknowledged: list[str]
+) -> Acknowledgements:
+    """The cautions the clinician must acknowledge, and which still are not."""
     required = [c.code for c in rec.cautions if not c.code.startswith("hazard.")]
     if dose.level == "caution":
         required.append(DOSE_NEAR_LIMIT)
     required = list(dict.fromkeys(required))
-    missing = [c for c in required if c not in acknowledged]
-    acks = Acknowledgements(
+    return Acknowledgements(
         required=required,
         acknowledged=[c for c in acknowledged if c in required],
-        missing=missing,
+        missing=[c for c in required if c not in acknowledged],
         unmatched=[c for c in acknowledged if c not in required],
     )
 
-    # ---- checklist, materials, follow-up
+
+def _materials(
+    cards: list[TechniqueCard], injectate: Injectate, steroid_plan: SteroidPlan, kb: Knowledge
+) -> list[MaterialLine]:
+    """Materials for this session, and the needles each muscle needs."""
     needs_us = any(c.guidance != "palpation" for c in cards)
     materials: list[MaterialLine] = []
-    for mat in inj.materials:
+    for mat in kb.injectates.materials:
         wanted = {
             "always": True,
             "ultrasound": needs_us,
@@ -797,18 +917,26 @@ def plan_procedure(
                 statement_ids=["S002.18", "S003.07"] + (["S000.16"] if "60" in text else []),
             )
         )
+    return materials
 
+
+def _status(
+    issues: list[PlanIssue],
+    acks: Acknowledgements,
+    rec: Recommendation,
+    dose: DoseCheck,
+    cards: list[TechniqueCard],
+    total: Decimal,
+) -> tuple[PlanStatus, str, list[Reason]]:
+    """Blocked, needs acknowledgement or ready: the status, its headline and reasons."""
     blocking = [i for i in issues if i.blocking]
-    status: PlanStatus
     if blocking:
-        status = "blocked"
         reasons = [
             Reason(code=i.code, text=i.text, fields=i.fields, statement_ids=i.statement_ids)
             for i in blocking
         ]
-        headline = f"Plan blocked: {blocking[0].text}"
-    elif missing:
-        status = "needs_acknowledgement"
+        return "blocked", f"Plan blocked: {blocking[0].text}", reasons
+    if acks.missing:
         texts = {c.code: c.text for c in rec.cautions}
         texts[DOSE_NEAR_LIMIT] = dose.headline
         reasons = [
@@ -820,16 +948,56 @@ def plan_procedure(
                     (c.statement_ids for c in rec.cautions if c.code == code), ["S000.28"]
                 ),
             )
-            for code in missing
+            for code in acks.missing
         ]
-        headline = f"Plan needs acknowledgement of {len(missing)} caution(s): {', '.join(missing)}."
-    else:
-        status = "ready"
-        reasons = rec.reasons
         headline = (
-            f"Plan ready: {len(cards)} target(s), {_fmt(total)} mL; dose {dose.level} "
-            f"({_fmt(dose.fraction * 100)}% of the combined maximum)."
+            f"Plan needs acknowledgement of {len(acks.missing)} caution(s): "
+            f"{', '.join(acks.missing)}."
         )
+        return "needs_acknowledgement", headline, reasons
+    headline = (
+        f"Plan ready: {len(cards)} target(s), {_fmt(total)} mL; dose {dose.level} "
+        f"({_fmt(dose.fraction * 100)}% of the combined maximum)."
+    )
+    return "ready", headline, rec.reasons
+
+
+def plan_procedure(
+    assessment: Assessment,
+    targets: Sequence[Target],
+    injectate: Injectate,
+    *,
+    as_of: date,
+    policy: Policy = DEFAULT_POLICY,
+    knowledge: Knowledge,
+    prior_24h: Sequence[PriorDose] = (),
+    acknowledged_cautions: Sequence[str] = (),
+    steroid: SteroidChoice | None = None,
+) -> ProcedurePlan:
+    """Plan TPIs for each target; raises ``InvalidInput`` on bad input, never on findings.
+
+    ``assessment`` must already be validated against ``knowledge``
+    (:func:`parse_plan_request` or :func:`triggerpath.domain.validation.parse_assessment`).
+    """
+    kb = knowledge
+    problems = _input_problems(assessment, targets, injectate, prior_24h, steroid, kb, policy)
+    if problems:
+        raise InvalidInput(problems)
+    rec = assess(assessment, kb, as_of=as_of, policy=policy)
+    acknowledged = list(dict.fromkeys(acknowledged_cautions))
+    common = _common(rec, kb, as_of)
+    if rec.verdict != "tpi_appropriate":
+        return _refused(rec, acknowledged, common)
+    weight = _dosing_weight(assessment)
+    cards, issues = _cards(assessment, targets, kb)
+    total = sum((c.volume_ml for c in cards), Decimal(0))
+    lines = _dose_lines(total, injectate)
+    dose, dose_issues = _dose(assessment, weight, lines, prior_24h, kb, policy)
+    summary, summary_issues = _injectate_summary(assessment, injectate, lines, cards, kb)
+    steroid_plan, steroid_issues = _steroid_plan(steroid, assessment, kb)
+    issues += dose_issues + summary_issues + steroid_issues
+    acks = _acknowledgements(rec, dose, acknowledged)
+    status, headline, reasons = _status(issues, acks, rec, dose, cards, total)
     return ProcedurePlan(
         status=status,
         headline=headline,
@@ -840,9 +1008,9 @@ def plan_procedure(
         injectate=summary,
         dose=dose,
         steroid=steroid_plan,
-        checklist=[_item(t) for t in inj.checklist],
-        technique=[_item(t) for t in inj.technique],
-        materials=materials,
+        checklist=[_item(t) for t in kb.injectates.checklist],
+        technique=[_item(t) for t in kb.injectates.technique],
+        materials=_materials(cards, injectate, steroid_plan, kb),
         reassessment=_reassessment(as_of, kb),
         **common,
     )

@@ -12,6 +12,7 @@ from decimal import Decimal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from triggerpath.domain.numbers import Quantity
 from triggerpath.knowledge.injectates import DoseLimitPolicy, WeightBasis
 from triggerpath.knowledge.instruments import RfaRule
 
@@ -75,7 +76,7 @@ class Policy(BaseModel):
             "without height (or sex for lean) the actual weight is used and the result says so."
         ),
     )
-    dose_caution_fraction: Decimal = Field(
+    dose_caution_fraction: Quantity = Field(
         default=Decimal("0.8"),
         gt=0,
         le=1,
@@ -84,11 +85,31 @@ class Policy(BaseModel):
             "above 1 it is 'exceeds' and blocks."
         ),
     )
+    prior_dose_window_hours: Quantity = Field(
+        default=Decimal(24),
+        gt=0,
+        le=24,
+        description=(
+            "Earlier local anesthetic doses given at least this many hours ago (their "
+            "hours_ago recorded) no longer count towards the additive sum. Default 24: every "
+            "dose of the 24-hour ledger counts, and a dose without hours_ago always counts."
+        ),
+    )
     allow_non_marketed_strength: bool = Field(
         default=False,
         description=(
             "Accept local anesthetic strengths that are not marketed (compounded dilutions). "
             "Default false: a strength must be one supplied for infiltration."
+        ),
+    )
+    # ---- record integrity (issue 11)
+    clock_skew_minutes: int = Field(
+        default=10,
+        ge=0,
+        le=120,
+        description=(
+            "How far in the future a recorded clinical time may lie (clock differences between "
+            "devices). Default 10 minutes; planned dates are exempt."
         ),
     )
     # ---- EHR data (FHIR R4 adapter, issue 6)

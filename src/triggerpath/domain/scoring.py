@@ -24,12 +24,19 @@ Bad answers raise :class:`~triggerpath.errors.InvalidInput` naming each answer
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from fractions import Fraction
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from triggerpath.errors import FieldProblem, InvalidInput
-from triggerpath.knowledge.instruments import INSTRUMENT_IDS, Band, Instrument, InstrumentId
+from triggerpath.knowledge.instruments import (
+    INSTRUMENT_IDS,
+    Band,
+    Instrument,
+    InstrumentId,
+    InstrumentItem,
+)
 from triggerpath.knowledge.loader import Knowledge
 
 Answer = int | None
@@ -153,6 +160,22 @@ def band_for(bands: Sequence[Band], value: float | Fraction) -> Band | None:
     return found
 
 
+Given = Sequence[tuple[InstrumentItem, int]]
+
+
+@dataclass(frozen=True)
+class _Tally:
+    """The arithmetic's result: headline value, the value bands read, totals and group."""
+
+    value: Fraction
+    band_value: Fraction
+    raw: int
+    raw_max: int
+    band: tuple[str, str, str] | None = None  # id, name, range; for a risk group here
+    subscales: dict[str, int] = field(default_factory=dict)
+    matched_care: str | None = None
+
+
 def score(
     instrument_id: str,
     answers: Sequence[object],
@@ -164,60 +187,66 @@ def score(
     ins = instrument_of(instrument_id, knowledge)
     values = _check(ins, answers, field)
     given = [(item, v) for item, v in zip(ins.items, values, strict=True) if v is not None]
-    raw = sum(v for _, v in given)
-    raw_max = sum(item.max for item in ins.items)
-    subscales: dict[str, int] = {}
-    matched_care: str | None = None
-    band: Band | None = None
-    risk_name: tuple[str, str, str] | None = None
-
-    value: Fraction
-    band_value: Fraction
-    if ins.scoring == "single" or ins.scoring == "mean":
-        value = Fraction(raw, len(given))
-        band_value = value
-    elif ins.scoring == "percent_of_answered":
-        answered_max = sum(item.max for item, _ in given)
-        value = Fraction(raw * 100, answered_max)
-        band_value = value if ins.band_basis == "score" else value * raw_max / 100
-    else:  # startback
-        points = {item.number: int(v in item.positive_values) for item, v in given}
-        raw = sum(points.values())
-        raw_max = len(ins.items)
-        for sub in ins.subscales:
-            subscales[sub.id] = sum(points[n] for n in sub.items)
-        rule = ins.risk_rule
-        assert rule is not None  # guaranteed by the schema for startback
-        if raw < rule.total_min_not_low:
-            group_id = "low"
-        elif subscales[rule.subscale] >= rule.subscale_min_high:
-            group_id = "high"
-        else:
-            group_id = "medium"
-        group = next(g for g in ins.risk_groups if g.id == group_id)
-        risk_name = (group.id, group.name, group.rule)
-        matched_care = group.matched_care
-        value = Fraction(raw)
-        band_value = value
-    if risk_name is None:
-        band = band_for(ins.bands, band_value)
+    t = _startback(ins, given) if ins.scoring == "startback" else _tally(ins, given)
+    band = t.band or _band_triple(band_for(ins.bands, t.band_value))
     return Score(
         instrument=ins.id,
-        score=round(float(value), 2),
-        band=risk_name[0] if risk_name else band.id if band else None,
-        band_name=risk_name[1] if risk_name else band.name if band else None,
-        band_range=risk_name[2] if risk_name else band.label if band else None,
+        score=round(float(t.value), 2),
+        band=band[0] if band else None,
+        band_name=band[1] if band else None,
+        band_range=band[2] if band else None,
         name=ins.name,
         unit=ins.unit,
-        raw=raw,
-        raw_max=raw_max,
-        band_value=round(float(band_value), 2),
+        raw=t.raw,
+        raw_max=t.raw_max,
+        band_value=round(float(t.band_value), 2),
         answered=len(given),
         missing_items=[i + 1 for i, v in enumerate(values) if v is None],
-        subscales=subscales,
-        matched_care=matched_care,
+        subscales=t.subscales,
+        matched_care=t.matched_care,
         scoring_rule=ins.scoring_text.strip(),
         missing_rule=ins.missing.text.strip(),
         bands_note=ins.bands_note.strip(),
         references=list(ins.references),
     )
+
+
+def _tally(ins: Instrument, given: Given) -> _Tally:
+    """NRS and PEG: the mean of the items; ODI and NDI: percent of the items answered."""
+    raw = sum(v for _, v in given)
+    raw_max = sum(item.max for item in ins.items)
+    if ins.scoring in ("single", "mean"):
+        value = Fraction(raw, len(given))
+        return _Tally(value, value, raw, raw_max)
+    value = Fraction(raw * 100, sum(item.max for item, _ in given))
+    band_value = value if ins.band_basis == "score" else value * raw_max / 100
+    return _Tally(value, band_value, raw, raw_max)
+
+
+def _startback(ins: Instrument, given: Given) -> _Tally:
+    """STarT Back: items score 0/1, total and psychosocial subscale pick the risk group."""
+    points = {item.number: int(v in item.positive_values) for item, v in given}
+    raw = sum(points.values())
+    subscales = {sub.id: sum(points[n] for n in sub.items) for sub in ins.subscales}
+    rule = ins.risk_rule
+    assert rule is not None  # guaranteed by the schema for startback
+    if raw < rule.total_min_not_low:
+        group_id = "low"
+    elif subscales[rule.subscale] >= rule.subscale_min_high:
+        group_id = "high"
+    else:
+        group_id = "medium"
+    group = next(g for g in ins.risk_groups if g.id == group_id)
+    return _Tally(
+        value=Fraction(raw),
+        band_value=Fraction(raw),
+        raw=raw,
+        raw_max=len(ins.items),
+        band=(group.id, group.name, group.rule),
+        subscales=subscales,
+        matched_care=group.matched_care,
+    )
+
+
+def _band_triple(band: Band | None) -> tuple[str, str, str] | None:
+    return (band.id, band.name, band.label) if band else None

@@ -11,17 +11,14 @@ engine computes exactly.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from decimal import Decimal
-from typing import TYPE_CHECKING, Literal
+from typing import Literal
 
 from pydantic import Field, model_validator
 
 from triggerpath.errors import FieldProblem
-from triggerpath.knowledge.schema import Cited, ItemId, Strict, TextItem
-
-if TYPE_CHECKING:
-    from triggerpath.knowledge.loader import Knowledge
+from triggerpath.knowledge.schema import Cited, ItemId, Statement, Strict, TextItem
 
 FILE = "injectates.yaml"
 SourceId = Literal["fda_label", "uk_bnf", "textbook"]
@@ -224,67 +221,80 @@ class Injectates(Strict):
         return next(t for t in self.technique if t.id == item_id)
 
 
-def check_injectates(kb: Knowledge) -> Iterator[FieldProblem]:
+def check_injectates(
+    inj: Injectates, statements: Mapping[str, Statement]
+) -> Iterator[FieldProblem]:
     """Cross-checks the schema cannot make: ids, sources, strengths, seed values."""
-    inj = kb.injectates
-    where = FILE
     ids = [s.id for s in inj.sources]
     if len(ids) != len(set(ids)):
-        yield FieldProblem(f"{where}:sources", "duplicate source id")
-    known_sources = set(ids)
+        yield FieldProblem(f"{FILE}:sources", "duplicate source id")
     names: dict[str, str] = {}
     for la in inj.local_anesthetics:
-        at = f"{where}:local_anesthetics[{la.id}]"
-        for name in [la.id, *la.aliases]:
-            if name != name.lower():
-                yield FieldProblem(f"{at}.aliases", f"{name!r} must be lower case")
-            if name in names and names[name] != la.id:
-                yield FieldProblem(f"{at}.aliases", f"{name!r} also names {names[name]}")
-            names[name] = la.id
-        for form in ("plain", "epinephrine"):
-            strengths: list[Decimal] = getattr(la.marketed_percent, form)
-            if any(not (Decimal(0) < p <= Decimal(100)) for p in strengths):
-                yield FieldProblem(f"{at}.marketed_percent.{form}", "strengths must be in (0, 100]")
-            if len(set(strengths)) != len(strengths):
-                yield FieldProblem(f"{at}.marketed_percent.{form}", "duplicate strength")
-            for e in getattr(la.limits, form):
-                if e.source not in known_sources:
-                    yield FieldProblem(f"{at}.limits.{form}", f"unknown source {e.source!r}")
-        for d in la.limits_24h:
-            if d.source not in known_sources:
-                yield FieldProblem(f"{at}.limits_24h", f"unknown source {d.source!r}")
-        for i, pf in enumerate(la.preservative_free):
-            offered = set(la.marketed(pf.epinephrine))
-            extra = [p for p in pf.percents if p not in offered]
-            if extra:
-                yield FieldProblem(
-                    f"{at}.preservative_free[{i}]",
-                    f"strengths {extra} are not among the marketed strengths",
-                )
+        yield from _check_anesthetic(la, set(ids), names)
     steroid_ids = [s.id for s in inj.corticosteroids.agents]
     if len(steroid_ids) != len(set(steroid_ids)):
-        yield FieldProblem(f"{where}:corticosteroids.agents", "duplicate id")
+        yield FieldProblem(f"{FILE}:corticosteroids.agents", "duplicate id")
     if {w.id for w in inj.weight_bases} != {"actual", "ideal", "lean"}:
-        yield FieldProblem(f"{where}:weight_bases", "need actual, ideal and lean once each")
-    # The seed's own numbers must be the numbers the data carries.
-    seed = kb.statements.get("S003.09")
+        yield FieldProblem(f"{FILE}:weight_bases", "need actual, ideal and lean once each")
+    yield from _check_seed_values(inj, statements)
+
+
+def _check_anesthetic(
+    la: LocalAnesthetic, known_sources: set[str], names: dict[str, str]
+) -> Iterator[FieldProblem]:
+    """Lower-case unique names, sane strengths, known sources, offered preservative-free forms."""
+    at = f"{FILE}:local_anesthetics[{la.id}]"
+    for name in [la.id, *la.aliases]:
+        if name != name.lower():
+            yield FieldProblem(f"{at}.aliases", f"{name!r} must be lower case")
+        if name in names and names[name] != la.id:
+            yield FieldProblem(f"{at}.aliases", f"{name!r} also names {names[name]}")
+        names[name] = la.id
+    for form in ("plain", "epinephrine"):
+        strengths: list[Decimal] = getattr(la.marketed_percent, form)
+        if any(not (Decimal(0) < p <= Decimal(100)) for p in strengths):
+            yield FieldProblem(f"{at}.marketed_percent.{form}", "strengths must be in (0, 100]")
+        if len(set(strengths)) != len(strengths):
+            yield FieldProblem(f"{at}.marketed_percent.{form}", "duplicate strength")
+        for e in getattr(la.limits, form):
+            if e.source not in known_sources:
+                yield FieldProblem(f"{at}.limits.{form}", f"unknown source {e.source!r}")
+    for d in la.limits_24h:
+        if d.source not in known_sources:
+            yield FieldProblem(f"{at}.limits_24h", f"unknown source {d.source!r}")
+    for i, pf in enumerate(la.preservative_free):
+        offered = set(la.marketed(pf.epinephrine))
+        extra = [p for p in pf.percents if p not in offered]
+        if extra:
+            yield FieldProblem(
+                f"{at}.preservative_free[{i}]",
+                f"strengths {extra} are not among the marketed strengths",
+            )
+
+
+def _check_seed_values(
+    inj: Injectates, statements: Mapping[str, Statement]
+) -> Iterator[FieldProblem]:
+    """The seed's own numbers (S003.09 steroid dose, S000.28 bupivacaine) are the data's."""
+    seed = statements.get("S003.09")
     if seed is not None and (
         float(inj.corticosteroids.dose_mg_min) != seed.values.get("steroid_mg_min")
         or float(inj.corticosteroids.dose_mg_max) != seed.values.get("steroid_mg_max")
     ):
-        yield FieldProblem(f"{where}:corticosteroids", "dose range differs from S003.09")
+        yield FieldProblem(f"{FILE}:corticosteroids", "dose range differs from S003.09")
     bupi = inj.agent("bupivacaine")
-    seed = kb.statements.get("S000.28")
-    if bupi is not None and seed is not None:
-        label = {e.source: e for e in bupi.limits.plain}.get("fda_label")
-        label_epi = {e.source: e for e in bupi.limits.epinephrine}.get("fda_label")
-        daily = {d.source: d for d in bupi.limits_24h}.get("fda_label")
-        pairs = [
-            (label.max_mg if label else None, seed.values.get("bupivacaine_single_mg_min")),
-            (label_epi.max_mg if label_epi else None, seed.values.get("bupivacaine_single_mg_max")),
-            (daily.max_mg if daily else None, seed.values.get("bupivacaine_24h_max_mg")),
-        ]
-        if any(ours is None or float(ours) != theirs for ours, theirs in pairs):
-            yield FieldProblem(
-                f"{where}:local_anesthetics[bupivacaine]", "label limits differ from S000.28"
-            )
+    seed = statements.get("S000.28")
+    if bupi is None or seed is None:
+        return
+    label = {e.source: e for e in bupi.limits.plain}.get("fda_label")
+    label_epi = {e.source: e for e in bupi.limits.epinephrine}.get("fda_label")
+    daily = {d.source: d for d in bupi.limits_24h}.get("fda_label")
+    pairs = [
+        (label.max_mg if label else None, seed.values.get("bupivacaine_single_mg_min")),
+        (label_epi.max_mg if label_epi else None, seed.values.get("bupivacaine_single_mg_max")),
+        (daily.max_mg if daily else None, seed.values.get("bupivacaine_24h_max_mg")),
+    ]
+    if any(ours is None or float(ours) != theirs for ours, theirs in pairs):
+        yield FieldProblem(
+            f"{FILE}:local_anesthetics[bupivacaine]", "label limits differ from S000.28"
+        )

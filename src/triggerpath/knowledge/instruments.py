@@ -19,16 +19,14 @@ numbers (ranges, cut-offs, missing-item limits) from these models.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import TYPE_CHECKING, Literal, get_args
+from typing import Literal, get_args
 
 from pydantic import Field, model_validator
 
+from triggerpath.errors import FieldProblem
 from triggerpath.knowledge.conditions import Condition, paths_in
-from triggerpath.knowledge.schema import Cited, ItemId, Region, Strict
-
-if TYPE_CHECKING:
-    from triggerpath.errors import FieldProblem
-    from triggerpath.knowledge.loader import Knowledge
+from triggerpath.knowledge.schema import Cited, ItemId, Region, Strict, duplicate_ids
+from triggerpath.knowledge.vocabulary import REGENERATE, InputVocabulary
 
 InstrumentId = Literal["nrs", "peg", "odi", "ndi", "startback"]
 INSTRUMENT_IDS: tuple[InstrumentId, ...] = ("nrs", "peg", "odi", "ndi", "startback")
@@ -310,40 +308,41 @@ class Instruments(Strict):
         return next(r for r in self.ablation_rules if r.id == rule_id)
 
 
-def check_instruments(kb: Knowledge) -> Iterator[FieldProblem]:
-    """Cross-references the schema cannot see: assessment fields, classes, muscles."""
-    from triggerpath.domain.assessment import Assessment
-    from triggerpath.errors import FieldProblem
-    from triggerpath.knowledge.loader import field_exists
-
-    ins = kb.instruments
-    rev = ins.reevaluation
-    conditions: list[tuple[str, Condition | None]] = [
-        *((f"reevaluation.technical_review[{c.id}].when", c.when) for c in rev.technical_review),
-        *(
-            (f"reevaluation.perpetuating_factors[{c.id}].when", c.when)
-            for c in rev.perpetuating_factors
-        ),
-        *(
-            (f"reevaluation.failure_risk_factors[{c.id}].when", c.when)
-            for c in rev.failure_risk_factors
-        ),
-        *((f"reevaluation.differential[{d.id}].when", d.when) for d in rev.differential),
-    ]
-    for where, cond in conditions:
-        if cond is None:
-            continue
-        for path in paths_in(cond):
-            if not field_exists(Assessment, path):
-                yield FieldProblem(f"instruments.yaml:{where}", f"no input field {path!r}")
-    classes = {c.id for c in kb.pathway.medication_classes}
-    for alt in rev.alternatives:
+def check_instruments(
+    ins: Instruments, medication_classes: set[str], inputs: InputVocabulary
+) -> Iterator[FieldProblem]:
+    """Cross-references the schema cannot see: assessment fields, classes, duplicate ids."""
+    yield from _check_condition_fields(ins.reevaluation, inputs)
+    for alt in ins.reevaluation.alternatives:
         for cls in alt.medication_classes:
-            if cls not in classes:
+            if cls not in medication_classes:
                 yield FieldProblem(
                     f"instruments.yaml:reevaluation.alternatives[{alt.id}].medication_classes",
                     f"unknown medication class {cls!r}",
                 )
+    yield from _check_unique_ids(ins)
+
+
+def _check_condition_fields(rev: Reevaluation, inputs: InputVocabulary) -> Iterator[FieldProblem]:
+    """Every field a re-evaluation condition reads is an assessment field."""
+    conditions: list[tuple[str, Condition | None]] = [
+        *((f"technical_review[{c.id}]", c.when) for c in rev.technical_review),
+        *((f"perpetuating_factors[{c.id}]", c.when) for c in rev.perpetuating_factors),
+        *((f"failure_risk_factors[{c.id}]", c.when) for c in rev.failure_risk_factors),
+        *((f"differential[{d.id}]", d.when) for d in rev.differential),
+    ]
+    for where, cond in conditions:
+        for path in paths_in(cond) if cond is not None else []:
+            if not inputs.has_assessment_field(path):
+                yield FieldProblem(
+                    f"instruments.yaml:reevaluation.{where}.when",
+                    f"no input field {path!r} ({REGENERATE})",
+                )
+
+
+def _check_unique_ids(ins: Instruments) -> Iterator[FieldProblem]:
+    """Ids are unique within each list of the re-evaluation and the complications."""
+    rev = ins.reevaluation
     for group, items in (
         ("technical_review", rev.technical_review),
         ("perpetuating_factors", rev.perpetuating_factors),
@@ -352,8 +351,4 @@ def check_instruments(kb: Knowledge) -> Iterator[FieldProblem]:
         ("alternatives", rev.alternatives),
         ("complications", ins.complications),
     ):
-        seen: set[str] = set()
-        for item in items:
-            if item.id in seen:
-                yield FieldProblem(f"instruments.yaml:{group}", f"duplicate id {item.id!r}")
-            seen.add(item.id)
+        yield from duplicate_ids(f"instruments.yaml:{group}", [item.id for item in items])

@@ -10,10 +10,12 @@ fails loudly at load time instead of silently dropping clinical content.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable, Iterator
 from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
+from triggerpath.errors import FieldProblem
 from triggerpath.knowledge.conditions import Condition
 
 STATEMENT_ID = re.compile(r"^S\d{3}\.\d{2}$")
@@ -23,6 +25,15 @@ def _check_statement_id(value: str) -> str:
     if not STATEMENT_ID.match(value):
         raise ValueError(f"{value!r} is not a statement id like S000.01")
     return value
+
+
+def duplicate_ids(where: str, ids: Iterable[str]) -> Iterator[FieldProblem]:
+    """A problem for each id met a second time (the loaders' one uniqueness check)."""
+    seen: set[str] = set()
+    for i in ids:
+        if i in seen:
+            yield FieldProblem(where, f"duplicate id {i!r}")
+        seen.add(i)
 
 
 StatementId = Annotated[str, AfterValidator(_check_statement_id)]
@@ -262,6 +273,9 @@ class MedicationClass(Cited):
     id: ItemId
     name: str
     members: list[str] = Field(min_length=1)  # lower-case generic and brand names
+    # whole-word abbreviations (ASA, LMWH, DOAC); kept apart from members, which also serve
+    # the FHIR text fallback that matches word starts
+    abbreviations: list[str] = Field(default_factory=list)
 
 
 class Pathway(Strict):

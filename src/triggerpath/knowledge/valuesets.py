@@ -17,15 +17,13 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from typing import TYPE_CHECKING, Literal
+from typing import Literal
 
 from pydantic import ConfigDict, Field, PrivateAttr, model_validator
 
 from triggerpath.errors import FieldProblem
-from triggerpath.knowledge.schema import REGIONS, Cited, ItemId, Region, Strict
-
-if TYPE_CHECKING:
-    from triggerpath.knowledge.loader import Knowledge
+from triggerpath.knowledge.schema import REGIONS, Cited, ItemId, Region, Strict, duplicate_ids
+from triggerpath.knowledge.vocabulary import REGENERATE, InputVocabulary
 
 Cause = Literal["acute_trauma", "repetitive_microtrauma", "posture", "overuse", "unknown"]
 ResourceType = Literal[
@@ -260,23 +258,17 @@ class ValueSetCatalog(Strict):
 
 
 # --------------------------------------------------------------------------- checks
-def check_valuesets(kb: Knowledge) -> Iterator[FieldProblem]:
+def check_valuesets(
+    cat: ValueSetCatalog, medication_classes: set[str], inputs: InputVocabulary
+) -> Iterator[FieldProblem]:
     """Cross-references the schema cannot see: systems, ids, fields, drug classes."""
-    from triggerpath.domain.assessment import Assessment
-    from triggerpath.knowledge.loader import field_exists
-
-    cat = kb.valuesets
     where = "valuesets.yaml"
     systems = {s.id for s in cat.systems}
     ids = [v.id for v in cat.valuesets]
-    seen: set[str] = set()
-    for i in ids:
-        if i in seen:
-            yield FieldProblem(f"{where}:valuesets", f"duplicate id {i!r}")
-        seen.add(i)
+    yield from duplicate_ids(f"{where}:valuesets", ids)
+    seen = set(ids)
     for missing in sorted(set(REQUIRED_IDS) - seen):
         yield FieldProblem(f"{where}:valuesets", f"value set {missing!r} is required")
-    classes = {c.id for c in kb.pathway.medication_classes}
     for vs in cat.valuesets:
         loc = f"{where}:valuesets[{vs.id}]"
         for inc in vs.include:
@@ -285,9 +277,9 @@ def check_valuesets(kb: Knowledge) -> Iterator[FieldProblem]:
             if inc.valueset is not None and inc.valueset not in seen:
                 yield FieldProblem(f"{loc}.include", f"unknown value set {inc.valueset!r}")
         for path in vs.sets:
-            if not field_exists(Assessment, path):
-                yield FieldProblem(f"{loc}.sets", f"no input field {path!r}")
-        if vs.drug_class is not None and vs.drug_class not in classes:
+            if not inputs.has_assessment_field(path):
+                yield FieldProblem(f"{loc}.sets", f"no input field {path!r} ({REGENERATE})")
+        if vs.drug_class is not None and vs.drug_class not in medication_classes:
             yield FieldProblem(f"{loc}.drug_class", f"unknown medication class {vs.drug_class!r}")
         for r in vs.regions:
             if r not in REGIONS:  # pragma: no cover - the schema already restricts it

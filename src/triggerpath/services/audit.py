@@ -42,6 +42,11 @@ class AuditNote:
 
     patient_id: UUID | None = None
     record_id: UUID | None = None
+    qualifier: str | None = None  # e.g. "dose_exceeded": the event's action says so
+
+    def flag(self, qualifier: str) -> None:
+        """Qualify the event's action (``session.create.dose_exceeded``) for a safety event."""
+        self.qualifier = qualifier
 
     def touch(self, patient_id: UUID | None, record_id: UUID | None = None) -> None:
         if patient_id is not None:
@@ -80,7 +85,7 @@ class Call:
             request_id=self.request_id,
             actor=self.actor.username,
             role=self.actor.role,
-            action=self.action,
+            action=f"{self.action}.{self.note.qualifier}" if self.note.qualifier else self.action,
             outcome=outcome,
             patient_id=self.note.patient_id,
             record_id=self.note.record_id,

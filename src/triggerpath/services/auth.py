@@ -64,6 +64,8 @@ def _permissions() -> dict[str, frozenset[Role]]:
             table[f"{kind}.{verb}"] = writers
     table["assessment.sign"] = CLINICIAN
     table["plan.sign"] = CLINICIAN
+    # the performer named on a session recorded for them attests it (kernel rule: only them)
+    table["session.attest"] = RECORDERS
     table["assessment.reassess"] = READERS
     table["episode.course"] = READERS
     for name in ("assess", "dose", "plan", "course", "score"):

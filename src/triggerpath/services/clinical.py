@@ -1,10 +1,16 @@
 """Clinical use cases: what is checked and computed before a record is kept.
 
+Every write here asks the safety kernel (:mod:`triggerpath.services.kernel`) first; the
+kernel refuses with one ``WriteRefused`` (422, audit outcome ``invalid``, nothing stored)
+or returns the content to store. Entry points (API, web, CLI, CDS, imports) call these
+functions, never :func:`records.create` directly for a clinical kind.
+
 - a patient's MRN is unique;
 - an assessment runs the engine and keeps input, result, knowledge version and the
   clinic policy used (so a stored result can always be traced to what produced it);
-- plans and sessions name muscles from the knowledge base; a session's operator is an
-  active clinician or nurse; mg per site is derived from % w/v and mL when not given;
+- a plan is the planner's output for the stored assessment (only ``ready`` is kept);
+- a session is checked by the dose engine against the 24-hour ledger of recorded sessions;
+- outcomes are in their instrument's range; nothing clinical is dated in the future;
 - documents keep their SHA-256 digest and size.
 
 Every function takes the unit of work and the audit note of the call it runs in.
@@ -21,32 +27,31 @@ from pydantic import ValidationError
 
 from triggerpath.domain.assessment import Assessment
 from triggerpath.domain.engine import assess
-from triggerpath.domain.policy import DEFAULT_POLICY, Policy
+from triggerpath.domain.integrity import SafetyEvent, dose_safety_event
+from triggerpath.domain.policy import Policy
 from triggerpath.domain.recommendation import Recommendation
 from triggerpath.domain.validation import check_ids, problems_from
 from triggerpath.errors import Conflict, FieldProblem, InvalidInput
+from triggerpath.knowledge.integrity import load_integrity
 from triggerpath.knowledge.loader import Knowledge
-from triggerpath.services import records
+from triggerpath.services import kernel, records
 from triggerpath.services.audit import AuditNote
+from triggerpath.services.kernel import current_policy
 from triggerpath.services.model import Actor, Record
 from triggerpath.services.payloads import (
     AssessmentData,
     AssessmentIn,
     DocumentIn,
+    EpisodeData,
     OutcomeData,
     PatientData,
-    PlanData,
-    PlannedSite,
-    SessionData,
+    PlanIn,
     SessionIn,
     SessionSite,
     document_data,
-    mg_from,
 )
 from triggerpath.services.uow import UnitOfWork
 
-#: A given mg may differ from % x mL by this fraction (rounding on the chart).
-MG_TOLERANCE = 0.02
 Phase = Literal["acute", "subacute", "chronic"]
 
 
@@ -65,6 +70,7 @@ def _check_mrn(uow: UnitOfWork, mrn: str, record_id: UUID | None = None) -> None
 def create_patient(
     uow: UnitOfWork, note: AuditNote, actor: Actor, data: PatientData, now: datetime
 ) -> Record:
+    kernel.admit_patient(kernel.context(uow, actor, None, now), data)
     _check_mrn(uow, data.mrn)
     return records.create(uow, note, actor, "patient", _json(data), now=now, mrn=data.mrn)
 
@@ -79,7 +85,9 @@ def correct_patient(
     reason: str,
     data: PatientData,
     now: datetime,
+    if_match: str | None = None,
 ) -> Record:
+    kernel.admit_patient(kernel.context(uow, actor, None, now), data)
     _check_mrn(uow, data.mrn, patient_id)
     return records.correct(
         uow,
@@ -92,10 +100,54 @@ def correct_patient(
         data=_json(data),
         now=now,
         mrn=data.mrn,
+        if_match=if_match,
     )
 
 
 # --------------------------------------------------------------------------- episodes
+def record_episode(
+    uow: UnitOfWork,
+    note: AuditNote,
+    actor: Actor,
+    patient_id: UUID,
+    data: EpisodeData,
+    now: datetime,
+) -> Record:
+    """Open an episode: onset and closing date checked against the clock and the birth year."""
+    patient = records.get(uow, note, "patient", patient_id)
+    kernel.admit_episode(kernel.context(uow, actor, None, now), patient, data)
+    return records.create(uow, note, actor, "episode", _json(data), now=now, parent_id=patient_id)
+
+
+def correct_episode(
+    uow: UnitOfWork,
+    note: AuditNote,
+    actor: Actor,
+    episode_id: UUID,
+    *,
+    expected: int,
+    reason: str,
+    data: EpisodeData,
+    now: datetime,
+    if_match: str | None = None,
+) -> Record:
+    episode = records.get(uow, note, "episode", episode_id)
+    patient = records.get(uow, AuditNote(), "patient", episode.patient_id)
+    kernel.admit_episode(kernel.context(uow, actor, None, now), patient, data)
+    return records.correct(
+        uow,
+        note,
+        actor,
+        "episode",
+        episode_id,
+        expected=expected,
+        reason=reason,
+        data=_json(data),
+        now=now,
+        if_match=if_match,
+    )
+
+
 def episode_phase(onset: date | None, as_of: date, kb: Knowledge) -> Phase | None:
     """Acute / subacute / chronic from the weeks since onset, by the knowledge base's bounds.
 
@@ -117,15 +169,6 @@ def episode_phase(onset: date | None, as_of: date, kb: Knowledge) -> Phase | Non
 
 
 # --------------------------------------------------------------------------- policy
-def current_policy(uow: UnitOfWork) -> tuple[int, Policy]:
-    """The clinic policy in force and its version (0 = the built-in defaults)."""
-    found = uow.policy.current()
-    if found is None:
-        return 0, DEFAULT_POLICY
-    version, data, _at, _by = found
-    return version, Policy.model_validate(data)
-
-
 def update_policy(
     uow: UnitOfWork, actor: Actor, *, expected: int, reason: str, policy: Policy, now: datetime
 ) -> tuple[int, Policy]:
@@ -166,6 +209,7 @@ def record_assessment(
     now: datetime,
 ) -> Record:
     records.get(uow, note, "episode", episode_id)
+    kernel.admit_assessment(kernel.context(uow, actor, kb, now, today), body)
     data = _run_engine(uow, body, kb, today)
     return records.create(
         uow, note, actor, "assessment", _json(data), now=now, parent_id=episode_id
@@ -184,8 +228,10 @@ def correct_assessment(
     reason: str,
     today: date,
     now: datetime,
+    if_match: str | None = None,
 ) -> Record:
     records.get(uow, note, "assessment", assessment_id)
+    kernel.admit_assessment(kernel.context(uow, actor, kb, now, today), body)
     data = _run_engine(uow, body, kb, today)
     return records.correct(
         uow,
@@ -197,6 +243,7 @@ def correct_assessment(
         reason=reason,
         data=_json(data),
         now=now,
+        if_match=if_match,
     )
 
 
@@ -213,7 +260,7 @@ def reassess(
 
 
 # --------------------------------------------------------------------------- plans
-def _check_muscles(sites: Sequence[PlannedSite | SessionSite], kb: Knowledge) -> None:
+def _check_muscles(sites: Sequence[SessionSite], kb: Knowledge) -> None:
     problems = [
         FieldProblem(f"sites[{i}].muscle", f"unknown muscle {s.muscle!r}")
         for i, s in enumerate(sites)
@@ -228,12 +275,16 @@ def record_plan(
     note: AuditNote,
     actor: Actor,
     assessment_id: UUID,
-    data: PlanData,
+    body: PlanIn,
     kb: Knowledge,
     now: datetime,
+    *,
+    today: date | None = None,
 ) -> Record:
-    records.get(uow, note, "assessment", assessment_id)
-    _check_muscles(data.sites, kb)
+    """Plan from the stored assessment; only a ``ready`` plan is kept (kernel rule)."""
+    assessment = records.get(uow, note, "assessment", assessment_id)
+    ctx = kernel.context(uow, actor, kb, now, today)
+    data = kernel.admit_plan(uow, ctx, assessment, body)
     return records.create(uow, note, actor, "plan", _json(data), now=now, parent_id=assessment_id)
 
 
@@ -242,15 +293,23 @@ def correct_plan(
     note: AuditNote,
     actor: Actor,
     plan_id: UUID,
-    data: PlanData,
+    body: PlanIn,
     kb: Knowledge,
     *,
     expected: int,
     reason: str,
     now: datetime,
+    today: date | None = None,
+    if_match: str | None = None,
 ) -> Record:
-    records.get(uow, note, "plan", plan_id)
-    _check_muscles(data.sites, kb)
+    """Re-plan: the planner runs again on the assessment as it now stands (clears stale)."""
+    plan = records.get(uow, note, "plan", plan_id)
+    assert plan.parent_id is not None
+    assessment = records.get(uow, AuditNote(), "assessment", plan.parent_id)
+    if assessment.status != "active":
+        raise Conflict("the assessment was entered in error: record a new one and plan from it")
+    records.check_if_match(plan, if_match)
+    data = kernel.admit_plan(uow, kernel.context(uow, actor, kb, now, today), assessment, body)
     return records.correct(
         uow,
         note,
@@ -265,60 +324,6 @@ def correct_plan(
 
 
 # --------------------------------------------------------------------------- sessions
-def session_data(body: SessionIn, operator: str) -> SessionData:
-    """Fill in mg per site from % w/v and mL; refuse a given mg that disagrees."""
-    sites: list[SessionSite] = []
-    problems: list[FieldProblem] = []
-    totals: dict[str, float] = {}
-    for i, site in enumerate(body.sites):
-        mg = site.mg
-        if site.concentration_percent is not None:
-            computed = mg_from(site.concentration_percent, site.volume_ml)
-            if mg is None:
-                mg = computed
-            elif abs(mg - computed) > MG_TOLERANCE * max(computed, 1.0):
-                problems.append(
-                    FieldProblem(
-                        f"sites[{i}].mg",
-                        f"{mg:g} mg does not match {site.concentration_percent:g} % x "
-                        f"{site.volume_ml:g} mL = {computed:g} mg",
-                    )
-                )
-        if mg is not None:
-            totals[site.agent] = round(totals.get(site.agent, 0.0) + mg, 3)
-        sites.append(site.model_copy(update={"mg": mg}))
-    if problems:
-        raise InvalidInput(problems)
-    return SessionData(
-        performed_at=body.performed_at,
-        operator=operator,
-        plan_id=body.plan_id,
-        sites=sites,
-        complications=body.complications,
-        note=body.note,
-        total_mg_by_agent=totals,
-    )
-
-
-def _prepare_session(
-    uow: UnitOfWork,
-    actor: Actor,
-    episode: Record,
-    body: SessionIn,
-    kb: Knowledge,
-) -> SessionData:
-    _check_muscles(body.sites, kb)
-    operator = body.operator or actor.username
-    user = uow.users.by_username(operator)
-    if user is None or not user.active or user.role not in ("clinician", "nurse"):
-        raise InvalidInput.single("operator", "not an active clinician or nurse")
-    if body.plan_id is not None:
-        plan = uow.records.get(body.plan_id)
-        if plan is None or plan.kind != "plan" or plan.patient_id != episode.patient_id:
-            raise InvalidInput.single("plan_id", "not a plan of this patient")
-    return session_data(body, operator)
-
-
 def record_session(
     uow: UnitOfWork,
     note: AuditNote,
@@ -328,8 +333,12 @@ def record_session(
     kb: Knowledge,
     now: datetime,
 ) -> Record:
+    """Record a session as performed; the kernel checks it against the 24-hour ledger."""
     episode = records.get(uow, note, "episode", episode_id)
-    data = _prepare_session(uow, actor, episode, body, kb)
+    _check_muscles(body.sites, kb)
+    data = kernel.admit_session(uow, kernel.context(uow, actor, kb, now), episode, body)
+    if data.dose_exceeded:
+        note.flag("dose_exceeded")
     return records.create(uow, note, actor, "session", _json(data), now=now, parent_id=episode_id)
 
 
@@ -344,11 +353,17 @@ def correct_session(
     expected: int,
     reason: str,
     now: datetime,
+    if_match: str | None = None,
 ) -> Record:
     session = records.get(uow, note, "session", session_id)
     assert session.parent_id is not None
     episode = records.get(uow, AuditNote(), "episode", session.parent_id)
-    data = _prepare_session(uow, actor, episode, body, kb)
+    records.check_if_match(session, if_match)
+    _check_muscles(body.sites, kb)
+    ctx = kernel.context(uow, actor, kb, now)
+    data = kernel.admit_session(uow, ctx, episode, body, replacing=session_id)
+    if data.dose_exceeded:
+        note.flag("dose_exceeded")
     return records.correct(
         uow,
         note,
@@ -362,15 +377,14 @@ def correct_session(
     )
 
 
+def safety_events(sessions: Sequence[Record], kb: Knowledge) -> list[SafetyEvent]:
+    """The safety events of stored sessions (a dose over a limit, with what to watch for)."""
+    bounds = load_integrity()
+    found = (dose_safety_event(str(r.id), r.current.data, kb, bounds) for r in sessions)
+    return [e for e in found if e is not None]
+
+
 # --------------------------------------------------------------------------- outcomes
-def _check_outcome(uow: UnitOfWork, episode: Record, data: OutcomeData) -> None:
-    if data.session_id is None:
-        return
-    session = uow.records.get(data.session_id)
-    if session is None or session.kind != "session" or session.parent_id != episode.id:
-        raise InvalidInput.single("session_id", "not a session of this episode")
-
-
 def record_outcome(
     uow: UnitOfWork,
     note: AuditNote,
@@ -378,9 +392,12 @@ def record_outcome(
     episode_id: UUID,
     data: OutcomeData,
     now: datetime,
+    *,
+    kb: Knowledge | None = None,
 ) -> Record:
+    """Record an outcome: in its instrument's range, not in the future, not before its session."""
     episode = records.get(uow, note, "episode", episode_id)
-    _check_outcome(uow, episode, data)
+    kernel.admit_outcome(uow, kernel.context(uow, actor, kb, now), episode, data)
     return records.create(uow, note, actor, "outcome", _json(data), now=now, parent_id=episode_id)
 
 
@@ -394,11 +411,13 @@ def correct_outcome(
     expected: int,
     reason: str,
     now: datetime,
+    kb: Knowledge | None = None,
+    if_match: str | None = None,
 ) -> Record:
     outcome = records.get(uow, note, "outcome", outcome_id)
     assert outcome.parent_id is not None
     episode = records.get(uow, AuditNote(), "episode", outcome.parent_id)
-    _check_outcome(uow, episode, data)
+    kernel.admit_outcome(uow, kernel.context(uow, actor, kb, now), episode, data)
     return records.correct(
         uow,
         note,
@@ -409,6 +428,7 @@ def correct_outcome(
         reason=reason,
         data=_json(data),
         now=now,
+        if_match=if_match,
     )
 
 
@@ -422,9 +442,32 @@ def record_document(
     now: datetime,
 ) -> Record:
     records.get(uow, note, "patient", patient_id)
+    kernel.admit_text(body.model_dump(mode="json", exclude={"content_base64"}))
     data = document_data(body)
     if body.source_id is not None:
         source = uow.records.get(body.source_id)
         if source is None or source.patient_id != patient_id:
             raise InvalidInput.single("source_id", "not a record of this patient")
     return records.create(uow, note, actor, "document", _json(data), now=now, parent_id=patient_id)
+
+
+__all__ = [
+    "correct_assessment",
+    "correct_episode",
+    "correct_outcome",
+    "correct_patient",
+    "correct_plan",
+    "correct_session",
+    "create_patient",
+    "current_policy",
+    "episode_phase",
+    "reassess",
+    "record_assessment",
+    "record_document",
+    "record_episode",
+    "record_outcome",
+    "record_plan",
+    "record_session",
+    "safety_events",
+    "update_policy",
+]

@@ -7,22 +7,31 @@ response and re-evaluation worksheet are the engine's own (nothing is recomputed
 
 How the web app records a course (the services keep sessions and outcomes separately):
 
-- each session's pain before the injection is an ``nrs`` outcome linked to the session and
-  measured on its day; the follow-up visit records ``nrs`` (and ``peg``/``odi``/``ndi``,
+- each session's pain before the injection is an ``nrs`` outcome linked to the session with
+  relation ``before``; the follow-up visit records ``nrs`` (and ``peg``/``odi``/``ndi``,
   ``relief_days``, ``physical_therapy`` and ``home_exercise`` as 1/0) linked to the session
-  and measured after it;
+  with relation ``after`` (or none: :mod:`triggerpath.domain.timeline` decides from the
+  times, so a same-day follow-up after the session stays that session's follow-up);
 - the session note's first line keeps the technique (guidance, needle, aspiration, twitch).
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Hashable, Mapping
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 from uuid import UUID
 
 from triggerpath.domain.course import Episode, PlanSummary, PlanTarget, Session
+from triggerpath.domain.timeline import (
+    OutcomeTime,
+    Placement,
+    Relation,
+    SessionTime,
+    assign,
+)
 from triggerpath.knowledge.loader import Knowledge
 from triggerpath.services import records
 from triggerpath.services.audit import AuditNote
@@ -61,8 +70,19 @@ FOLLOW_UP_INSTRUMENTS = (
 )
 
 
-#: Technique details are kept as the first line of a session note (see the web forms).
+#: Technique details are kept as the first line of a session note (see the web forms): the
+#: prefix, then a JSON object (older records: ``key: value; key: value.``).
 TECHNIQUE_PREFIX = "Technique – "
+
+
+def technique_line(details: Mapping[str, str]) -> str:
+    """The first line of a session note holding the technique details (empty ones left out).
+
+    JSON keeps every value whole, whatever it contains (a needle typed as "27 G; 38 mm"
+    used to be cut at the ';'); newlines inside values are escaped, so it stays one line.
+    """
+    kept = {k: v for k, v in details.items() if v}
+    return TECHNIQUE_PREFIX + json.dumps(kept, ensure_ascii=False) if kept else ""
 
 
 def parse_technique(note: str | None) -> tuple[dict[str, str], str]:
@@ -70,9 +90,16 @@ def parse_technique(note: str | None) -> tuple[dict[str, str], str]:
     if not note or not note.startswith(TECHNIQUE_PREFIX):
         return {}, note or ""
     first, _, rest = note.partition("\n")
-    body = first.removeprefix(TECHNIQUE_PREFIX).rstrip(".")
+    body = first.removeprefix(TECHNIQUE_PREFIX)
+    if body.startswith("{"):
+        try:
+            loaded: Any = json.loads(body)
+        except ValueError:
+            loaded = None
+        if isinstance(loaded, dict):
+            return {str(k): str(v) for k, v in loaded.items()}, rest.strip()
     details: dict[str, str] = {}
-    for part in body.split("; "):
+    for part in body.rstrip(".").split("; "):
         key, sep, value = part.partition(": ")
         if sep:
             details[key.strip()] = value.strip()
@@ -152,98 +179,157 @@ def _answers(o: OutcomeData, count: int) -> list[int | None] | None:
     ]
 
 
+#: the note the web session form gave the pre-injection score before outcomes had a relation
+LEGACY_BEFORE_NOTE = "before the injection"
+
+
+def outcome_relation(o: OutcomeData) -> Relation | None:
+    """The stored relation, or the one older web records said in their note."""
+    if o.relation is not None:
+        return o.relation
+    return "before" if o.note == LEGACY_BEFORE_NOTE else None
+
+
+def placements(b: Bundle) -> dict[Hashable, Placement]:
+    """Each outcome's session and relation (domain/timeline.py), by outcome record id."""
+    sessions = [SessionTime(r.id, b.session_data(r).performed_at) for r in b.sessions]
+    outcomes = []
+    for rec in b.outcomes:
+        o = b.outcome_data(rec)
+        # the recording time stands for the measurement time only when it is the same day
+        at = rec.created_at if rec.created_at.date() == o.measured_on else None
+        outcomes.append(OutcomeTime(rec.id, o.measured_on, o.session_id, outcome_relation(o), at))
+    return assign(sessions, outcomes)
+
+
+@dataclass
+class _Readings:
+    """The outcomes of one session, split by their relation to it (in measurement order)."""
+
+    before: list[OutcomeData] = field(default_factory=list)
+    after: list[OutcomeData] = field(default_factory=list)
+
+    def latest(self, instrument: str, relation: Relation) -> OutcomeData | None:
+        items = self.before if relation == "before" else self.after
+        found = [o for o in items if o.instrument == instrument]
+        return found[-1] if found else None
+
+    def flag(self, instrument: str) -> bool | None:
+        """A yes/no answer (physical therapy, home exercise) given at either visit."""
+        found = self.latest(instrument, "after") or self.latest(instrument, "before")
+        return bool(found.value) if found is not None else None
+
+
+def readings_by_session(b: Bundle) -> dict[UUID, _Readings]:
+    placed = placements(b)
+    out: dict[UUID, _Readings] = {r.id: _Readings() for r in b.sessions}
+    for rec in b.outcomes:
+        where = placed.get(rec.id)
+        if where is None or not isinstance(where.session, UUID):
+            continue
+        target = out[where.session]
+        (target.before if where.relation == "before" else target.after).append(b.outcome_data(rec))
+    return out
+
+
+def _plan_summary(b: Bundle) -> PlanSummary | None:
+    plans = b.all_plans
+    req = b.plan_request(plans[-1].id) if plans else None
+    if not req:
+        return None
+    targets = [
+        PlanTarget(
+            muscle=t["muscle"],
+            side=t.get("side"),
+            sites=t.get("sites"),
+            volume_ml_per_site=float(t["volume_ml_per_site"])
+            if t.get("volume_ml_per_site") is not None
+            else None,
+        )
+        for t in req.get("targets", [])
+    ]
+    label = injectate_label(req)
+    return PlanSummary(targets=targets, injectate=label) if targets or label else None
+
+
+def _technique(note: str | None) -> tuple[dict[str, Any], str]:
+    details, rest = parse_technique(note)
+    guidance = details.get("guidance", "")
+    twitch = details.get("twitch", "")
+    return {
+        "guidance": "ultrasound"
+        if guidance.startswith("ultrasound")
+        else "palpation"
+        if guidance.startswith("palpation")
+        else None,
+        "twitch_elicited": True
+        if twitch == "elicited"
+        else False
+        if twitch == "not elicited"
+        else None,
+    }, rest
+
+
+def _clamp(value: float) -> int:
+    return max(0, min(10, round(value)))
+
+
+def course_session(s: SessionData, r: _Readings, pre_nrs: int) -> Session:
+    """One course session from a stored session and the outcomes placed at it."""
+    post = r.latest("nrs", "after")
+    relief = r.latest("relief_days", "after")
+    technique, rest = _technique(s.note)
+    kwargs: dict[str, Any] = {}
+    for instrument, count in (("peg", 3), ("odi", 10), ("ndi", 10)):
+        found = r.latest(instrument, "after") or r.latest(instrument, "before")
+        if found is not None:
+            kwargs[instrument] = _answers(found, count)
+    return Session(
+        date=s.performed_at.date(),
+        pre_nrs=_clamp(pre_nrs),
+        post_nrs=_clamp(post.value) if post else None,
+        relief_duration_days=relief.value if relief else None,
+        physical_therapy=r.flag("physical_therapy"),
+        home_exercise=r.flag("home_exercise"),
+        complications=[COMPLICATIONS[c] for c in s.complications if c in COMPLICATIONS],
+        muscles=list(dict.fromkeys(site.muscle for site in s.sites)),
+        injectate=_session_injectate(s),
+        note=rest[:2000] or None,
+        **technique,
+        **kwargs,
+    )
+
+
 def course_episode(b: Bundle, kb: Knowledge) -> Episode | None:
-    """The course engine's episode from the stored records (None before any assessment)."""
+    """The course engine's episode from the stored records (None before any assessment).
+
+    Each session's baseline is the latest ``nrs`` placed *before* it; without one, the last
+    follow-up score of an earlier session (or the assessment's pain score) stands in. A
+    score placed *after* a session is that session's follow-up, never the next one's
+    baseline, even on the same day.
+    """
     latest = b.latest_assessment
     if latest is None:
         return None
     assessment = b.assessment(latest).input
-    outcomes = [b.outcome_data(o) for o in b.outcomes]
+    readings = readings_by_session(b)
     sessions: list[Session] = []
     reassessments: list[date] = []
-    plan_targets: list[PlanTarget] = []
-    injectate_text: str | None = None
-    plans = b.all_plans
-    if plans:
-        req = b.plan_request(plans[-1].id)
-        if req:
-            plan_targets = [
-                PlanTarget(
-                    muscle=t["muscle"],
-                    side=t.get("side"),
-                    sites=t.get("sites"),
-                    volume_ml_per_site=float(t["volume_ml_per_site"])
-                    if t.get("volume_ml_per_site") is not None
-                    else None,
-                )
-                for t in req.get("targets", [])
-            ]
-            injectate_text = injectate_label(req)
     last_nrs: int | None = assessment.pain.nrs
     for rec in b.sessions:
-        s = b.session_data(rec)
-        day = s.performed_at.date()
-        linked = [o for o in outcomes if o.session_id == rec.id]
-        same_day = [o for o in linked if o.measured_on <= day]
-        later = [o for o in linked if o.measured_on > day]
-        before = [o for o in outcomes if o.instrument == "nrs" and o.measured_on <= day]
-
-        def latest_of(items: list[OutcomeData], instrument: str) -> OutcomeData | None:
-            found = [o for o in items if o.instrument == instrument]
-            return found[-1] if found else None
-
-        pre = latest_of(same_day, "nrs") or (before[-1] if before else None)
+        r = readings[rec.id]
+        pre = r.latest("nrs", "before")
         pre_nrs = round(pre.value) if pre else last_nrs
         if pre_nrs is None:
             continue
-        post = latest_of(later, "nrs")
-        relief = latest_of(later, "relief_days")
-        pt = latest_of(later, "physical_therapy")
-        hep = latest_of(later, "home_exercise")
-        details, rest = parse_technique(s.note)
-        guidance = details.get("guidance", "")
-        twitch = details.get("twitch", "")
-        kwargs: dict[str, Any] = {}
-        for instrument, count in (("peg", 3), ("odi", 10), ("ndi", 10)):
-            found = latest_of(later, instrument) or latest_of(same_day, instrument)
-            if found is not None:
-                kwargs[instrument] = _answers(found, count)
-        sessions.append(
-            Session(
-                date=day,
-                pre_nrs=max(0, min(10, pre_nrs)),
-                post_nrs=max(0, min(10, round(post.value))) if post else None,
-                relief_duration_days=relief.value if relief else None,
-                physical_therapy=bool(pt.value) if pt else None,
-                home_exercise=bool(hep.value) if hep else None,
-                complications=[COMPLICATIONS[c] for c in s.complications if c in COMPLICATIONS],
-                muscles=list(dict.fromkeys(site.muscle for site in s.sites)),
-                injectate=_session_injectate(s),
-                guidance="ultrasound"
-                if guidance.startswith("ultrasound")
-                else "palpation"
-                if guidance.startswith("palpation")
-                else None,
-                twitch_elicited=True
-                if twitch == "elicited"
-                else False
-                if twitch == "not elicited"
-                else None,
-                note=rest[:2000] or None,
-                **kwargs,
-            )
-        )
+        sessions.append(course_session(b.session_data(rec), r, pre_nrs))
+        post = r.latest("nrs", "after")
         if post is not None:
             reassessments.append(post.measured_on)
             last_nrs = round(post.value)
-    plan = (
-        PlanSummary(targets=plan_targets, injectate=injectate_text)
-        if plan_targets or injectate_text
-        else None
-    )
     return Episode(
         assessment=assessment,
-        plan=plan,
+        plan=_plan_summary(b),
         sessions=sessions,
         reassessments=sorted(set(reassessments)),
     )
@@ -285,15 +371,19 @@ class Trend:
 
 
 def trend(b: Bundle) -> Trend:
-    """Outcome values over time per instrument, and the session dates."""
+    """Outcome values over time per instrument, and the session dates.
+
+    Each point says whether it was the pain before an injection (``pre``) or a follow-up,
+    from the same placement the course uses.
+    """
     series: dict[str, list[Point]] = {}
+    placed = placements(b)
     session_days = {r.id: b.session_data(r).performed_at.date() for r in b.sessions}
     for rec in b.outcomes:
         o = b.outcome_data(rec)
         if o.instrument not in ("nrs", "peg", "odi", "ndi"):
             continue
-        kind = ""
-        if o.session_id in session_days:
-            kind = "pre" if o.measured_on <= session_days[o.session_id] else "follow-up"
+        where = placed.get(rec.id)
+        kind = "" if where is None else ("pre" if where.relation == "before" else "follow-up")
         series.setdefault(o.instrument, []).append(Point(o.measured_on, o.value, kind))
     return Trend(series=series, sessions=sorted(set(session_days.values())))

@@ -15,12 +15,15 @@ import binascii
 import hashlib
 import math
 from datetime import date
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 from uuid import UUID
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
 from triggerpath.domain.assessment import Assessment, Side
+from triggerpath.domain.dosing import PriorDose
+from triggerpath.domain.integrity import Deviation, PlannedSite
+from triggerpath.domain.planning import Injectate, SteroidChoice, Target
 from triggerpath.domain.policy import Policy
 from triggerpath.domain.recommendation import Recommendation
 from triggerpath.errors import InvalidInput
@@ -40,6 +43,8 @@ Username = Annotated[
 ]
 Code = Annotated[str, StringConstraints(min_length=2, max_length=40, pattern=r"^[a-z][a-z0-9_]+$")]
 Note = Annotated[str, StringConstraints(max_length=2000)]
+#: Why a dose limit was exceeded: free text, stored exactly as typed (the kernel checks length).
+ExceedanceReason = Annotated[str, StringConstraints(max_length=2000)]
 ReasonText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=3, max_length=500)]
 Sex = Literal["female", "male", "other", "unknown"]
 
@@ -95,23 +100,54 @@ Concentration = Annotated[float, Field(gt=0, le=10, description="% w/v (1% = 10 
 Volume = Annotated[float, Field(gt=0, le=50, description="millilitres")]
 
 
-class PlannedSite(Payload):
-    muscle: str = Field(description="muscle id from the knowledge base")
-    side: Side
-    agent: Agent = Field(description="e.g. lidocaine, bupivacaine, saline, dry_needling")
-    concentration_percent: Concentration | None = None
-    volume_ml: Volume
-    needle_gauge: int | None = Field(default=None, ge=18, le=34)
-    needle_length_mm: float | None = Field(default=None, gt=0, le=150)
-    guidance: Literal["landmark", "ultrasound"] | None = None
+class PlanIn(Payload):
+    """A plan to record: the planner's own file (``triggerpath plan FILE``) without the
+    assessment, which is the stored record the plan hangs under."""
+
+    targets: list[Target] = Field(min_length=1, max_length=20)
+    injectate: Injectate
+    prior_24h: list[PriorDose] = Field(
+        default_factory=list,
+        max_length=50,
+        description="local anesthetic given elsewhere in the last 24 hours; sessions recorded "
+        "here are added by the service",
+    )
+    acknowledged_cautions: list[Code] = Field(default_factory=list, max_length=40)
+    steroid: SteroidChoice | None = None
+    planned_for: date | None = Field(default=None, description="planned date (may be ahead)")
+    note: Note | None = None
+
+
+class LedgerEntry(Payload):
+    """A recorded session counted in a plan's or a session's 24-hour dose ledger."""
+
+    session_id: UUID
+    performed_at: AwareDatetime
+    agent: str
+    mg: float
 
 
 class PlanData(Payload):
-    """A procedure plan drawn up from an assessment."""
+    """A recorded plan: the planner's input and its full result, and what produced it.
 
-    sites: list[PlannedSite] = Field(min_length=1, max_length=40)
+    ``sites`` is derived from the result (one line per target and mixture component) so a
+    session can be compared with the plan it carries out. ``stale`` is set when the
+    assessment is corrected or retracted: the plan must be re-planned before it is signed.
+    """
+
+    input: dict[str, Any] = Field(description="the planner input as posted (schema: PlanIn)")
+    as_of: date
+    result: dict[str, Any] = Field(description="the ProcedurePlan as computed")
+    ledger: list[LedgerEntry] = Field(default_factory=list)
+    knowledge_version: str
+    policy: Policy
+    policy_version: int
+    assessment_version: int = Field(description="the assessment version planned from")
+    sites: list[PlannedSite] = Field(default_factory=list)
     planned_for: date | None = None
     note: Note | None = None
+    stale: bool = False
+    stale_reason: str | None = None
 
 
 Complication = Literal[
@@ -133,6 +169,7 @@ class SessionSite(Payload):
     side: Side
     agent: Agent
     concentration_percent: Concentration | None = None
+    epinephrine: bool = Field(default=False, description="the solution contained epinephrine")
     volume_ml: Volume
     mg: float | None = Field(
         default=None, ge=0, le=5000, description="dose given; computed from % and mL if omitted"
@@ -144,17 +181,45 @@ class SessionIn(Payload):
 
     performed_at: AwareDatetime
     operator: Username | None = Field(
-        default=None, description="username of who performed it; default the recording user"
+        default=None,
+        description="who records it: always the signed-in user (may be omitted; another name "
+        "is refused: name who performed it in performer)",
     )
-    plan_id: UUID | None = None
+    performer: Username | None = Field(
+        default=None,
+        description="who performed it (default the recording user); when it is someone else "
+        "the session stays unattested until they attest it",
+    )
+    plan_id: UUID | None = Field(default=None, description="the plan this session carries out")
     sites: list[SessionSite] = Field(min_length=1, max_length=40)
     complications: list[Complication] = Field(default_factory=list, max_length=10)
     note: Note | None = None
+    exceedance_reason: ExceedanceReason | None = Field(
+        default=None,
+        description="why a dose limit was exceeded (at least 10 characters); required to record "
+        "a session over a limit, which is then flagged dose_exceeded",
+    )
+
+
+Attestation = Literal["attested", "unattested"]
+
+
+class SessionDose(Payload):
+    """The dose engine's verdict on a session against its 24-hour ledger."""
+
+    level: str
+    headline: str
+    fraction: float
+    statement_ids: list[str] = Field(default_factory=list)
 
 
 class SessionData(Payload):
     performed_at: AwareDatetime
-    operator: Username
+    operator: Username = Field(description="who recorded it (the signed-in user)")
+    performer: Username | None = Field(default=None, description="who performed it")
+    attestation: Attestation = "attested"
+    attested_by: Username | None = None
+    attested_at: AwareDatetime | None = None
     plan_id: UUID | None = None
     sites: list[SessionSite] = Field(min_length=1, max_length=40)
     complications: list[Complication] = Field(default_factory=list)
@@ -162,6 +227,11 @@ class SessionData(Payload):
     total_mg_by_agent: dict[str, float] = Field(
         default_factory=dict, description="sum of mg per agent over the sites where mg is known"
     )
+    dose: SessionDose | None = None
+    ledger: list[LedgerEntry] = Field(default_factory=list)
+    dose_exceeded: bool = False
+    exceedance_reason: ExceedanceReason | None = None
+    deviations: list[Deviation] = Field(default_factory=list)
 
 
 def mg_from(concentration_percent: float, volume_ml: float) -> float:
@@ -182,6 +252,11 @@ class OutcomeData(Payload):
         default=None, max_length=100, description="item answers, when the instrument has items"
     )
     session_id: UUID | None = None
+    relation: Literal["before", "after"] | None = Field(
+        default=None,
+        description="measured before or after the session it belongs to; null = from the times "
+        "(domain/timeline.py); a follow-up dated before its session is refused",
+    )
     note: Note | None = None
 
     @model_validator(mode="after")
@@ -245,6 +320,12 @@ class Signature(Payload):
     version: int = Field(ge=1, description="the version you read and sign")
 
 
+class AttestationIn(Payload):
+    """The performer confirms a session recorded for them by someone else."""
+
+    version: int = Field(ge=1, description="the version you read and attest")
+
+
 class PolicyUpdate(Payload):
     version: int = Field(ge=0, description="the policy version you read (0 = defaults)")
     reason: ReasonText
@@ -258,12 +339,16 @@ __all__ = [
     "DocumentData",
     "DocumentIn",
     "EpisodeData",
+    "LedgerEntry",
     "OutcomeData",
     "PatientData",
     "PlanData",
+    "PlanIn",
+    "PlannedSite",
     "PolicyUpdate",
     "Retraction",
     "SessionData",
+    "SessionDose",
     "SessionIn",
     "Signature",
     "mg_from",

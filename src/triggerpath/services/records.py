@@ -8,6 +8,14 @@ so the second of two clinicians editing the same record loses nothing silently.
 
 Signed records (assessments, plans) are immutable: they can still be marked entered in
 error, which keeps their content and signature.
+
+The safety kernel (:mod:`triggerpath.services.kernel`) is asked before every change that
+has a rule: who may retract, whether a plan may be signed, who may attest a session.
+Correcting or retracting an assessment marks its plans stale (a new version of each plan,
+so the history says when and why); a stale plan cannot be signed until it is re-planned.
+
+``if_match`` (an HTTP ``If-Match`` value: ``"3"``, ``W/"3"`` or ``*``) is checked against
+the current version before anything else; a mismatch raises :class:`PreconditionFailed`.
 """
 
 from __future__ import annotations
@@ -17,7 +25,8 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID, uuid4
 
-from triggerpath.errors import Conflict, NotFound
+from triggerpath.errors import Conflict, NotFound, PreconditionFailed
+from triggerpath.services import kernel
 from triggerpath.services.audit import AuditNote
 from triggerpath.services.model import (
     PARENT_KIND,
@@ -41,6 +50,21 @@ class VersionConflict(Conflict):
             f"{what} is at version {current}, not {expected}: someone changed it since you read "
             "it; reload, reapply your change and send it with the current version"
         )
+
+
+def etag(record: Record) -> str:
+    """The record's HTTP entity tag: its version, quoted."""
+    return f'"{record.version}"'
+
+
+def check_if_match(record: Record, if_match: str | None) -> None:
+    """Refuse with :class:`PreconditionFailed` unless ``if_match`` names the current version."""
+    if if_match is None:
+        return
+    tags = [t.strip().removeprefix("W/").strip('"') for t in if_match.split(",")]
+    if "*" in tags or str(record.version) in tags:
+        return
+    raise PreconditionFailed(record.kind, if_match, record.version)
 
 
 def get(uow: UnitOfWork, note: AuditNote, kind: Kind, record_id: UUID) -> Record:
@@ -75,6 +99,7 @@ def create(
     parent_id: UUID | None = None,
     mrn: str | None = None,
 ) -> Record:
+    kernel.admit_text(data)  # the one text rule, whichever use case wrote ``data``
     parent = _parent(uow, note, kind, parent_id)
     record_id = uuid4()
     patient_id = parent.patient_id if parent else record_id
@@ -120,8 +145,11 @@ def correct(
     data: dict[str, Any],
     now: datetime,
     mrn: str | None = None,
+    if_match: str | None = None,
 ) -> Record:
+    kernel.admit_text(data)
     record = get(uow, note, kind, record_id)
+    check_if_match(record, if_match)
     _writable(record)
     if record.signed:
         raise Conflict(
@@ -135,7 +163,10 @@ def correct(
         recorded_by=actor.username,
         reason=reason,
     )
-    return _append(uow, record, expected, new, mrn)
+    updated = _append(uow, record, expected, new, mrn)
+    if kind == "assessment":
+        mark_plans_stale(uow, actor, record, f"assessment corrected on {now:%Y-%m-%d}", now)
+    return updated
 
 
 def sign(
@@ -147,12 +178,15 @@ def sign(
     *,
     expected: int,
     now: datetime,
+    if_match: str | None = None,
 ) -> Record:
     assert kind in SIGNABLE
     record = get(uow, note, kind, record_id)
+    check_if_match(record, if_match)
     _writable(record)
     if record.signed:
         raise Conflict(f"{kind} {record_id} is already signed")
+    kernel.admit_signature(record)
     cur = record.current
     new = replace(
         cur,
@@ -176,9 +210,12 @@ def retract(
     expected: int,
     reason: str,
     now: datetime,
+    if_match: str | None = None,
 ) -> Record:
     record = get(uow, note, kind, record_id)
+    check_if_match(record, if_match)
     _writable(record)
+    kernel.admit_retraction(actor, record)
     cur = record.current
     new = replace(
         cur,
@@ -187,6 +224,67 @@ def retract(
         recorded_at=now,
         recorded_by=actor.username,
         reason=reason,
+    )
+    retracted = _append(uow, record, expected, new)
+    if kind == "assessment":
+        mark_plans_stale(uow, actor, record, f"assessment entered in error on {now:%Y-%m-%d}", now)
+    return retracted
+
+
+def mark_plans_stale(
+    uow: UnitOfWork, actor: Actor, assessment: Record, why: str, now: datetime
+) -> None:
+    """Append a 'stale' version to each active plan of ``assessment`` (signed ones too).
+
+    The content stays as planned; only ``stale`` and ``stale_reason`` are added, so the
+    history shows when the plan stopped matching its assessment. A signed plan keeps its
+    signature: it stays a record of what was signed, but it no longer stands.
+    """
+    plans = uow.records.of_patient("plan", assessment.patient_id)
+    for plan in plans:
+        if plan.parent_id != assessment.id or plan.current.data.get("stale"):
+            continue
+        cur = plan.current
+        new = replace(
+            cur,
+            version=cur.version + 1,
+            data={**cur.data, "stale": True, "stale_reason": why},
+            recorded_at=now,
+            recorded_by=actor.username,
+            reason=f"marked stale: {why}; re-plan before signing",
+        )
+        _append(uow, plan, plan.version, new)
+
+
+def attest(
+    uow: UnitOfWork,
+    note: AuditNote,
+    actor: Actor,
+    record_id: UUID,
+    *,
+    expected: int,
+    now: datetime,
+    if_match: str | None = None,
+) -> Record:
+    """The performer confirms a session someone else recorded for them."""
+    record = get(uow, note, "session", record_id)
+    check_if_match(record, if_match)
+    _writable(record)
+    kernel.admit_attestation(actor, record)
+    cur = record.current
+    data = {
+        **cur.data,
+        "attestation": "attested",
+        "attested_by": actor.username,
+        "attested_at": now.isoformat(),
+    }
+    new = replace(
+        cur,
+        version=cur.version + 1,
+        data=data,
+        recorded_at=now,
+        recorded_by=actor.username,
+        reason="attested by the performer",
     )
     return _append(uow, record, expected, new)
 

@@ -15,7 +15,9 @@ from triggerpath.adapters.documents.figures import exercise_figure
 from triggerpath.domain.course import CourseReport
 from triggerpath.domain.planning import ProcedurePlan
 from triggerpath.domain.recommendation import Recommendation
+from triggerpath.knowledge.coding import load_coding
 from triggerpath.knowledge.loader import Knowledge
+from triggerpath.knowledge.review import item_ids, items_for, review_of
 from triggerpath.knowledge.schema import Exercise
 
 Audience = Literal["patient", "clinician"]
@@ -84,17 +86,31 @@ class ProcedureSite:
 
 @dataclass(frozen=True, slots=True)
 class ProcedureRecord:
-    """A procedure as performed (from a session record)."""
+    """A procedure as performed (from a session record).
+
+    Every field is what was recorded, ``None`` (or empty) when nothing was: the note then
+    says "not recorded", never a default. ``complications`` is empty when none were
+    recorded and ``["none"]`` when "no complications" was recorded.
+    """
 
     performed_at: datetime
     operator: str
     sites: Sequence[ProcedureSite]
     complications: Sequence[str] = ()
-    consent: bool = True
+    consent: bool | None = None
     aspiration: str | None = None
     twitch: str | None = None
     guidance: str | None = None
-    needle: str | None = None
+    needle: str | None = None  # older records: the needle as typed
+    needle_gauge: int | None = None
+    needle_length_mm: float | None = None
+    time_out: bool | None = None
+    lot_numbers: str | None = None
+    vitals: str | None = None
+    observation_minutes: float | None = None
+    handouts: Sequence[str] = ()
+    deviations: Sequence[str] = ()
+    regions: Sequence[str] = ()
     note: str | None = None
     total_mg_by_agent: dict[str, float] = field(default_factory=dict)
 
@@ -151,14 +167,24 @@ def _render(template: str, **context: Any) -> str:
     return _env().get_template(template).render(**context)
 
 
-def _base(kb: Knowledge, patient: PatientLine, on: date, title: str) -> dict[str, Any]:
+def _base(
+    kb: Knowledge, patient: PatientLine, on: date, title: str, items: Iterable[str] | None = None
+) -> dict[str, Any]:
+    """What every template shows; ``items`` are the knowledge items the document relies on
+    (their clinical review status is stated in one line while any awaits review)."""
     return {
         "kb_version": kb.version,
         "patient": patient,
         "on": on,
         "title": title,
         "statements": kb.statements,
+        "review_notice": review_of(kb).notice(items),
     }
+
+
+def _plan_items(plan: ProcedurePlan, kb: Knowledge) -> list[str]:
+    agents = [s.agent for s in plan.injectate.solutions] if plan.injectate else []
+    return items_for(kb, muscles=[t.muscle for t in plan.targets], agents=agents)
 
 
 def _agent_name(kb: Knowledge, agent: str) -> str:
@@ -196,7 +222,7 @@ def consent_form(plan: ProcedurePlan, kb: Knowledge, patient: PatientLine, *, on
     title = "Consent for trigger point injection"
     html = _render(
         "consent.html",
-        **_base(kb, patient, on, title),
+        **_base(kb, patient, on, title, _plan_items(plan, kb)),
         plan=plan,
         agents=_agents_text(plan, kb),
         hazard_risks=[PLAIN_HAZARD_RISK[h] for h in hazard_ids],
@@ -234,7 +260,7 @@ def aftercare_sheet(
     title = "After your trigger point injection"
     html = _render(
         "aftercare.html",
-        **_base(kb, patient, on, title),
+        **_base(kb, patient, on, title, _plan_items(plan, kb)),
         plan=plan,
         chest="pleura" in hazards,
         leg="sciatic_nerve" in hazards,
@@ -278,7 +304,7 @@ def exercise_program(
     title = "Your home exercise program"
     html = _render(
         "exercises.html",
-        **_base(kb, patient, on, title),
+        **_base(kb, patient, on, title, items_for(kb, muscles=muscles)),
         targets=[(kb.muscles[m].name, s) for m, s in targets if m in kb.muscles],
         groups=ordered,
     )
@@ -295,19 +321,27 @@ def procedure_note(
     plan: ProcedurePlan | None = None,
     indication: Recommendation | None = None,
 ) -> Document:
-    """The procedure note: indication, targets, needle, agents, volumes, mg, aspiration,
-    complications and the CPT code (20552 for 1-2 muscles, 20553 for 3 or more)."""
+    """The procedure note, from the session's structured fields only: what was recorded is
+    stated, the rest says "not recorded". Codes: ICD-10-CM diagnoses (procedure_coding.yaml),
+    CPT 20552/20553 by muscle count and 76942 when ultrasound guidance is recorded."""
     pairs = [(s.muscle, s.side) for s in record.sites if s.muscle in kb.muscles]
     code, display, count = cpt_for(pairs, kb)
+    coding = load_coding()
     totals: dict[str, float] = {}
     for s in record.sites:
         if s.mg is not None:
             totals[s.agent] = round(totals.get(s.agent, 0.0) + s.mg, 3)
-    complications = {c.id: c for c in kb.instruments.complications}
     title = "Trigger point injection: procedure note"
+    agents = [s.agent for s in record.sites]
     html = _render(
         "procedure_note.html",
-        **_base(kb, patient, record.performed_at.date(), title),
+        **_base(
+            kb,
+            patient,
+            record.performed_at.date(),
+            title,
+            items_for(kb, muscles=[m for m, _ in pairs], agents=agents),
+        ),
         record=record,
         plan=plan,
         indication=indication,
@@ -317,7 +351,9 @@ def procedure_note(
         cpt_code=code,
         cpt_display=display,
         cpt_count=count,
-        complication_info=complications,
+        guidance_code=coding.guidance_code(record.guidance),
+        diagnoses=coding.diagnoses_for(record.regions),
+        coding=coding,
     )
     ids = _ids(
         ["S002.17", "S003.07", "S002.20", "S000.28", "S000.29", "S002.26"],
@@ -327,13 +363,20 @@ def procedure_note(
 
 
 # --------------------------------------------------------------------------- re-evaluation
+def _course_items(kb: Knowledge) -> list[str]:
+    return [i for i in item_ids(kb) if i.startswith(("rule.course.", "instrument."))]
+
+
 def reevaluation_summary(
     report: CourseReport, kb: Knowledge, patient: PatientLine, *, on: date
 ) -> Document:
     """The course and, when TPIs fail, the re-evaluation worksheet (S000.31-33, S004.01-09)."""
     title = "Course review and re-evaluation"
     html = _render(
-        "reevaluation.html", **_base(kb, patient, on, title), report=report, ws=report.reevaluation
+        "reevaluation.html",
+        **_base(kb, patient, on, title, _course_items(kb)),
+        report=report,
+        ws=report.reevaluation,
     )
     ids = _ids(
         report.statement_ids, report.reevaluation.statement_ids if report.reevaluation else []

@@ -32,6 +32,7 @@ from typing import Any
 
 import orjson
 
+from triggerpath.domain.medications import medication_class
 from triggerpath.domain.policy import DEFAULT_POLICY, Policy
 from triggerpath.errors import FieldProblem, InvalidInput
 from triggerpath.knowledge.loader import Knowledge
@@ -162,7 +163,9 @@ class PatientSnapshot:
     administrations_24h: list[Administration] = field(default_factory=list)
     last_pain: Measurement | None = None
     recent_pain: Measurement | None = None
+    pain_scores: list[Measurement] = field(default_factory=list)  # all, oldest first (measures)
     service_requests: list[Evidence] = field(default_factory=list)
+    procedures: list[Evidence] = field(default_factory=list)  # coded non-TPI ones (e.g. PT)
     available: frozenset[str] = frozenset()
     missing: list[Missing] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
@@ -311,12 +314,12 @@ _CLASS_CACHE: dict[tuple[int, str], str | None] = {}
 
 
 def _class_by_name(kb: Knowledge, name: str) -> str | None:
-    """The pathway's name lookup of a drug class, memoised (drug names repeat across records)."""
+    """The domain's medication normaliser on a name, memoised (drug names repeat across records)."""
     key = (id(kb.pathway), name)
     if key not in _CLASS_CACHE:
         if len(_CLASS_CACHE) > 20_000:
             _CLASS_CACHE.clear()
-        _CLASS_CACHE[key] = kb.medication_class_of(name)
+        _CLASS_CACHE[key] = medication_class(name, kb)
     return _CLASS_CACHE[key]
 
 
@@ -558,9 +561,11 @@ class _Reader:
         if status not in DONE_PROCEDURE:
             return
         hits, code, display = self.matches(r.get("code"))
-        if "tpi_procedure" not in hits:
-            return
         when = _effective(r, "performedDateTime", "performedPeriod")
+        if "tpi_procedure" not in hits:
+            day = when.date().isoformat() if when else None
+            snap.procedures.extend(Evidence(_ref(r), code, display, h, day) for h in hits)
+            return
         assert snap.tpis is not None
         snap.tpis.append(ProcedureEntry(_ref(r), code, display, status, when))
 
@@ -621,6 +626,7 @@ class _Reader:
         if self.heights:
             snap.height = max(self.heights, key=key)
         if self.pains:
+            snap.pain_scores = sorted(self.pains, key=key)
             last = max(self.pains, key=key)
             snap.last_pain = last
             if last.when is not None and self.now - last.when <= timedelta(

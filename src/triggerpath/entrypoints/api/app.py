@@ -16,6 +16,7 @@ from fastapi import APIRouter, FastAPI
 from triggerpath import __version__
 from triggerpath.adapters.cds_feedback import SqlFeedbackStore
 from triggerpath.adapters.database import make_engine
+from triggerpath.bootstrap import uow_factory
 from triggerpath.config import Settings
 from triggerpath.entrypoints.api import (
     middleware,
@@ -29,7 +30,6 @@ from triggerpath.entrypoints.api import (
 from triggerpath.entrypoints.api.cds_hooks import cds_router
 from triggerpath.entrypoints.api.deps import AppState
 from triggerpath.knowledge import load_knowledge
-from triggerpath.services.uow import uow_factory
 
 DESCRIPTION = """\
 Decision support for trigger point injections (TPIs) in back pain, as a clinic service.

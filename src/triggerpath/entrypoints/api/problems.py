@@ -22,7 +22,16 @@ from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException
 
 from triggerpath.domain.validation import loc_to_path
-from triggerpath.errors import Conflict, InvalidInput, NotFound, TriggerPathError
+from triggerpath.errors import (
+    Conflict,
+    FieldProblem,
+    InvalidInput,
+    NotFound,
+    PreconditionFailed,
+    RuleProblem,
+    TriggerPathError,
+    WriteRefused,
+)
 from triggerpath.services.auth import Forbidden, Unauthenticated
 from triggerpath.services.records import VersionConflict
 
@@ -34,6 +43,10 @@ log = logging.getLogger("triggerpath.api")
 class FieldError(BaseModel):
     field: str = Field(description="dotted path of the field at fault")
     reason: str
+    rule: str | None = Field(default=None, description="the safety-kernel rule that refused it")
+    statement_ids: list[str] | None = Field(
+        default=None, description="evidence statements behind the rule"
+    )
 
 
 class Problem(BaseModel):
@@ -58,6 +71,7 @@ TITLES = {
     404: "Not found",
     405: "Method not allowed",
     409: "Conflict",
+    412: "Precondition failed",
     413: "Request too large",
     415: "Unsupported media type",
     422: "Invalid input",
@@ -71,6 +85,7 @@ SLUGS = {
     404: "not-found",
     405: "method-not-allowed",
     409: "conflict",
+    412: "precondition-failed",
     413: "too-large",
     415: "unsupported-media-type",
     422: "invalid-input",
@@ -140,6 +155,14 @@ def validation_errors(exc: RequestValidationError) -> tuple[int, list[FieldError
     return status, errors
 
 
+def _field_error(p: FieldProblem) -> FieldError:
+    if isinstance(p, RuleProblem):
+        return FieldError(
+            field=p.field, reason=p.reason, rule=p.rule, statement_ids=list(p.statement_ids)
+        )
+    return FieldError(field=p.field, reason=p.reason)
+
+
 def install(app: FastAPI) -> None:
     """Register the handlers that turn every error into problem details."""
 
@@ -157,8 +180,13 @@ def install(app: FastAPI) -> None:
 
     async def on_domain(request: Request, exc: Exception) -> JSONResponse:
         if isinstance(exc, InvalidInput):
-            errors = [FieldError(field=p.field, reason=p.reason) for p in exc.problems]
-            return problem_response(request, 422, "the request is invalid", errors=errors)
+            errors = [_field_error(p) for p in exc.problems]
+            detail = (
+                "the safety kernel refused the write; nothing was stored"
+                if isinstance(exc, WriteRefused)
+                else "the request is invalid"
+            )
+            return problem_response(request, 422, detail, errors=errors)
         if isinstance(exc, Unauthenticated):
             return problem_response(
                 request, 401, str(exc), headers={"WWW-Authenticate": 'Bearer realm="triggerpath"'}
@@ -167,6 +195,8 @@ def install(app: FastAPI) -> None:
             return problem_response(request, 403, str(exc))
         if isinstance(exc, NotFound):
             return problem_response(request, 404, str(exc))
+        if isinstance(exc, PreconditionFailed):
+            return problem_response(request, 412, str(exc), current_version=exc.current_version)
         if isinstance(exc, VersionConflict):
             return problem_response(request, 409, str(exc), current_version=exc.current_version)
         if isinstance(exc, Conflict):

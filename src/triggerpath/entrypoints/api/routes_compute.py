@@ -19,6 +19,7 @@ from triggerpath.domain.planning import PlanRequest, ProcedurePlan, plan_from_re
 from triggerpath.domain.recommendation import Recommendation
 from triggerpath.domain.scoring import Score, score
 from triggerpath.domain.validation import check_ids
+from triggerpath.entrypoints.api.bounded_body import BoundedJSONRoute
 from triggerpath.entrypoints.api.deps import State, action
 from triggerpath.entrypoints.api.problems import PROBLEM_RESPONSES
 from triggerpath.errors import InvalidInput
@@ -27,7 +28,9 @@ from triggerpath.services import clinical
 from triggerpath.services.audit import AuditNote, Call
 from triggerpath.services.uow import UnitOfWork
 
-router = APIRouter(prefix="/api/v1", tags=["compute"], responses=PROBLEM_RESPONSES)
+router = APIRouter(
+    prefix="/api/v1", tags=["compute"], responses=PROBLEM_RESPONSES, route_class=BoundedJSONRoute
+)
 
 AsOf = Annotated[
     date | None, Query(description="the date to compute for (default today; never guessed)")

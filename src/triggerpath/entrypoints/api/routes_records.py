@@ -1,9 +1,23 @@
-"""Clinical records under /api/v1: patients, episodes, assessments, plans, sessions,
-outcomes and documents.
+"""Clinical records under /api/v1, generated from one table of record kinds.
 
-Each kind has: create (under its parent), list (under its parent, paginated), read,
-correct (PUT: new version with a reason), retract (entered in error), history; and
-assessments and plans can be signed. Every route is one audited call.
+:data:`KINDS_TABLE` describes each kind once: its path, its parent, its request and
+response schemas, the use cases that create and correct it, and (by convention) its
+audit action names ``<kind>.<verb>``, whose roles are :data:`services.auth.PERMISSIONS`.
+From it every kind gets the same routes::
+
+    POST   /<parent>/{<parent>_id}/<path>   create (201)          <kind>.create
+    GET    /<parent>/{<parent>_id}/<path>   list (paginated)      <kind>.list
+    GET    /<path>/{record_id}              read                  <kind>.read
+    PUT    /<path>/{record_id}              correct (new version) <kind>.correct
+    POST   /<path>/{record_id}/retract      entered in error      <kind>.retract
+    GET    /<path>/{record_id}/history      every version         <kind>.history
+    POST   /<path>/{record_id}/sign         (assessments, plans)  <kind>.sign
+    POST   /<path>/{record_id}/attest       (sessions)            <kind>.attest
+
+Every response that carries one record has ``ETag: "<version>"``; ``If-Match`` on PUT,
+retract, sign and attest is checked against the current version (412 on mismatch),
+alongside the ``version`` in the JSON body (409 on mismatch). Every route is one audited
+call; every clinical write goes through the safety kernel (services.kernel).
 
 (No ``from __future__ import annotations`` here: the route factory builds annotations
 from local variables, which FastAPI must be able to evaluate.)
@@ -11,30 +25,32 @@ from local variables, which FastAPI must be able to evaluate.)
 
 import base64
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import date
 from typing import Annotated, Any
 from uuid import UUID
 
-from fastapi import APIRouter, Query, Response
+from fastapi import APIRouter, Header, Path, Query, Response
 from pydantic import BaseModel
 
-from triggerpath.domain.course import CourseReport, evaluate_course
+from triggerpath.domain.course import evaluate_course
 from triggerpath.domain.recommendation import Recommendation
 from triggerpath.entrypoints.api import schemas as s
 from triggerpath.entrypoints.api.deps import AppState, Paging, State, action
-from triggerpath.entrypoints.api.problems import PROBLEM_RESPONSES
+from triggerpath.entrypoints.api.problems import PROBLEM_JSON, PROBLEM_RESPONSES, Problem
 from triggerpath.errors import Conflict
-from triggerpath.services import clinical, episodes, records
+from triggerpath.services import auth, clinical, episodes, records
 from triggerpath.services.audit import AuditNote, Call
 from triggerpath.services.model import SIGNABLE, Kind, Record
 from triggerpath.services.payloads import (
     AssessmentIn,
+    AttestationIn,
     DocumentData,
     DocumentIn,
     EpisodeData,
     OutcomeData,
     PatientData,
-    PlanData,
+    PlanIn,
     Retraction,
     SessionIn,
     Signature,
@@ -44,19 +60,371 @@ from triggerpath.services.uow import UnitOfWork
 router = APIRouter(prefix="/api/v1", responses=PROBLEM_RESPONSES)
 
 IncludeRetracted = Annotated[bool, Query(description="also list records entered in error")]
-
-
-def _view(kind: Kind, state: AppState) -> Callable[[Record], Any]:
-    views: dict[Kind, Callable[[Record], Any]] = {
-        "patient": s.patient_view,
-        "episode": lambda r: s.episode_view(r, state.kb, state.today()),
-        "assessment": s.assessment_view,
-        "plan": s.plan_view,
-        "session": s.session_view,
-        "outcome": s.outcome_view,
-        "document": s.document_view,
+IfMatch = Annotated[
+    str | None,
+    Header(
+        max_length=200,
+        description='the ETag you read ("3"); if the record has moved on: 412, nothing written',
+    ),
+]
+PRECONDITION: dict[int | str, dict[str, Any]] = {
+    412: {
+        "model": Problem,
+        "description": "Precondition failed (If-Match is not the current version)",
+        "content": {PROBLEM_JSON: {}},
     }
-    return views[kind]
+}
+
+#: create(uow, note, call, state, parent_id, body) -> Record
+Create = Callable[[UnitOfWork, AuditNote, Call, AppState, UUID | None, Any], Record]
+#: correct(uow, note, call, state, record_id, body, if_match) -> Record
+Correct = Callable[[UnitOfWork, AuditNote, Call, AppState, UUID, Any, str | None], Record]
+
+
+@dataclass(frozen=True)
+class KindRoutes:
+    """One record kind, described once; the routes are generated from it."""
+
+    kind: Kind
+    path: str
+    tag: str
+    public: type[BaseModel]
+    view: Callable[[Record, AppState], Any]
+    body: type[BaseModel]
+    create: Create
+    create_doc: str
+    correction: type[BaseModel] | None = None
+    correct: Correct | None = None
+    correct_doc: str = ""
+    parent_path: str | None = None  # "patients" -> POST /patients/{patient_id}/<path>
+    parent_param: str | None = None
+
+    def action(self, verb: str) -> str:
+        name = f"{self.kind}.{verb}"
+        assert name in auth.PERMISSIONS, f"{name} has no entry in services.auth.PERMISSIONS"
+        return name
+
+    def roles(self, verb: str) -> str:
+        return ", ".join(sorted(auth.PERMISSIONS[self.action(verb)]))
+
+
+# --------------------------------------------------------------------------- use cases
+def _create_patient(
+    uow: UnitOfWork, note: AuditNote, call: Call, state: AppState, _p: UUID | None, body: Any
+) -> Record:
+    return clinical.create_patient(uow, note, call.actor, body, call.now)
+
+
+def _correct_patient(
+    uow: UnitOfWork, note: AuditNote, call: Call, st: AppState, rid: UUID, body: Any, im: str | None
+) -> Record:
+    return clinical.correct_patient(
+        uow,
+        note,
+        call.actor,
+        rid,
+        expected=body.version,
+        reason=body.reason,
+        data=body.data,
+        now=call.now,
+        if_match=im,
+    )
+
+
+def _create_episode(
+    uow: UnitOfWork, note: AuditNote, call: Call, state: AppState, pid: UUID | None, body: Any
+) -> Record:
+    assert pid is not None
+    return clinical.record_episode(uow, note, call.actor, pid, body, call.now)
+
+
+def _correct_episode(
+    uow: UnitOfWork, note: AuditNote, call: Call, st: AppState, rid: UUID, body: Any, im: str | None
+) -> Record:
+    return clinical.correct_episode(
+        uow,
+        note,
+        call.actor,
+        rid,
+        expected=body.version,
+        reason=body.reason,
+        data=body.data,
+        now=call.now,
+        if_match=im,
+    )
+
+
+def _create_assessment(
+    uow: UnitOfWork, note: AuditNote, call: Call, state: AppState, pid: UUID | None, body: Any
+) -> Record:
+    assert pid is not None
+    return clinical.record_assessment(
+        uow, note, call.actor, pid, body, state.kb, today=state.today(), now=call.now
+    )
+
+
+def _correct_assessment(
+    uow: UnitOfWork, note: AuditNote, call: Call, st: AppState, rid: UUID, body: Any, im: str | None
+) -> Record:
+    return clinical.correct_assessment(
+        uow,
+        note,
+        call.actor,
+        rid,
+        body.data,
+        st.kb,
+        expected=body.version,
+        reason=body.reason,
+        today=st.today(),
+        now=call.now,
+        if_match=im,
+    )
+
+
+def _create_plan(
+    uow: UnitOfWork, note: AuditNote, call: Call, state: AppState, pid: UUID | None, body: Any
+) -> Record:
+    assert pid is not None
+    return clinical.record_plan(
+        uow, note, call.actor, pid, body, state.kb, call.now, today=state.today()
+    )
+
+
+def _correct_plan(
+    uow: UnitOfWork, note: AuditNote, call: Call, st: AppState, rid: UUID, body: Any, im: str | None
+) -> Record:
+    return clinical.correct_plan(
+        uow,
+        note,
+        call.actor,
+        rid,
+        body.data,
+        st.kb,
+        expected=body.version,
+        reason=body.reason,
+        now=call.now,
+        today=st.today(),
+        if_match=im,
+    )
+
+
+def _create_session(
+    uow: UnitOfWork, note: AuditNote, call: Call, state: AppState, pid: UUID | None, body: Any
+) -> Record:
+    assert pid is not None
+    return clinical.record_session(uow, note, call.actor, pid, body, state.kb, call.now)
+
+
+def _correct_session(
+    uow: UnitOfWork, note: AuditNote, call: Call, st: AppState, rid: UUID, body: Any, im: str | None
+) -> Record:
+    return clinical.correct_session(
+        uow,
+        note,
+        call.actor,
+        rid,
+        body.data,
+        st.kb,
+        expected=body.version,
+        reason=body.reason,
+        now=call.now,
+        if_match=im,
+    )
+
+
+def _create_outcome(
+    uow: UnitOfWork, note: AuditNote, call: Call, state: AppState, pid: UUID | None, body: Any
+) -> Record:
+    assert pid is not None
+    return clinical.record_outcome(uow, note, call.actor, pid, body, call.now, kb=state.kb)
+
+
+def _correct_outcome(
+    uow: UnitOfWork, note: AuditNote, call: Call, st: AppState, rid: UUID, body: Any, im: str | None
+) -> Record:
+    return clinical.correct_outcome(
+        uow,
+        note,
+        call.actor,
+        rid,
+        body.data,
+        expected=body.version,
+        reason=body.reason,
+        now=call.now,
+        kb=st.kb,
+        if_match=im,
+    )
+
+
+def _create_document(
+    uow: UnitOfWork, note: AuditNote, call: Call, state: AppState, pid: UUID | None, body: Any
+) -> Record:
+    assert pid is not None
+    return clinical.record_document(uow, note, call.actor, pid, body, call.now)
+
+
+def _plain(view: Callable[[Record], Any]) -> Callable[[Record, AppState], Any]:
+    return lambda r, _state: view(r)
+
+
+KINDS_TABLE: tuple[KindRoutes, ...] = (
+    KindRoutes(
+        "patient",
+        "patients",
+        "patients",
+        s.PatientPublic,
+        _plain(s.patient_view),
+        PatientData,
+        _create_patient,
+        "Register a patient: local MRN, year of birth, sex (nothing more is kept).",
+        s.PatientCorrection,
+        _correct_patient,
+        "Correct a patient: a new version with the reason; send the version you read.",
+    ),
+    KindRoutes(
+        "episode",
+        "episodes",
+        "episodes",
+        s.EpisodePublic,
+        lambda r, st: s.episode_view(r, st.kb, st.today()),
+        EpisodeData,
+        _create_episode,
+        "Open an episode of care (regions, onset; the phase is derived).",
+        s.EpisodeCorrection,
+        _correct_episode,
+        "Correct an episode: onset and dates are checked again.",
+        "patients",
+        "patient_id",
+    ),
+    KindRoutes(
+        "assessment",
+        "assessments",
+        "assessments",
+        s.AssessmentPublic,
+        _plain(s.assessment_view),
+        AssessmentIn,
+        _create_assessment,
+        "Record an assessment: runs the engine and keeps input, result, knowledge version.",
+        s.AssessmentCorrection,
+        _correct_assessment,
+        "Correct an unsigned assessment: the engine runs again on the corrected input; "
+        "its plans become stale until re-planned.",
+        "episodes",
+        "episode_id",
+    ),
+    KindRoutes(
+        "plan",
+        "plans",
+        "plans",
+        s.PlanPublic,
+        _plain(s.plan_view),
+        PlanIn,
+        _create_plan,
+        "Plan from the stored assessment with the planner's own file shape (targets, "
+        "injectate, prior_24h, acknowledged_cautions, steroid). The 24-hour ledger adds the "
+        "patient's recorded sessions; only a `ready` plan is stored, anything else is 422 with "
+        "the planner's issues.",
+        s.PlanCorrection,
+        _correct_plan,
+        "Re-plan: the planner runs again on the assessment as it now stands (clears stale).",
+        "assessments",
+        "assessment_id",
+    ),
+    KindRoutes(
+        "session",
+        "sessions",
+        "sessions",
+        s.SessionPublic,
+        _plain(s.session_view),
+        SessionIn,
+        _create_session,
+        "Record a procedure session as performed (sites, agents, volumes, mg, complications). "
+        "Checked against the 24-hour ledger: over a limit needs `exceedance_reason` and is "
+        "stored with `dose_exceeded: true`; implausible amounts are refused.",
+        s.SessionCorrection,
+        _correct_session,
+        "Correct a session: checked again against the ledger (without its old version).",
+        "episodes",
+        "episode_id",
+    ),
+    KindRoutes(
+        "outcome",
+        "outcomes",
+        "outcomes",
+        s.OutcomePublic,
+        _plain(s.outcome_view),
+        OutcomeData,
+        _create_outcome,
+        "Record an outcome measurement, in its instrument's range and not in the future.",
+        s.OutcomeCorrection,
+        _correct_outcome,
+        "Correct an outcome measurement.",
+        "episodes",
+        "episode_id",
+    ),
+    KindRoutes(
+        "document",
+        "documents",
+        "documents",
+        s.DocumentPublic,
+        _plain(s.document_view),
+        DocumentIn,
+        _create_document,
+        "Keep a generated document (report, leaflet, letter) with the patient's record.",
+        parent_path="patients",
+        parent_param="patient_id",
+    ),
+)
+SPECS: dict[Kind, KindRoutes] = {k.kind: k for k in KINDS_TABLE}
+
+
+def _with_etag(response: Response, record: Record, view: Any) -> Any:
+    response.headers["ETag"] = records.etag(record)
+    return view
+
+
+# --------------------------------------------------------------------------- factories
+def _create_route(k: KindRoutes) -> None:
+    """POST under the parent (or at the root for patients): the kind's create use case."""
+    body_type = k.body
+    where = f"/{k.parent_path}/{{{k.parent_param}}}/{k.path}" if k.parent_path else f"/{k.path}"
+    meta: dict[str, Any] = {
+        "status_code": 201,
+        "response_model": k.public,
+        "tags": [k.tag],
+        "name": f"create_{k.kind}",
+        "description": f"{k.create_doc}\n\nRoles: {k.roles('create')}.",
+    }
+
+    def run(call: Call, state: AppState, response: Response, pid: UUID | None, body: Any) -> Any:
+        def work(uow: UnitOfWork, note: AuditNote) -> Any:
+            record = k.create(uow, note, call, state, pid, body)
+            return _with_etag(response, record, k.view(record, state))
+
+        return call.run(work)
+
+    if k.parent_param is None:
+
+        @router.post(where, **meta)
+        def create_root(
+            body: body_type,  # type: ignore[valid-type]
+            state: State,
+            response: Response,
+            call: Annotated[Call, action(k.action("create"))],
+        ) -> Any:
+            return run(call, state, response, None, body)
+
+        return
+
+    @router.post(where, **meta)
+    def create(
+        parent_id: Annotated[UUID, Path(alias=k.parent_param)],
+        body: body_type,  # type: ignore[valid-type]
+        state: State,
+        response: Response,
+        call: Annotated[Call, action(k.action("create"))],
+    ) -> Any:
+        return run(call, state, response, parent_id, body)
 
 
 def _page(
@@ -78,9 +446,9 @@ def _page(
             mrn=mrn,
             include_retracted=include_retracted,
         )
-        view = _view(kind, state)
+        view = SPECS[kind].view
         return {
-            "items": [view(r) for r in items],
+            "items": [view(r, state) for r in items],
             "total": total,
             "limit": paging.limit,
             "offset": paging.offset,
@@ -89,221 +457,205 @@ def _page(
     return call.run(run)
 
 
-def _record_routes(kind: Kind, path: str, public: type[BaseModel], tag: str) -> None:
-    """read, history, retract (and sign) for one kind: the same for every kind."""
+def _list_route(k: KindRoutes) -> None:
+    """GET under the parent, paginated (patients: at the root, findable by exact MRN)."""
+    meta: dict[str, Any] = {
+        "response_model": s.Page[k.public],  # type: ignore[name-defined]
+        "tags": [k.tag],
+        "name": f"list_{k.path}",
+    }
+    if k.parent_param is None:
 
-    @router.get(
-        f"/{path}/{{record_id}}",
-        response_model=public,
-        operation_id=f"get_{kind}",
-        summary=f"Read a {kind}",
-        tags=[tag],
+        @router.get(f"/{k.path}", **meta)
+        def list_root(
+            state: State,
+            paging: Paging,
+            call: Annotated[Call, action(k.action("list"))],
+            include_retracted: IncludeRetracted = False,
+            mrn: Annotated[
+                str | None, Query(min_length=1, max_length=64, description="find by exact MRN")
+            ] = None,
+        ) -> Any:
+            return _page(call, state, k.kind, paging, include_retracted=include_retracted, mrn=mrn)
+
+        return
+
+    @router.get(f"/{k.parent_path}/{{{k.parent_param}}}/{k.path}", **meta)
+    def list_children(
+        parent_id: Annotated[UUID, Path(alias=k.parent_param)],
+        state: State,
+        paging: Paging,
+        call: Annotated[Call, action(k.action("list"))],
+        include_retracted: IncludeRetracted = False,
+    ) -> Any:
+        return _page(call, state, k.kind, paging, parent_id, include_retracted)
+
+
+def _correct_route(k: KindRoutes) -> None:
+    """PUT: a new version with a reason; ``If-Match`` and the JSON ``version`` both checked."""
+    if k.correction is None or k.correct is None:
+        return
+    body_type = k.correction
+    correct = k.correct
+
+    @router.put(
+        f"/{k.path}/{{record_id}}",
+        response_model=k.public,
+        tags=[k.tag],
+        name=f"correct_{k.kind}",
+        description=f"{k.correct_doc}\n\nRoles: {k.roles('correct')}.",
+        responses=PRECONDITION,
     )
-    def read(record_id: UUID, state: State, call: Annotated[Call, action(f"{kind}.read")]) -> Any:
-        return call.run(
-            lambda uow, note: _view(kind, state)(records.get(uow, note, kind, record_id))
-        )
+    def correct_route(
+        record_id: UUID,
+        body: body_type,  # type: ignore[valid-type]
+        state: State,
+        response: Response,
+        call: Annotated[Call, action(k.action("correct"))],
+        if_match: IfMatch = None,
+    ) -> Any:
+        def work(uow: UnitOfWork, note: AuditNote) -> Any:
+            record = correct(uow, note, call, state, record_id, body, if_match)
+            return _with_etag(response, record, k.view(record, state))
+
+        return call.run(work)
+
+
+def _read_routes(k: KindRoutes) -> None:
+    """GET one record (with its ETag) and its history."""
 
     @router.get(
-        f"/{path}/{{record_id}}/history",
+        f"/{k.path}/{{record_id}}",
+        response_model=k.public,
+        operation_id=f"get_{k.kind}",
+        summary=f"Read a {k.kind}",
+        tags=[k.tag],
+    )
+    def read(
+        record_id: UUID,
+        state: State,
+        response: Response,
+        call: Annotated[Call, action(k.action("read"))],
+    ) -> Any:
+        def work(uow: UnitOfWork, note: AuditNote) -> Any:
+            record = records.get(uow, note, k.kind, record_id)
+            return _with_etag(response, record, k.view(record, state))
+
+        return call.run(work)
+
+    @router.get(
+        f"/{k.path}/{{record_id}}/history",
         response_model=s.History,
-        operation_id=f"get_{kind}_history",
-        summary=f"Every version of a {kind}, with who, when and why",
-        tags=[tag],
+        operation_id=f"get_{k.kind}_history",
+        summary=f"Every version of a {k.kind}, with who, when and why",
+        tags=[k.tag],
     )
-    def history(record_id: UUID, call: Annotated[Call, action(f"{kind}.history")]) -> s.History:
+    def history(record_id: UUID, call: Annotated[Call, action(k.action("history"))]) -> s.History:
         return call.run(
-            lambda uow, note: s.history_view(*records.history(uow, note, kind, record_id))
+            lambda uow, note: s.history_view(*records.history(uow, note, k.kind, record_id))
         )
+
+
+#: verb -> (summary, body model, use case(uow, note, call, record_id, body, if_match))
+Transition = Callable[[UnitOfWork, AuditNote, Call, UUID, Any, str | None], Record]
+
+
+def _transition_route(
+    k: KindRoutes, verb: str, summary: str, body_type: Any, fn: Transition
+) -> None:
+    """POST /<path>/{record_id}/<verb>: retract, sign or attest, with If-Match."""
 
     @router.post(
-        f"/{path}/{{record_id}}/retract",
-        response_model=public,
-        operation_id=f"retract_{kind}",
-        summary=f"Mark a {kind} entered in error (it stays in the history)",
-        tags=[tag],
+        f"/{k.path}/{{record_id}}/{verb}",
+        response_model=k.public,
+        operation_id=f"{verb}_{k.kind}",
+        summary=summary,
+        tags=[k.tag],
+        description=f"Roles: {k.roles(verb)}.",
+        responses=PRECONDITION,
     )
-    def retract(
+    def transition(
         record_id: UUID,
-        body: Retraction,
+        body: body_type,
         state: State,
-        call: Annotated[Call, action(f"{kind}.retract")],
+        response: Response,
+        call: Annotated[Call, action(k.action(verb))],
+        if_match: IfMatch = None,
     ) -> Any:
-        return call.run(
-            lambda uow, note: _view(kind, state)(
-                records.retract(
-                    uow,
-                    note,
-                    call.actor,
-                    kind,
-                    record_id,
-                    expected=body.version,
-                    reason=body.reason,
-                    now=call.now,
-                )
-            )
-        )
+        def work(uow: UnitOfWork, note: AuditNote) -> Any:
+            record = fn(uow, note, call, record_id, body, if_match)
+            return _with_etag(response, record, k.view(record, state))
 
-    if kind in SIGNABLE:
-
-        @router.post(
-            f"/{path}/{{record_id}}/sign",
-            response_model=public,
-            operation_id=f"sign_{kind}",
-            summary=f"Sign a {kind} (clinicians); its content is then immutable",
-            tags=[tag],
-        )
-        def sign(
-            record_id: UUID,
-            body: Signature,
-            state: State,
-            call: Annotated[Call, action(f"{kind}.sign")],
-        ) -> Any:
-            return call.run(
-                lambda uow, note: _view(kind, state)(
-                    records.sign(
-                        uow,
-                        note,
-                        call.actor,
-                        kind,
-                        record_id,
-                        expected=body.version,
-                        now=call.now,
-                    )
-                )
-            )
+        return call.run(work)
 
 
-# --------------------------------------------------------------------------- patients
-@router.post("/patients", status_code=201, response_model=s.PatientPublic, tags=["patients"])
-def create_patient(
-    body: PatientData, call: Annotated[Call, action("patient.create")]
-) -> s.PatientPublic:
-    """Register a patient: local MRN, year of birth, sex (nothing more is kept)."""
-    return call.run(
-        lambda uow, note: s.patient_view(
-            clinical.create_patient(uow, note, call.actor, body, call.now)
-        )
+def _retract(kind: Kind) -> Transition:
+    return lambda uow, note, call, rid, body, im: records.retract(
+        uow,
+        note,
+        call.actor,
+        kind,
+        rid,
+        expected=body.version,
+        reason=body.reason,
+        now=call.now,
+        if_match=im,
     )
 
 
-@router.get("/patients", response_model=s.Page[s.PatientPublic], tags=["patients"])
-def list_patients(
-    state: State,
-    paging: Paging,
-    call: Annotated[Call, action("patient.list")],
-    include_retracted: IncludeRetracted = False,
-    mrn: Annotated[
-        str | None, Query(min_length=1, max_length=64, description="find by exact MRN")
-    ] = None,
-) -> Any:
-    return _page(call, state, "patient", paging, include_retracted=include_retracted, mrn=mrn)
-
-
-@router.put("/patients/{record_id}", response_model=s.PatientPublic, tags=["patients"])
-def correct_patient(
-    record_id: UUID,
-    body: s.PatientCorrection,
-    call: Annotated[Call, action("patient.correct")],
-) -> s.PatientPublic:
-    """Correct a patient: a new version with the reason; send the version you read."""
-    return call.run(
-        lambda uow, note: s.patient_view(
-            clinical.correct_patient(
-                uow,
-                note,
-                call.actor,
-                record_id,
-                expected=body.version,
-                reason=body.reason,
-                data=body.data,
-                now=call.now,
-            )
-        )
+def _sign(kind: Kind) -> Transition:
+    return lambda uow, note, call, rid, body, im: records.sign(
+        uow, note, call.actor, kind, rid, expected=body.version, now=call.now, if_match=im
     )
 
 
-_record_routes("patient", "patients", s.PatientPublic, "patients")
-
-
-# --------------------------------------------------------------------------- episodes
-@router.post(
-    "/patients/{patient_id}/episodes",
-    status_code=201,
-    response_model=s.EpisodePublic,
-    tags=["episodes"],
-)
-def create_episode(
-    patient_id: UUID,
-    body: EpisodeData,
-    state: State,
-    call: Annotated[Call, action("episode.create")],
-) -> s.EpisodePublic:
-    """Open an episode of care (regions, onset; the phase is derived)."""
-    return call.run(
-        lambda uow, note: s.episode_view(
-            records.create(
-                uow,
-                note,
-                call.actor,
-                "episode",
-                body.model_dump(mode="json"),
-                now=call.now,
-                parent_id=patient_id,
-            ),
-            state.kb,
-            state.today(),
-        )
+def _attest(
+    uow: UnitOfWork, note: AuditNote, call: Call, rid: UUID, body: Any, im: str | None
+) -> Record:
+    return records.attest(
+        uow, note, call.actor, rid, expected=body.version, now=call.now, if_match=im
     )
 
 
-@router.get(
-    "/patients/{patient_id}/episodes",
-    response_model=s.Page[s.EpisodePublic],
-    tags=["episodes"],
-)
-def list_episodes(
-    patient_id: UUID,
-    state: State,
-    paging: Paging,
-    call: Annotated[Call, action("episode.list")],
-    include_retracted: IncludeRetracted = False,
-) -> Any:
-    return _page(call, state, "episode", paging, patient_id, include_retracted)
-
-
-@router.put("/episodes/{record_id}", response_model=s.EpisodePublic, tags=["episodes"])
-def correct_episode(
-    record_id: UUID,
-    body: s.EpisodeCorrection,
-    state: State,
-    call: Annotated[Call, action("episode.correct")],
-) -> s.EpisodePublic:
-    return call.run(
-        lambda uow, note: s.episode_view(
-            records.correct(
-                uow,
-                note,
-                call.actor,
-                "episode",
-                record_id,
-                expected=body.version,
-                reason=body.reason,
-                data=body.data.model_dump(mode="json"),
-                now=call.now,
-            ),
-            state.kb,
-            state.today(),
-        )
+def _routes(k: KindRoutes) -> None:
+    """Every route of one kind, in the order the OpenAPI document lists them."""
+    _create_route(k)
+    _list_route(k)
+    _correct_route(k)
+    _read_routes(k)
+    _transition_route(
+        k,
+        "retract",
+        f"Mark a {k.kind} entered in error (it stays in the history)",
+        Retraction,
+        _retract(k.kind),
     )
+    if k.kind in SIGNABLE:
+        _transition_route(
+            k,
+            "sign",
+            f"Sign a {k.kind} (clinicians); its content is then immutable",
+            Signature,
+            _sign(k.kind),
+        )
+    if k.kind == "session":
+        _transition_route(
+            k,
+            "attest",
+            "The performer attests a session recorded for them by someone else",
+            AttestationIn,
+            _attest,
+        )
 
 
-_record_routes("episode", "episodes", s.EpisodePublic, "episodes")
+for _kind in KINDS_TABLE:
+    _routes(_kind)
 
 
+# --------------------------------------------------------------------------- beyond the table
 @router.get(
     "/episodes/{episode_id}/course",
-    response_model=CourseReport,
+    response_model=s.EpisodeCourse,
     tags=["episodes"],
 )
 def episode_course(
@@ -313,90 +665,22 @@ def episode_course(
     as_of: Annotated[
         date | None, Query(description="the date to compute for (default today)")
     ] = None,
-) -> CourseReport:
+) -> s.EpisodeCourse:
     """The course of TPIs from the stored sessions and follow-ups (computed, not stored):
-    response, session limits, reassessment due, and the re-evaluation worksheet on failure."""
+    response, session limits, reassessment due, the re-evaluation worksheet on failure, and
+    the safety events (sessions recorded over a dose limit)."""
 
-    def run(uow: UnitOfWork, note: AuditNote) -> CourseReport:
+    def run(uow: UnitOfWork, note: AuditNote) -> s.EpisodeCourse:
         bundle = episodes.load_bundle(uow, note, episode_id)
         episode = episodes.course_episode(bundle, state.kb)
         if episode is None:
             raise Conflict("the episode has no assessment yet: record one before its course")
         _, policy = clinical.current_policy(uow)
-        return evaluate_course(episode, state.kb, as_of=as_of or state.today(), policy=policy)
+        report = evaluate_course(episode, state.kb, as_of=as_of or state.today(), policy=policy)
+        events = clinical.safety_events(bundle.sessions, state.kb)
+        return s.EpisodeCourse(**dict(report), safety_events=events)
 
     return call.run(run)
-
-
-# --------------------------------------------------------------------------- assessments
-@router.post(
-    "/episodes/{episode_id}/assessments",
-    status_code=201,
-    response_model=s.AssessmentPublic,
-    tags=["assessments"],
-)
-def create_assessment(
-    episode_id: UUID,
-    body: AssessmentIn,
-    state: State,
-    call: Annotated[Call, action("assessment.create")],
-) -> s.AssessmentPublic:
-    """Record an assessment: runs the engine and keeps input, result, knowledge version."""
-    return call.run(
-        lambda uow, note: s.assessment_view(
-            clinical.record_assessment(
-                uow,
-                note,
-                call.actor,
-                episode_id,
-                body,
-                state.kb,
-                today=state.today(),
-                now=call.now,
-            )
-        )
-    )
-
-
-@router.get(
-    "/episodes/{episode_id}/assessments",
-    response_model=s.Page[s.AssessmentPublic],
-    tags=["assessments"],
-)
-def list_assessments(
-    episode_id: UUID,
-    state: State,
-    paging: Paging,
-    call: Annotated[Call, action("assessment.list")],
-    include_retracted: IncludeRetracted = False,
-) -> Any:
-    return _page(call, state, "assessment", paging, episode_id, include_retracted)
-
-
-@router.put("/assessments/{record_id}", response_model=s.AssessmentPublic, tags=["assessments"])
-def correct_assessment(
-    record_id: UUID,
-    body: s.AssessmentCorrection,
-    state: State,
-    call: Annotated[Call, action("assessment.correct")],
-) -> s.AssessmentPublic:
-    """Correct an unsigned assessment: the engine runs again on the corrected input."""
-    return call.run(
-        lambda uow, note: s.assessment_view(
-            clinical.correct_assessment(
-                uow,
-                note,
-                call.actor,
-                record_id,
-                body.data,
-                state.kb,
-                expected=body.version,
-                reason=body.reason,
-                today=state.today(),
-                now=call.now,
-            )
-        )
-    )
 
 
 @router.post(
@@ -413,228 +697,6 @@ def reassess(
     return call.run(
         lambda uow, note: clinical.reassess(uow, note, record_id, state.kb, today=state.today())
     )
-
-
-_record_routes("assessment", "assessments", s.AssessmentPublic, "assessments")
-
-
-# --------------------------------------------------------------------------- plans
-@router.post(
-    "/assessments/{assessment_id}/plans",
-    status_code=201,
-    response_model=s.PlanPublic,
-    tags=["plans"],
-)
-def create_plan(
-    assessment_id: UUID,
-    body: PlanData,
-    state: State,
-    call: Annotated[Call, action("plan.create")],
-) -> s.PlanPublic:
-    return call.run(
-        lambda uow, note: s.plan_view(
-            clinical.record_plan(uow, note, call.actor, assessment_id, body, state.kb, call.now)
-        )
-    )
-
-
-@router.get(
-    "/assessments/{assessment_id}/plans",
-    response_model=s.Page[s.PlanPublic],
-    tags=["plans"],
-)
-def list_plans(
-    assessment_id: UUID,
-    state: State,
-    paging: Paging,
-    call: Annotated[Call, action("plan.list")],
-    include_retracted: IncludeRetracted = False,
-) -> Any:
-    return _page(call, state, "plan", paging, assessment_id, include_retracted)
-
-
-@router.put("/plans/{record_id}", response_model=s.PlanPublic, tags=["plans"])
-def correct_plan(
-    record_id: UUID,
-    body: s.PlanCorrection,
-    state: State,
-    call: Annotated[Call, action("plan.correct")],
-) -> s.PlanPublic:
-    return call.run(
-        lambda uow, note: s.plan_view(
-            clinical.correct_plan(
-                uow,
-                note,
-                call.actor,
-                record_id,
-                body.data,
-                state.kb,
-                expected=body.version,
-                reason=body.reason,
-                now=call.now,
-            )
-        )
-    )
-
-
-_record_routes("plan", "plans", s.PlanPublic, "plans")
-
-
-# --------------------------------------------------------------------------- sessions
-@router.post(
-    "/episodes/{episode_id}/sessions",
-    status_code=201,
-    response_model=s.SessionPublic,
-    tags=["sessions"],
-)
-def create_session(
-    episode_id: UUID,
-    body: SessionIn,
-    state: State,
-    call: Annotated[Call, action("session.create")],
-) -> s.SessionPublic:
-    """Record a procedure session as performed (sites, agents, volumes, mg, complications)."""
-    return call.run(
-        lambda uow, note: s.session_view(
-            clinical.record_session(uow, note, call.actor, episode_id, body, state.kb, call.now)
-        )
-    )
-
-
-@router.get(
-    "/episodes/{episode_id}/sessions",
-    response_model=s.Page[s.SessionPublic],
-    tags=["sessions"],
-)
-def list_sessions(
-    episode_id: UUID,
-    state: State,
-    paging: Paging,
-    call: Annotated[Call, action("session.list")],
-    include_retracted: IncludeRetracted = False,
-) -> Any:
-    return _page(call, state, "session", paging, episode_id, include_retracted)
-
-
-@router.put("/sessions/{record_id}", response_model=s.SessionPublic, tags=["sessions"])
-def correct_session(
-    record_id: UUID,
-    body: s.SessionCorrection,
-    state: State,
-    call: Annotated[Call, action("session.correct")],
-) -> s.SessionPublic:
-    return call.run(
-        lambda uow, note: s.session_view(
-            clinical.correct_session(
-                uow,
-                note,
-                call.actor,
-                record_id,
-                body.data,
-                state.kb,
-                expected=body.version,
-                reason=body.reason,
-                now=call.now,
-            )
-        )
-    )
-
-
-_record_routes("session", "sessions", s.SessionPublic, "sessions")
-
-
-# --------------------------------------------------------------------------- outcomes
-@router.post(
-    "/episodes/{episode_id}/outcomes",
-    status_code=201,
-    response_model=s.OutcomePublic,
-    tags=["outcomes"],
-)
-def create_outcome(
-    episode_id: UUID,
-    body: OutcomeData,
-    call: Annotated[Call, action("outcome.create")],
-) -> s.OutcomePublic:
-    return call.run(
-        lambda uow, note: s.outcome_view(
-            clinical.record_outcome(uow, note, call.actor, episode_id, body, call.now)
-        )
-    )
-
-
-@router.get(
-    "/episodes/{episode_id}/outcomes",
-    response_model=s.Page[s.OutcomePublic],
-    tags=["outcomes"],
-)
-def list_outcomes(
-    episode_id: UUID,
-    state: State,
-    paging: Paging,
-    call: Annotated[Call, action("outcome.list")],
-    include_retracted: IncludeRetracted = False,
-) -> Any:
-    return _page(call, state, "outcome", paging, episode_id, include_retracted)
-
-
-@router.put("/outcomes/{record_id}", response_model=s.OutcomePublic, tags=["outcomes"])
-def correct_outcome(
-    record_id: UUID,
-    body: s.OutcomeCorrection,
-    call: Annotated[Call, action("outcome.correct")],
-) -> s.OutcomePublic:
-    return call.run(
-        lambda uow, note: s.outcome_view(
-            clinical.correct_outcome(
-                uow,
-                note,
-                call.actor,
-                record_id,
-                body.data,
-                expected=body.version,
-                reason=body.reason,
-                now=call.now,
-            )
-        )
-    )
-
-
-_record_routes("outcome", "outcomes", s.OutcomePublic, "outcomes")
-
-
-# --------------------------------------------------------------------------- documents
-@router.post(
-    "/patients/{patient_id}/documents",
-    status_code=201,
-    response_model=s.DocumentPublic,
-    tags=["documents"],
-)
-def create_document(
-    patient_id: UUID,
-    body: DocumentIn,
-    call: Annotated[Call, action("document.create")],
-) -> s.DocumentPublic:
-    """Keep a generated document (report, leaflet, letter) with the patient's record."""
-    return call.run(
-        lambda uow, note: s.document_view(
-            clinical.record_document(uow, note, call.actor, patient_id, body, call.now)
-        )
-    )
-
-
-@router.get(
-    "/patients/{patient_id}/documents",
-    response_model=s.Page[s.DocumentPublic],
-    tags=["documents"],
-)
-def list_documents(
-    patient_id: UUID,
-    state: State,
-    paging: Paging,
-    call: Annotated[Call, action("document.list")],
-    include_retracted: IncludeRetracted = False,
-) -> Any:
-    return _page(call, state, "document", paging, patient_id, include_retracted)
 
 
 @router.get(
@@ -655,6 +717,3 @@ def document_content(record_id: UUID, call: Annotated[Call, action("document.rea
         media_type=doc.media_type,
         headers={"Content-Disposition": "attachment", "X-Content-Type-Options": "nosniff"},
     )
-
-
-_record_routes("document", "documents", s.DocumentPublic, "documents")

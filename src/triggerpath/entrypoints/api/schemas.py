@@ -9,6 +9,8 @@ from uuid import UUID
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
+from triggerpath.domain.course import CourseReport
+from triggerpath.domain.integrity import SafetyEvent
 from triggerpath.domain.policy import Policy
 from triggerpath.knowledge.loader import Knowledge
 from triggerpath.services.clinical import Phase, episode_phase
@@ -20,7 +22,7 @@ from triggerpath.services.payloads import (
     OutcomeData,
     PatientData,
     Payload,
-    PlanData,
+    PlanIn,
     SessionData,
     SessionIn,
 )
@@ -83,8 +85,29 @@ class AssessmentPublic(RecordMeta):
     data: AssessmentSnapshot
 
 
+class PlanSnapshot(Out):
+    """A recorded plan as stored: read back as JSON (the planner's result is kept exactly
+    as computed under its knowledge version, never re-validated)."""
+
+    input: dict[str, Any] = Field(description="the planner input (schema: PlanIn)")
+    as_of: date
+    result: dict[str, Any] = Field(description="the ProcedurePlan as computed")
+    ledger: list[dict[str, Any]] = Field(description="recorded sessions counted in prior_24h")
+    knowledge_version: str
+    policy: dict[str, Any]
+    policy_version: int
+    assessment_version: int
+    sites: list[dict[str, Any]] = Field(description="planned sites derived from the result")
+    planned_for: date | None = None
+    note: str | None = None
+    stale: bool = Field(description="the assessment changed since: re-plan before signing")
+    stale_reason: str | None = None
+
+
 class PlanPublic(RecordMeta):
-    data: PlanData
+    plan_status: str = Field(description="result.status (always ready when stored)")
+    stale: bool
+    data: PlanSnapshot
 
 
 class SessionPublic(RecordMeta):
@@ -93,6 +116,16 @@ class SessionPublic(RecordMeta):
 
 class OutcomePublic(RecordMeta):
     data: OutcomeData
+
+
+class EpisodeCourse(CourseReport):
+    """The course report, with the safety events of the stored sessions."""
+
+    safety_events: list[SafetyEvent] = Field(
+        default_factory=list,
+        description="sessions recorded over a dose limit: signs of systemic toxicity to watch "
+        "for and the observation advice (S000.28, S000.29)",
+    )
 
 
 class DocumentMeta(Out):
@@ -142,7 +175,7 @@ class AssessmentCorrection(Correction):
 
 
 class PlanCorrection(Correction):
-    data: PlanData
+    data: PlanIn
 
 
 class SessionCorrection(Correction):
@@ -283,7 +316,10 @@ def assessment_view(r: Record) -> AssessmentPublic:
 
 
 def plan_view(r: Record) -> PlanPublic:
-    return PlanPublic(**_meta(r), data=PlanData.model_validate(r.current.data))
+    data = PlanSnapshot.model_validate(r.current.data)
+    return PlanPublic(
+        **_meta(r), plan_status=str(data.result.get("status")), stale=data.stale, data=data
+    )
 
 
 def session_view(r: Record) -> SessionPublic:

@@ -1,19 +1,40 @@
-"""``triggerpath`` command line (Typer + Rich).
+"""``triggerpath`` command line (Typer + Rich), loaded lazily so every command starts fast.
 
-``app.py`` holds the Typer app and the options every command shares; each subcommand
-module registers its commands on it when imported here. Tests and the console script use
-``triggerpath.entrypoints.cli:app`` / ``:main``.
+``app.py`` holds the Typer app, the options every command shares and :class:`LazyGroup`.
+Each subcommand module registers its commands on ``app`` (or on ``schema_app`` /
+``knowledge_app``) when it is imported, and is declared below by **one line**::
+
+    lazy("triggerpath.entrypoints.cli.safety", "safety", "knowledge review-status")
+
+naming the module and every command path it registers: a top-level command or group by its
+name (``"serve"``, ``"db"``), a command inside the shared ``schema`` / ``knowledge`` groups as
+``"<group> <name>"``. The module is imported only when one of those commands runs, so
+``triggerpath assess`` never imports the web app, the API, SQLAlchemy or uvicorn (it starts
+in well under half a second; ``bench/cli_startup.py`` measures it). ``--help`` imports every
+module to list every command.
+
+Rules for a new module: declare it here with ``lazy(...)`` (an eager ``import`` line works but
+makes every command pay for its imports); import heavy libraries (FastAPI, SQLAlchemy,
+uvicorn, WeasyPrint, dask) inside the commands that serve, not at module level.
+``tests/test_cli_startup.py`` fails, naming the command, when a declaration is missing or
+stale, and when ``assess`` imports a web, API or database module.
+
+Tests and the console script use ``triggerpath.entrypoints.cli:app`` / ``:main``.
 """
 
 from __future__ import annotations
 
-from triggerpath.entrypoints.cli import assess as _assess  # noqa: F401
-from triggerpath.entrypoints.cli import course as _course  # noqa: F401
-from triggerpath.entrypoints.cli import plan as _plan  # noqa: F401
-from triggerpath.entrypoints.cli import screen as _screen  # noqa: F401
-from triggerpath.entrypoints.cli import service as _service  # noqa: F401
-from triggerpath.entrypoints.cli import web as _web  # noqa: F401
-from triggerpath.entrypoints.cli.app import app
+from triggerpath.entrypoints.cli.app import app, lazy
+
+# fmt: off
+lazy("triggerpath.entrypoints.cli.assess", "assess", "demo", "schema assessment", "knowledge muscles", "knowledge evidence", "knowledge pathway", "knowledge show")  # noqa: E501
+lazy("triggerpath.entrypoints.cli.course", "score", "course", "schema episode")
+lazy("triggerpath.entrypoints.cli.safety", "safety", "knowledge review-status")
+lazy("triggerpath.entrypoints.cli.plan", "dose", "plan", "schema plan", "knowledge injectates")
+lazy("triggerpath.entrypoints.cli.screen", "screen", "knowledge measures")
+lazy("triggerpath.entrypoints.cli.service", "serve", "db", "users", "audit")
+lazy("triggerpath.entrypoints.cli.web", "demo-data")
+# fmt: on
 
 __all__ = ["app", "main"]
 

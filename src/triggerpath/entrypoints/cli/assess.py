@@ -38,7 +38,7 @@ def assess(
     """Assess a patient's findings: verdict on TPI, reasons and statement ids."""
     kb = load_knowledge()
     when = parse_date(as_of)
-    assessment = parse_assessment(read_json(file), kb)
+    assessment = parse_assessment(read_json(file, expect="assessment"), kb)
     rec = run_assess(assessment, kb, as_of=when)
     if format is Format.json:
         emit_json(rec.model_dump(mode="json"))
@@ -66,7 +66,7 @@ def demo(
     for path in sorted(directory.glob("*.json")):
         if path.name == "expected.json":
             continue
-        rec = run_assess(parse_assessment(read_json(path), kb), kb, as_of=when)
+        rec = run_assess(parse_assessment(read_json(path, expect="assessment"), kb), kb, as_of=when)
         rows.append((path.stem, rec, expected.get(path.stem, {}).get("verdict")))
         if details:
             out.print(render.recommendation(rec, title=path.name))
@@ -168,8 +168,10 @@ def knowledge_show(item_id: Annotated[str, typer.Argument(metavar="ID")]) -> Non
 def find_item(item_id: str) -> dict[str, Any]:
     """Any knowledge item by its id (statement, muscle, rule, agent, instrument, value set)."""
     kb = load_knowledge()
-    if item_id in kb.statements:
-        return kb.statements[item_id].model_dump(mode="json")
+    wanted = item_id.strip().casefold()  # "s000.22" finds S000.22: ids are not case-sensitive
+    statement = next((s for sid, s in kb.statements.items() if sid.casefold() == wanted), None)
+    if statement is not None:
+        return statement.model_dump(mode="json")
     roots: list[BaseModel] = [
         kb.anatomy,
         kb.pathway,
@@ -179,24 +181,33 @@ def find_item(item_id: str) -> dict[str, Any]:
         kb.valuesets,
     ]
     for root in roots:
-        found = _find(root, item_id)
+        found = _find(root, wanted)
         if found is not None:
             return found.model_dump(mode="json", by_alias=True)
-    raise NotFound(f"no knowledge item {item_id!r}")
+    raise NotFound(
+        f"no knowledge item {item_id!r} (ids look like S000.22, quadratus_lumborum, "
+        "lidocaine; list them with 'triggerpath knowledge evidence|muscles|pathway')"
+    )
 
 
-def _find(node: Any, item_id: str) -> BaseModel | None:
-    """Depth-first search for a model whose ``id`` (or ``code``) is ``item_id``."""
+def _same_id(value: object, wanted: str) -> bool:
+    return isinstance(value, str) and value.casefold() == wanted
+
+
+def _find(node: Any, wanted: str) -> BaseModel | None:
+    """Depth-first search for a model whose ``id`` (or ``code``) is ``wanted`` (casefolded)."""
     if isinstance(node, BaseModel):
-        if getattr(node, "id", None) == item_id or getattr(node, "code", None) == item_id:
+        if _same_id(getattr(node, "id", None), wanted) or _same_id(
+            getattr(node, "code", None), wanted
+        ):
             return node
         for name in type(node).model_fields:
-            hit = _find(getattr(node, name), item_id)
+            hit = _find(getattr(node, name), wanted)
             if hit is not None:
                 return hit
     elif isinstance(node, list | tuple):
         for item in node:
-            hit = _find(item, item_id)
+            hit = _find(item, wanted)
             if hit is not None:
                 return hit
     return None

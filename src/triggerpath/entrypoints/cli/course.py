@@ -20,7 +20,14 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
-from triggerpath.domain.course import CourseReport, Episode, evaluate_course, parse_episode
+from triggerpath.domain.course import (
+    CourseReport,
+    Episode,
+    SessionResult,
+    evaluate_course,
+    parse_episode,
+)
+from triggerpath.domain.recommendation import Caution
 from triggerpath.domain.reevaluation import AblationDecision, Worksheet
 from triggerpath.domain.scoring import Score, parse_answers
 from triggerpath.domain.scoring import score as score_answers
@@ -98,7 +105,7 @@ def course_command(
     """Follow a course of TPIs: response, session limits, reassessment, re-evaluation."""
     kb = load_knowledge()
     when = parse_date(as_of)
-    episode = parse_episode(read_json(file), kb, as_of=when)
+    episode = parse_episode(read_json(file, expect="episode"), kb, as_of=when)
     report = evaluate_course(episode, kb, as_of=when)
     if format is Format.json:
         emit_json(report.model_dump(mode="json"))
@@ -194,83 +201,24 @@ def _ablation(d: AblationDecision) -> list[RenderableType]:
 
 def render_course(r: CourseReport, *, title: str | None = None) -> RenderableType:
     """Response first, then warnings, sessions, reassessment and the re-evaluation."""
-    cls = r.response.classification
-    head = Text()
-    head.append(f" {(cls or 'not yet known').upper()} ", style=RESPONSE_STYLE[cls])
-    head.append(f"  {r.headline}")
-    parts: list[RenderableType] = [head, Text(f"{r.response.text} {ids(r.response.statement_ids)}")]
-    if r.response.change_pct is not None:
-        parts.append(
+    parts: list[RenderableType] = [*_response(r)]
+    parts += _section("Warnings", [_warning(w) for w in r.warnings])
+    parts += _sessions(r)
+    parts += _section(
+        "Outcome measures",
+        [
             Text(
-                f"Course: NRS {r.response.baseline_nrs} at the first session → "
-                f"{r.response.latest_nrs} ({r.response.change_pct:g}% reduction). IMMPACT: "
-                f"≥{r.response.moderate_pct:g}% moderately important, ≥"
-                f"{r.response.substantial_pct:g}% substantial, about {r.response.points:g} points.",
-                style="dim",
+                f"{o.instrument.upper()}: {o.first:g}{o.unit} ({o.first_band or '-'}) at "
+                f"session {o.first_session} → {o.latest:g}{o.unit} ({o.latest_band or '-'}) "
+                f"at session {o.latest_session}; change {o.change:+g}"
             )
-        )
-    if r.warnings:
-        parts.append(Text("\nWarnings", style="bold underline"))
-        for w in r.warnings:
-            parts.append(
-                Text(f"! {w.text}\n    → {w.action} {ids(w.statement_ids)}", style="yellow")
-            )
-    c = r.course
-    parts.append(Text("\nSessions", style="bold underline"))
-    limit = (
-        f"{c.done} done of {c.sessions_min}-{c.sessions_max} ({c.phase})"
-        if c.sessions_max is not None
-        else f"{c.done} done (phase unknown)"
+            for o in r.outcomes
+        ],
     )
-    if c.planned is not None:
-        limit += f"; {c.planned} planned"
-    parts.append(Text(f"{limit} {ids(c.statement_ids)}"))
-    table = Table(show_edge=False, pad_edge=False)
-    for col in ("#", "date", "NRS", "change", "relief (d)", "response", "PT/HEP", "scores"):
-        table.add_column(col)
-    for s in r.sessions:
-        change = f"{s.change_pct:g}%" if s.change_pct is not None else "-"
-        care = f"{_yn(s.physical_therapy)}/{_yn(s.home_exercise)}"
-        scores = ", ".join(f"{x.instrument} {x.score:g}{x.unit}" for x in s.scores)
-        table.add_row(
-            str(s.number),
-            s.date.isoformat(),
-            f"{s.pre_nrs}→{s.post_nrs if s.post_nrs is not None else '?'}",
-            change,
-            f"{s.relief_duration_days:g}" if s.relief_duration_days is not None else "-",
-            Text(s.response or "-", style=RESPONSE_STYLE[s.response]),
-            care,
-            scores,
-        )
-    if r.sessions:
-        parts.append(table)
-    ra = r.reassessment
-    if ra.due_from is not None:
-        parts.append(
-            Text(
-                f"Reassessment: {ra.status} (window {ra.due_from} to {ra.due_by}"
-                f"{', done ' + ra.done_on.isoformat() if ra.done_on else ''}) "
-                f"{ids(ra.statement_ids)}"
-            )
-        )
-    if r.outcomes:
-        parts.append(Text("\nOutcome measures", style="bold underline"))
-        for o in r.outcomes:
-            parts.append(
-                Text(
-                    f"{o.instrument.upper()}: {o.first:g}{o.unit} ({o.first_band or '-'}) at "
-                    f"session {o.first_session} → {o.latest:g}{o.unit} ({o.latest_band or '-'}) "
-                    f"at session {o.latest_session}; change {o.change:+g}"
-                )
-            )
-    if r.notes:
-        parts.append(Text("\nNotes", style="bold underline"))
-        for n in r.notes:
-            parts.append(Text(f"- {n.text} {ids(n.statement_ids)}", style="dim"))
-    if r.needs:
-        parts.append(Text("\nNeeded (not guessed)", style="bold underline"))
-        for need in r.needs:
-            parts.append(Text(f"? {need.field} — {need.why}"))
+    parts += _section(
+        "Notes", [Text(f"- {n.text} {ids(n.statement_ids)}", style="dim") for n in r.notes]
+    )
+    parts += _section("Needed (not guessed)", [Text(f"? {n.field} — {n.why}") for n in r.needs])
     if r.reevaluation is not None:
         parts.extend(_worksheet(r.reevaluation))
     if r.ablation is not None:
@@ -283,6 +231,84 @@ def render_course(r: CourseReport, *, title: str | None = None) -> RenderableTyp
         )
     )
     return Panel(Group(*parts), title=title or "TriggerPath course", expand=True)
+
+
+def _section(heading: str, lines: list[RenderableType]) -> list[RenderableType]:
+    """A heading over its lines; nothing at all when there are no lines."""
+    return [Text(f"\n{heading}", style="bold underline"), *lines] if lines else []
+
+
+def _response(r: CourseReport) -> list[RenderableType]:
+    """The course response in colour with the headline, and the NRS change behind it."""
+    resp = r.response
+    head = Text()
+    head.append(
+        f" {(resp.classification or 'not yet known').upper()} ",
+        style=RESPONSE_STYLE[resp.classification],
+    )
+    head.append(f"  {r.headline}")
+    parts: list[RenderableType] = [head, Text(f"{resp.text} {ids(resp.statement_ids)}")]
+    if resp.change_pct is not None:
+        parts.append(
+            Text(
+                f"Course: NRS {resp.baseline_nrs} at the first session → "
+                f"{resp.latest_nrs} ({resp.change_pct:g}% reduction). IMMPACT: "
+                f"≥{resp.moderate_pct:g}% moderately important, ≥"
+                f"{resp.substantial_pct:g}% substantial, about {resp.points:g} points.",
+                style="dim",
+            )
+        )
+    return parts
+
+
+def _warning(w: Caution) -> Text:
+    return Text(f"! {w.text}\n    → {w.action} {ids(w.statement_ids)}", style="yellow")
+
+
+def _sessions(r: CourseReport) -> list[RenderableType]:
+    """Sessions done against the phase's range, one table row each, the reassessment."""
+    c = r.course
+    limit = (
+        f"{c.done} done of {c.sessions_min}-{c.sessions_max} ({c.phase})"
+        if c.sessions_max is not None
+        else f"{c.done} done (phase unknown)"
+    )
+    if c.planned is not None:
+        limit += f"; {c.planned} planned"
+    parts: list[RenderableType] = [
+        Text("\nSessions", style="bold underline"),
+        Text(f"{limit} {ids(c.statement_ids)}"),
+    ]
+    if r.sessions:
+        parts.append(_session_table(r.sessions))
+    ra = r.reassessment
+    if ra.due_from is not None:
+        parts.append(
+            Text(
+                f"Reassessment: {ra.status} (window {ra.due_from} to {ra.due_by}"
+                f"{', done ' + ra.done_on.isoformat() if ra.done_on else ''}) "
+                f"{ids(ra.statement_ids)}"
+            )
+        )
+    return parts
+
+
+def _session_table(sessions: list[SessionResult]) -> Table:
+    table = Table(show_edge=False, pad_edge=False)
+    for col in ("#", "date", "NRS", "change", "relief (d)", "response", "PT/HEP", "scores"):
+        table.add_column(col)
+    for s in sessions:
+        table.add_row(
+            str(s.number),
+            s.date.isoformat(),
+            f"{s.pre_nrs}→{s.post_nrs if s.post_nrs is not None else '?'}",
+            f"{s.change_pct:g}%" if s.change_pct is not None else "-",
+            f"{s.relief_duration_days:g}" if s.relief_duration_days is not None else "-",
+            Text(s.response or "-", style=RESPONSE_STYLE[s.response]),
+            f"{_yn(s.physical_therapy)}/{_yn(s.home_exercise)}",
+            ", ".join(f"{x.instrument} {x.score:g}{x.unit}" for x in s.scores),
+        )
+    return table
 
 
 def _yn(value: bool | None) -> str:

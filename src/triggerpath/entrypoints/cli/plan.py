@@ -19,7 +19,8 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
-from triggerpath.domain.dosing import DoseCheck, DoseRequest, PriorDose, SolutionDose, check_dose
+from triggerpath.domain.dosing import DoseCheck, DoseRequest, check_dose
+from triggerpath.domain.numbers import bounded_decimal
 from triggerpath.domain.planning import (
     ProcedurePlan,
     parse_plan_request,
@@ -79,46 +80,65 @@ def load_policy(path: Path | None) -> Policy:
 
 
 def _decimal(text: str, field: str, what: str) -> Decimal:
+    """A number typed on the command line, bounded like every engine input."""
+    raw = text.strip().rstrip("%").strip()
+    if len(raw) > 40:
+        raise InvalidInput.single(field, f"{what} {text[:40]!r}… is not a number")
     try:
-        value = Decimal(text.strip().rstrip("%").strip())
+        value = Decimal(raw)
     except InvalidOperation:
         raise InvalidInput.single(field, f"{what} {text!r} is not a number") from None
     if not value.is_finite():
         raise InvalidInput.single(field, f"{what} {text!r} is not a number")
-    return value
+    try:
+        return bounded_decimal(value)
+    except ValueError as exc:
+        raise InvalidInput.single(field, f"{what} {text!r} {exc}") from None
 
 
-def parse_injectate(raw: str, n: int) -> SolutionDose:
-    """``AGENT:PERCENT:ML[:epi]`` -> a solution (``n`` counts from 1 for messages)."""
-    field = f"--injectate #{n} ({raw})"
+def parse_injectate(raw: str, n: int) -> dict[str, object]:
+    """``AGENT:PERCENT:ML[:epi]`` -> a solution's fields (``n`` counts from 1 for messages)."""
+    field = f"--injectate #{n} ({raw[:80]})"
     parts = raw.split(":")
     if len(parts) not in (3, 4) or not parts[0].strip():
         raise InvalidInput.single(field, "expected AGENT:PERCENT:ML or AGENT:PERCENT:ML:epi")
     epi = False
     if len(parts) == 4:
         if parts[3].strip().lower() not in EPI_WORDS:
-            raise InvalidInput.single(field, f"the 4th part must be 'epi', got {parts[3]!r}")
+            raise InvalidInput.single(field, f"the 4th part must be 'epi', got {parts[3][:20]!r}")
         epi = True
-    return SolutionDose(
-        agent=parts[0].strip().lower(),
-        percent=_decimal(parts[1], field, "percent"),
-        ml=_decimal(parts[2], field, "volume"),
-        epinephrine=epi,
-    )
+    return {
+        "agent": parts[0].strip().lower(),
+        "percent": _decimal(parts[1], field, "percent"),
+        "ml": _decimal(parts[2], field, "volume"),
+        "epinephrine": epi,
+    }
 
 
-def parse_prior(raw: str, n: int) -> PriorDose:
-    """``AGENT:MG`` -> a dose of the last 24 hours."""
-    field = f"--prior-24h #{n} ({raw})"
+def parse_prior(raw: str, n: int) -> dict[str, object]:
+    """``AGENT:MG`` -> the fields of a dose of the last 24 hours."""
+    field = f"--prior-24h #{n} ({raw[:80]})"
     parts = raw.split(":")
     if len(parts) != 2 or not parts[0].strip():
         raise InvalidInput.single(field, "expected AGENT:MG, e.g. bupivacaine:100")
-    return PriorDose(agent=parts[0].strip().lower(), mg=_decimal(parts[1], field, "dose (mg)"))
+    return {"agent": parts[0].strip().lower(), "mg": _decimal(parts[1], field, "dose (mg)")}
+
+
+def _dose_request(data: dict[str, object], injectates: list[str], prior: list[str]) -> DoseRequest:
+    """The dose request from the parsed flags; schema problems named by the flag typed."""
+    try:
+        return DoseRequest.model_validate(data)
+    except ValidationError as err:
+        problems = problems_from(err)
+    raise InvalidInput([_cli_field(p, injectates, prior) for p in problems]) from None
 
 
 def _cli_field(problem: FieldProblem, injectates: list[str], prior: list[str]) -> FieldProblem:
     """A dose-request field path as the flag the user typed."""
     f = problem.field
+    counts = {"solutions": "--injectate", "prior_24h": "--prior-24h"}
+    if f in counts:  # the list itself (e.g. too many entries)
+        return FieldProblem(counts[f], problem.reason)
     for prefix, flag, raws in (
         ("solutions[", "--injectate", injectates),
         ("prior_24h[", "--prior-24h", prior),
@@ -130,6 +150,29 @@ def _cli_field(problem: FieldProblem, injectates: list[str], prior: list[str]) -
             return FieldProblem(f"{flag} #{i + 1} ({raws[i]}) {what}".rstrip(), problem.reason)
     names = {"weight_kg": "--weight-kg", "height_cm": "--height-cm", "sex": "--sex"}
     return FieldProblem(names.get(f, f), problem.reason)
+
+
+def _check_counts(injectates: list[str], priors: list[str]) -> None:
+    """Refuse more entries than a dose request holds, before parsing any of them."""
+    sol_max = DoseRequest.model_fields["solutions"].metadata
+    problems: list[FieldProblem] = []
+    for flag, raws, most in (
+        ("--injectate", injectates, _max_length(sol_max)),
+        ("--prior-24h", priors, _max_length(DoseRequest.model_fields["prior_24h"].metadata)),
+    ):
+        if most is not None and len(raws) > most:
+            problems.append(FieldProblem(flag, f"at most {most} entries, got {len(raws)}"))
+    if problems:
+        raise InvalidInput(problems)
+
+
+def _max_length(metadata: list[object]) -> int | None:
+    """The ``max_length`` constraint of a field (the schema is the one source)."""
+    for m in metadata:
+        most = getattr(m, "max_length", None)
+        if isinstance(most, int):
+            return most
+    return None
 
 
 # --------------------------------------------------------------------------- commands
@@ -169,8 +212,9 @@ def dose(
         pol = pol.model_copy(update={"allow_non_marketed_strength": True})
     priors = prior_24h or []
     problems: list[FieldProblem] = []
-    solutions: list[SolutionDose] = []
-    ledger: list[PriorDose] = []
+    solutions: list[dict[str, object]] = []
+    ledger: list[dict[str, object]] = []
+    _check_counts(injectate, priors)
     for n, raw in enumerate(injectate, start=1):
         try:
             solutions.append(parse_injectate(raw, n))
@@ -197,14 +241,16 @@ def dose(
         problems.append(FieldProblem("--sex", f"must be one of {', '.join(sexes)}"))
     if problems or weight is None:
         raise InvalidInput(problems)
-    request = DoseRequest.model_validate(
+    request = _dose_request(
         {
             "weight_kg": weight,
             "height_cm": height,
             "sex": sex.lower() if sex else None,
             "solutions": solutions,
             "prior_24h": ledger,
-        }
+        },
+        list(injectate),
+        priors,
     )
     try:
         result = check_dose(request, kb, policy=pol)
@@ -230,7 +276,7 @@ def plan(
     kb = load_knowledge()
     when = parse_date(as_of)
     pol = load_policy(policy)
-    request = parse_plan_request(read_json(file), kb)
+    request = parse_plan_request(read_json(file, expect="plan"), kb)
     result = plan_from_request(request, kb, as_of=when, policy=pol)
     if format is Format.json:
         emit_json(result.model_dump(mode="json"))

@@ -18,12 +18,12 @@ from typing import Annotated, Any
 import typer
 
 from triggerpath.adapters import database
+from triggerpath.adapters.unit_of_work import SqlUnitOfWork as UnitOfWork
 from triggerpath.config import Settings, load_settings
 from triggerpath.entrypoints.cli.app import Format, FormatOpt, app, emit_json, err, out, user_errors
 from triggerpath.errors import InvalidInput
 from triggerpath.services import users as user_service
 from triggerpath.services.model import ROLES, AuditEvent, AuditQuery, Window
-from triggerpath.services.uow import UnitOfWork
 
 db_app = typer.Typer(help="Database: migrations, backup and restore.", no_args_is_help=True)
 users_app = typer.Typer(help="Users, roles and API keys.", no_args_is_help=True)

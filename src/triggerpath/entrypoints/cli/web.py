@@ -1,22 +1,28 @@
 """``triggerpath demo-data``: demo patients and users for the web app (development only).
 
-Registered on the main ``triggerpath`` app by one import line in ``cli.py``.
+Declared in ``cli/__init__.py`` by one ``lazy(...)`` line. ``scripts/run`` calls it with
+``--dev-admin`` so that every start prints sign-ins that work: the demo users and the
+development ``admin`` with a new one-time password.
 """
 
 from __future__ import annotations
 
+import secrets
 from datetime import UTC, date, datetime
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from triggerpath.adapters import database
 from triggerpath.config import load_settings
-from triggerpath.entrypoints.cli.app import app, out, user_errors
-from triggerpath.entrypoints.web import demo
+from triggerpath.entrypoints.cli.app import app, user_errors
+from triggerpath.errors import InvalidInput
 from triggerpath.knowledge import load_knowledge
-from triggerpath.services.uow import uow_factory
+
+if TYPE_CHECKING:
+    from triggerpath.services.ports import UowFactory
+
+DEV_ADMIN = "admin"
 
 
 @app.command("demo-data")
@@ -25,25 +31,67 @@ def demo_data(
     examples: Annotated[
         Path, typer.Option(help="the examples folder (courses/ and assessments/)")
     ] = Path("examples"),
+    dev_admin: Annotated[
+        bool,
+        typer.Option(
+            "--dev-admin",
+            help="also create the development admin 'admin', or give it a new one-time "
+            "password, and print it",
+        ),
+    ] = False,
 ) -> None:
     """Development only: create demo users and patients (once) for the web app."""
+    from triggerpath.adapters import database
+    from triggerpath.bootstrap import uow_factory
+    from triggerpath.entrypoints.web import demo
+
     settings = load_settings()
+    if dev_admin and not settings.development:
+        raise InvalidInput.single(
+            "--dev-admin", f"only in development (TRIGGERPATH_ENV={settings.env})"
+        )
     engine = database.make_engine(settings.db_url)
     database.upgrade(engine)
     try:
+        factory = uow_factory(engine)
+        now = datetime.now(UTC)  # the clock is read here, at the edge
         created = demo.seed(
-            uow_factory(engine),
+            factory,
             load_knowledge(),
             examples,
-            today=date.today(),  # the clock is read here, at the edge
-            now=datetime.now(UTC),
+            today=date.today(),
+            now=now,
             development=settings.development,
         )
+        admin_password = _reset_dev_admin(factory, now) if dev_admin else None
     finally:
         engine.dispose()
-    if created:
-        out.print(f"demo patients created: {', '.join(created)}", highlight=False)
-    else:
-        out.print("demo patients already there", highlight=False)
+    # plain lines (never wrapped): scripts/run and people copy the sign-ins from here
+    typer.echo(f"data directory: {settings.data_dir}")
+    typer.echo(
+        f"demo patients created: {', '.join(created)}" if created else "demo patients already there"
+    )
     for username, role, password in demo.DEMO_USERS:
-        out.print(f"demo {role}: {username} / {password}", highlight=False, markup=False)
+        typer.echo(f"demo {role}: {username} / {password}")
+    if admin_password is not None:
+        typer.echo(
+            f"development admin: {DEV_ADMIN} / {admin_password} "
+            "(one-time: a new one at every start of scripts/run)"
+        )
+
+
+def _reset_dev_admin(factory: UowFactory, now: datetime) -> str:
+    """Create ``admin`` or give it a new random password (and the admin role); return it."""
+    from triggerpath.services import users as user_service
+
+    password = secrets.token_urlsafe(12)
+    with factory() as uow:
+        existing = uow.users.by_username(DEV_ADMIN)
+        if existing is None:
+            user_service.create_user(
+                uow, username=DEV_ADMIN, role="admin", password=password, now=now, created_by=None
+            )
+        else:
+            user_service.update_user(uow, existing.id, role="admin", active=True, password=password)
+        uow.commit()
+    return password

@@ -22,11 +22,10 @@ from typing import Any, TypeVar
 
 from triggerpath.domain.assessment import Assessment
 from triggerpath.domain.planning import Injectate, InjectateSolution, Target, plan_procedure
-from triggerpath.entrypoints.web.common import planned_sites
-from triggerpath.entrypoints.web.forms import ASPIRATION, GUIDANCE, TWITCH, technique_line
+from triggerpath.entrypoints.web.forms import GUIDANCE, TWITCH, technique_line
 from triggerpath.errors import InvalidInput
 from triggerpath.knowledge.loader import Knowledge
-from triggerpath.services import clinical, records, users
+from triggerpath.services import clinical, users
 from triggerpath.services.audit import AuditNote, Call
 from triggerpath.services.episodes import PLAN_REQUEST_KIND
 from triggerpath.services.model import Actor, Record
@@ -37,6 +36,7 @@ from triggerpath.services.payloads import (
     OutcomeData,
     PatientData,
     PlanData,
+    PlanIn,
     SessionIn,
     SessionSite,
 )
@@ -100,14 +100,8 @@ class Seeder:
         episode = EpisodeData.model_validate({"regions": regions, "onset": onset, "note": "Demo"})
         return self.run(
             "episode.create",
-            lambda uow, note: records.create(
-                uow,
-                note,
-                self.actor,
-                "episode",
-                episode.model_dump(mode="json"),
-                now=self.now,
-                parent_id=patient.id,
+            lambda uow, note: clinical.record_episode(
+                uow, note, self.actor, patient.id, episode, self.now
             ),
         )
 
@@ -125,11 +119,13 @@ class Seeder:
     ) -> tuple[Record, PlanData] | None:
         sides = {tp.muscle: tp.side for tp in a.trigger_points}
         targets = [
-            Target(
-                muscle=m,
-                side=sides.get(m, "bilateral"),
-                sites=2,
-                volume_ml_per_site=self.kb.muscles[m].volume_ml_max,
+            Target.model_validate(
+                {
+                    "muscle": m,
+                    "side": sides.get(m, "bilateral"),
+                    "sites": 2,
+                    "volume_ml_per_site": self.kb.muscles[m].volume_ml_max,
+                }
             )
             for m in course_plan.get("muscles", [])
             if m in self.kb.muscles
@@ -149,7 +145,12 @@ class Seeder:
             )
         if plan.status != "ready":
             return None
-        data = PlanData(sites=planned_sites(plan), planned_for=as_of)
+        plan_in = PlanIn(
+            targets=targets,
+            injectate=injectate,
+            acknowledged_cautions=acknowledged,
+            planned_for=as_of,
+        )
         request = {
             "targets": [t.model_dump(mode="json") for t in targets],
             "injectate": injectate.model_dump(mode="json"),
@@ -161,7 +162,7 @@ class Seeder:
 
         def run(uow: Any, note: AuditNote) -> Record:
             record = clinical.record_plan(
-                uow, note, self.actor, assessment.id, data, self.kb, self.now
+                uow, note, self.actor, assessment.id, plan_in, self.kb, self.now, today=as_of
             )
             import base64
 
@@ -182,7 +183,8 @@ class Seeder:
             )
             return record
 
-        return self.run("plan.create", run), data
+        stored = self.run("plan.create", run)
+        return stored, PlanData.model_validate(stored.current.data)
 
     def session(
         self, episode: Record, plan: tuple[Record, PlanData] | None, s: dict[str, Any]
@@ -211,12 +213,11 @@ class Seeder:
                 for m in s.get("muscles", [])
             ]
         twitch = s.get("twitch_elicited")
+        # only what the example course file records: no aspiration or consent is invented
         note = technique_line(
             {
                 "guidance": GUIDANCE.get(s.get("guidance") or "", ""),
-                "aspiration": ASPIRATION["negative"],
                 "twitch": TWITCH["yes" if twitch else "no" if twitch is False else "unknown"],
-                "consent": "obtained",
             }
         )
         body = SessionIn(
@@ -262,6 +263,7 @@ class Seeder:
                     instrument="nrs",
                     value=s["pre_nrs"],
                     session_id=record.id,
+                    relation="before",
                     note="before the injection",
                 )
             ]
@@ -272,7 +274,11 @@ class Seeder:
                     else day + timedelta(days=14)
                 )
                 follow = min(nxt, day + timedelta(days=14), self.today)
-                common: dict[str, Any] = {"measured_on": follow, "session_id": record.id}
+                common: dict[str, Any] = {
+                    "measured_on": follow,
+                    "session_id": record.id,
+                    "relation": "after",
+                }
                 items.append(
                     OutcomeData(instrument="nrs", value=s["post_nrs"], note="follow-up", **common)
                 )

@@ -34,7 +34,7 @@ from triggerpath.domain.validation import check_ids, problems_from
 from triggerpath.errors import FieldProblem
 from triggerpath.knowledge.loader import Knowledge
 from triggerpath.knowledge.schema import REGIONS
-from triggerpath.services.episodes import TECHNIQUE_PREFIX
+from triggerpath.services.episodes import technique_line as technique_line
 
 #: What a form posts: one or several values per name.
 Values = dict[str, str | list[str]]
@@ -62,7 +62,7 @@ def values_of(form: Any) -> Values:
     return out
 
 
-_MULTI = {"regions", "causes", "acknowledged_cautions", "complications"}
+_MULTI = {"regions", "causes", "acknowledged_cautions", "complications", "handouts"}
 
 
 def one(values: Mapping[str, Any], name: str) -> str:
@@ -427,11 +427,13 @@ def parse_plan_form(values: Mapping[str, Any]) -> tuple[PlanForm | None, Parsed]
         vol = _number(p, values, f"{pre}.volume_ml_per_site", whole=False)
         try:
             targets.append(
-                Target(
-                    muscle=muscle,
-                    side=one(values, f"{pre}.side") or "left",
-                    sites=sites if sites is not None else 1,
-                    volume_ml_per_site=vol,
+                Target.model_validate(
+                    {
+                        "muscle": muscle,
+                        "side": one(values, f"{pre}.side") or "left",
+                        "sites": sites if sites is not None else 1,
+                        "volume_ml_per_site": vol,
+                    }
                 )
             )
         except ValidationError as err:
@@ -516,6 +518,10 @@ def plan_values(request: Mapping[str, Any]) -> Values:
         v[f"prior_24h[{i}].agent"] = str(d["agent"])
         v[f"prior_24h[{i}].mg"] = str(d["mg"])
     v["acknowledged_cautions"] = list(request.get("acknowledged_cautions", []))
+    steroid = request.get("steroid") or {}
+    if steroid.get("agent"):
+        v["steroid.agent"] = str(steroid["agent"])
+        v["steroid.mg"] = str(steroid.get("mg", ""))
     return v
 
 
@@ -527,12 +533,8 @@ ASPIRATION = {
 }
 TWITCH = {"yes": "elicited", "no": "not elicited", "unknown": "not noted"}
 GUIDANCE = {"palpation": "palpation (landmarks)", "ultrasound": "ultrasound"}
-
-
-def technique_line(details: Mapping[str, str]) -> str:
-    """The first line of a session note, holding the technique details the record keeps."""
-    parts = [f"{k}: {v}" for k, v in details.items() if v]
-    return TECHNIQUE_PREFIX + "; ".join(parts) + "." if parts else ""
+YES_NO = {"yes": "done", "no": "not done"}
+HANDOUTS = {"aftercare": "after-care sheet", "exercises": "home exercise sheet"}
 
 
 def parse_datetime_local(raw: str, offset_minutes: str) -> datetime | None:
@@ -569,3 +571,116 @@ def number(p: Parsed, values: Mapping[str, Any], name: str, *, whole: bool = Fal
 
 def lines(items: Iterable[str]) -> Sequence[str]:
     return [i for i in items if i]
+
+
+# --------------------------------------------------------------------------- plain words
+#: Field names as a person reads them; anything else is humanised from its path.
+FIELD_LABELS = {
+    "pain.nrs": "Pain now (NRS 0-10)",
+    "pre_nrs": "Pain before the injection (NRS 0-10)",
+    "nrs": "Pain now (NRS 0-10)",
+    "performed_at": "Date and time of the procedure",
+    "measured_on": "Date of the follow-up",
+    "relief_days": "Relief lasted (days)",
+    "relation": "Measured before or after the session",
+    "session_id": "Session",
+    "patient.weight_kg": "Weight (kg)",
+    "patient.height_cm": "Height (cm)",
+    "patient.age_years": "Age (years)",
+    "as_of": "Assessment date",
+    "targets": "Targets",
+    "injectate": "Injectate",
+    "prior_24h": "Local anesthetic in the last 24 hours",
+    "plan": "Plan",
+    "consent": "Informed consent",
+    "confirm_copied": "Confirmation of copied findings",
+    "exceedance_reason": "Reason for exceeding the dose limit",
+    "sites": "Sites injected",
+    "needle_gauge": "Needle gauge (G)",
+    "needle_length_mm": "Needle length (mm)",
+    "observation_minutes": "Observed for (minutes)",
+}
+_ROW_WORDS = {
+    "targets": "Target",
+    "sites": "Site",
+    "trigger_points": "Trigger point",
+    "solutions": "Solution",
+    "prior_24h": "Earlier dose",
+    "conservative_care": "Conservative care",
+}
+_WORDS = {
+    "nrs": "pain score (NRS)",
+    "volume_ml": "volume (mL)",
+    "volume_ml_per_site": "volume per site (mL)",
+    "concentration_percent": "strength (%)",
+    "percent": "strength (%)",
+    "mg": "dose (mg)",
+    "odi": "Oswestry Disability Index",
+    "ndi": "Neck Disability Index",
+    "peg": "PEG",
+}
+#: prefixes the safety kernel and the API may put before a form's own field name
+_FOREIGN_PREFIXES = ("input.", "body.", "assessment.input.")
+
+
+def form_field(path: str) -> str:
+    """The form field a refusal's field path points at (``input.pain.nrs`` -> ``pain.nrs``)."""
+    for prefix in _FOREIGN_PREFIXES:
+        if path.startswith(prefix):
+            return path.removeprefix(prefix)
+    return path
+
+
+def plain_field(path: str) -> str:
+    """A field path in plain words, for people (never ``input.pain.nrs``)."""
+    name = form_field(path)
+    if name in FIELD_LABELS:
+        return FIELD_LABELS[name]
+    parts: list[str] = []
+    for seg in name.split("."):
+        m = re.fullmatch(r"(\w+)\[(\d+)\]", seg)
+        if m and m.group(1) in _ROW_WORDS:
+            parts.append(f"{_ROW_WORDS[m.group(1)]} {int(m.group(2)) + 1}")
+        elif m:
+            parts.append(
+                f"{_WORDS.get(m.group(1), m.group(1).replace('_', ' '))} item {int(m.group(2)) + 1}"
+            )
+        elif seg != "injectate" or not parts:
+            parts.append(_WORDS.get(seg, seg.replace("_", " ")))
+    text = " – ".join(p for p in parts if p)
+    return text[:1].upper() + text[1:]
+
+
+def issue_errors(
+    issues: Iterable[Any], known: Iterable[str], fallback: str = "plan"
+) -> dict[str, list[str]]:
+    """Refusals by the form field they concern: each issue's text with its statement ids,
+    under every field it names that the form shows (else under ``fallback``)."""
+    shown = set(known)
+    out: dict[str, list[str]] = {}
+    for issue in issues:
+        ids = list(getattr(issue, "statement_ids", []) or [])
+        text = str(getattr(issue, "text", issue)) + (f" ({', '.join(ids)})" if ids else "")
+        fields = [form_field(f) for f in getattr(issue, "fields", []) or []]
+        targets = [f for f in fields if f in shown] or [fallback]
+        for f in targets:
+            if text not in out.setdefault(f, []):
+                out[f].append(text)
+    return out
+
+
+def refusal_errors(
+    problems: Iterable[FieldProblem], rename: Mapping[str, str] | None = None
+) -> dict[str, list[str]]:
+    """A refused write's problems by form field, in plain words: the reason, and the
+    statement ids when the safety kernel's rule names them. ``rename`` maps a problem's
+    field (after the kernel's prefixes are dropped) to the form's own field name."""
+    out: dict[str, list[str]] = {}
+    for p in problems:
+        name = form_field(p.field)
+        name = (rename or {}).get(name, name)
+        ids = list(getattr(p, "statement_ids", ()) or ())
+        text = _friendly(p.reason) + (f" ({', '.join(ids)})" if ids else "")
+        if text not in out.setdefault(name, []):
+            out[name].append(text)
+    return out

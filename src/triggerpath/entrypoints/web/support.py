@@ -25,6 +25,7 @@ from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescap
 
 from triggerpath.entrypoints.api.deps import AppState, get_state, request_id
 from triggerpath.errors import Conflict, InvalidInput, NotFound
+from triggerpath.knowledge.review import NOTICE, review_of
 from triggerpath.services import auth
 from triggerpath.services.audit import AuditNote, Call
 from triggerpath.services.model import Actor
@@ -54,6 +55,12 @@ class BadCsrf(Exception):
     """A form arrived without this session's CSRF token."""
 
 
+def _field_label(name: str) -> str:
+    from triggerpath.entrypoints.web.forms import plain_field
+
+    return plain_field(name)
+
+
 @cache
 def templates() -> Environment:
     env = Environment(
@@ -66,6 +73,7 @@ def templates() -> Environment:
     env.filters["ids"] = lambda ids: "[" + ", ".join(ids) + "]" if ids else ""
     env.filters["label"] = lambda code: str(code).replace("_", " ")
     env.filters["verdict"] = lambda v: VERDICT_LABELS.get(v, v)
+    env.filters["field_label"] = _field_label
     env.globals["prefix"] = PREFIX
     return env
 
@@ -128,6 +136,20 @@ def web_session(request: Request, state: Annotated[AppState, Depends(get_state)]
 Web = Annotated[WebSession, Depends(web_session)]
 
 
+def _review_line(web: WebSession | None) -> str | None:
+    """The one line a signed-in page shows while knowledge content awaits clinical review."""
+    if web is None:
+        return None
+    log = review_of(web.state.kb)
+    pending = log.pending()
+    if not pending:
+        return None
+    return (
+        f"{NOTICE}: {len(pending)} of {len(log.items)} knowledge items await clinical review "
+        "(triggerpath knowledge review-status)."
+    )
+
+
 def page(
     request: Request,
     template: str,
@@ -144,6 +166,7 @@ def page(
             web=web,
             actor=web.actor if web else None,
             csrf=web.csrf if web else "",
+            review_line=_review_line(web),
             **context,
         )
     )

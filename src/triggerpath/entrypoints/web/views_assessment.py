@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import date
 from uuid import UUID
 
 from fastapi import APIRouter, Request, Response
@@ -45,8 +46,10 @@ def _assessment_page(
     values: forms.Values,
     errors: dict[str, list[str]],
     status_code: int = 200,
+    copied: tuple[dict[str, str], str] | None = None,
 ) -> HTMLResponse:
     kb = kb_of(web)
+    latest = b.latest_assessment
     selected = [
         (
             forms.one(values, f"trigger_points[{i}].muscle"),
@@ -85,29 +88,53 @@ def _assessment_page(
             }
         ),
         draft_key=f"assess-{b.episode.id}",
+        copied_marks=copied[0] if copied else {},
+        copied_from=copied[1] if copied else None,
+        last_exam=b.assessment(latest).as_of.isoformat() if latest is not None else None,
     )
 
 
+def _fresh_values(web: WebSession, b: Bundle) -> forms.Values:
+    """A new assessment: only what the patient and episode records say, no findings."""
+    pd = b.patient_data
+    ed = EpisodeData.model_validate(b.episode.current.data)
+    values: forms.Values = {
+        "patient.sex": pd.sex,
+        "regions": list(ed.regions),
+        "as_of": web.today.isoformat(),
+    }
+    age = age_of(pd.birth_year, web.today)
+    if age is not None:
+        values["patient.age_years"] = str(age)
+    if ed.onset:
+        values["pain.duration_weeks"] = f"{(web.today - ed.onset).days / 7:.0f}"
+    return values
+
+
+def copied_values(b: Bundle, today: date) -> tuple[forms.Values, dict[str, str], str]:
+    """The last examination as form values, the names copied (each marked with its date)
+    and that date; the assessment date is today's, never copied."""
+    latest = b.latest_assessment
+    assert latest is not None
+    data = b.assessment(latest)
+    values = forms.assessment_values(data.input, today)
+    when = data.as_of.isoformat()
+    marks = {k: when for k in values if k != "as_of"}
+    return values, marks, when
+
+
 @router.get(f"{PREFIX}/episodes/{{episode_id}}/assess")
-def assess_page(request: Request, web: Web, episode_id: UUID) -> HTMLResponse:
+def assess_page(
+    request: Request, web: Web, episode_id: UUID, copy: str | None = None
+) -> HTMLResponse:
+    """A reassessment starts empty; ``?copy=last`` starts from the last examination with
+    every copied field marked "copied from DATE" until the clinician confirms it."""
     b = bundle_of(web, episode_id)
     latest = b.latest_assessment
-    if latest is not None:
-        values = forms.assessment_values(b.assessment(latest).input, web.today)
-    else:
-        pd = b.patient_data
-        ed = EpisodeData.model_validate(b.episode.current.data)
-        values = {
-            "patient.sex": pd.sex,
-            "regions": list(ed.regions),
-            "as_of": web.today.isoformat(),
-        }
-        age = age_of(pd.birth_year, web.today)
-        if age is not None:
-            values["patient.age_years"] = str(age)
-        if ed.onset:
-            values["pain.duration_weeks"] = f"{(web.today - ed.onset).days / 7:.0f}"
-    return _assessment_page(request, web, b, values, {})
+    if latest is not None and copy == "last":
+        values, marks, when = copied_values(b, web.today)
+        return _assessment_page(request, web, b, values, {}, copied=(marks, when))
+    return _assessment_page(request, web, b, _fresh_values(web, b), {})
 
 
 @router.post(f"{PREFIX}/episodes/{{episode_id}}/assess")
@@ -116,9 +143,20 @@ def assess_submit(request: Request, web: Web, form: Posted, episode_id: UUID) ->
     values = forms.values_of(form)
     kb = kb_of(web)
     assessment, as_of, parsed = forms.parse_assessment_form(values, kb)
+    copied_from = forms.one(values, "copied_from")
+    if copied_from and forms.one(values, "confirm_copied") != "on":
+        parsed.add(
+            "confirm_copied",
+            f"confirm the findings copied from {copied_from} (re-examine and change what differs)",
+        )
+        assessment = None
     if assessment is None:
         b = bundle_of(web, episode_id)
-        return _assessment_page(request, web, b, values, parsed.errors(), 422)
+        copied = None
+        if copied_from and b.latest_assessment is not None:
+            marks = dict.fromkeys(copied_values(b, web.today)[1], copied_from)
+            copied = (marks, copied_from)
+        return _assessment_page(request, web, b, values, parsed.errors(), 422, copied=copied)
     body = AssessmentIn(input=assessment, as_of=as_of or web.today)
     record = web.run(
         "assessment.create",

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import re
+from collections.abc import Sequence
+from dataclasses import replace
 from datetime import date, datetime, timedelta
 from typing import Annotated, Any
 from uuid import UUID
@@ -13,6 +16,7 @@ from pydantic import ValidationError
 from triggerpath.adapters import documents as docs
 from triggerpath.domain.planning import ProcedurePlan
 from triggerpath.domain.scoring import score
+from triggerpath.domain.timeline import RELATIONS
 from triggerpath.domain.validation import problems_from
 from triggerpath.entrypoints.web import forms
 from triggerpath.entrypoints.web.chart import trend_svg
@@ -35,6 +39,7 @@ from triggerpath.entrypoints.web.support import (
 )
 from triggerpath.errors import FieldProblem, InvalidInput
 from triggerpath.knowledge.instruments import Instrument
+from triggerpath.knowledge.loader import Knowledge
 from triggerpath.services import clinical, records
 from triggerpath.services.audit import AuditNote
 from triggerpath.services.episodes import (
@@ -48,12 +53,14 @@ from triggerpath.services.payloads import (
     EpisodeData,
     OutcomeData,
     PlanData,
+    SessionData,
     SessionIn,
 )
 from triggerpath.services.uow import UnitOfWork
 
 router = APIRouter(route_class=WebRoute, include_in_schema=False)
 COMPLICATIONS = (
+    "none",
     "vasovagal",
     "bleeding_or_haematoma",
     "post_injection_soreness",
@@ -66,14 +73,23 @@ COMPLICATIONS = (
 )
 
 
-def _session_values(b: Bundle, plan_id: UUID | None, now: datetime) -> forms.Values:
-    values: forms.Values = {
-        "performed_at": now.strftime("%Y-%m-%dT%H:%M"),
-        "aspiration": "negative",
-        "twitch": "unknown",
-    }
+def _plan_of(b: Bundle, plan_id: UUID | None) -> Record | None:
     plans = b.all_plans
-    plan = next((p for p in plans if p.id == plan_id), plans[-1] if plans else None)
+    return next((p for p in plans if p.id == plan_id), plans[-1] if plans else None)
+
+
+def _one_value(items: Sequence[Any]) -> Any:
+    """The value every planned site shares, else None (the operator then enters it)."""
+    distinct = set(items)
+    return distinct.pop() if len(distinct) == 1 else None
+
+
+def _session_values(b: Bundle, plan_id: UUID | None, now: datetime) -> forms.Values:
+    """The session form, prefilled from the plan it carries out (targets, solution and
+    volumes, guidance and needle from the technique cards), never from fixed defaults:
+    aspiration, twitch, consent, time-out and complications start unrecorded."""
+    values: forms.Values = {"performed_at": now.strftime("%Y-%m-%dT%H:%M")}
+    plan = _plan_of(b, plan_id)
     if plan is None:
         return values
     values["plan_id"] = str(plan.id)
@@ -86,11 +102,34 @@ def _session_values(b: Bundle, plan_id: UUID | None, now: datetime) -> forms.Val
             f"{s.concentration_percent:g}" if s.concentration_percent else ""
         )
         values[f"sites[{i}].volume_ml"] = f"{s.volume_ml:g}"
-        if s.guidance:
-            values["guidance"] = "ultrasound" if s.guidance == "ultrasound" else "palpation"
-        if s.needle_gauge and s.needle_length_mm:
-            values["needle"] = f"{s.needle_gauge} G, {s.needle_length_mm:g} mm"
+    guidance = {s.guidance for s in data.sites if s.guidance}
+    if guidance:
+        values["guidance"] = "ultrasound" if "ultrasound" in guidance else "palpation"
+    gauge = _one_value([s.needle_gauge for s in data.sites])
+    length = _one_value([s.needle_length_mm for s in data.sites])
+    if gauge is not None:
+        values["needle_gauge"] = str(gauge)
+    if length is not None:
+        values["needle_length_mm"] = f"{length:g}"
     return values
+
+
+def technique_cards(kb: Knowledge, values: forms.Values) -> list[str]:
+    """One line per planned muscle: its technique card's needle and guidance (a hint)."""
+    out: list[str] = []
+    for i in forms._rows(values, "sites", "muscle"):
+        m = kb.muscles.get(forms.one(values, f"sites[{i}].muscle"))
+        if m is None:
+            continue
+        n = m.needle
+        gauge = f"{n.gauge_min}" if n.gauge_min == n.gauge_max else f"{n.gauge_min}-{n.gauge_max}"
+        line = (
+            f"{m.name}: {gauge} G, {n.length_mm_min:g}-{n.length_mm_max:g} mm, "
+            f"{str(m.guidance).replace('_', ' ')}"
+        )
+        if line not in out:
+            out.append(line)
+    return out
 
 
 def _session_page(
@@ -123,6 +162,9 @@ def _session_page(
         aspiration=forms.ASPIRATION,
         twitch=forms.TWITCH,
         guidance=forms.GUIDANCE,
+        yes_no=forms.YES_NO,
+        handouts=forms.HANDOUTS,
+        cards=technique_cards(kb_of(web), values),
         draft_key=f"session-{b.episode.id}",
     )
 
@@ -133,6 +175,35 @@ def session_page(
 ) -> HTMLResponse:
     b = bundle_of(web, episode_id)
     return _session_page(request, web, b, _session_values(b, plan, web.state.clock()), {})
+
+
+def _technique_details(p: forms.Parsed, values: forms.Values) -> dict[str, str]:
+    """The structured technique fields of the session form (blank ones stay unrecorded)."""
+    gauge = forms.number(p, values, "needle_gauge", whole=True)
+    if gauge is not None and not 18 <= gauge <= 34:
+        p.add("needle_gauge", "a needle gauge is 18-34 G")
+    length = forms.number(p, values, "needle_length_mm")
+    if length is not None and not 0 < length <= 150:
+        p.add("needle_length_mm", "a needle length is more than 0 and at most 150 mm")
+    minutes = forms.number(p, values, "observation_minutes")
+    if minutes is not None and not 0 <= minutes <= 1440:
+        p.add("observation_minutes", "0-1440 minutes")
+    consent = forms.one(values, "consent")
+    return {
+        "guidance": forms.GUIDANCE.get(forms.one(values, "guidance"), ""),
+        "needle gauge": str(gauge) if gauge is not None else "",
+        "needle length mm": f"{length:g}" if length is not None else "",
+        "aspiration": forms.ASPIRATION.get(forms.one(values, "aspiration"), ""),
+        "twitch": forms.TWITCH.get(forms.one(values, "twitch"), ""),
+        "consent": "obtained" if consent == "on" else "",
+        "time-out": forms.YES_NO.get(forms.one(values, "time_out"), ""),
+        "vitals": forms.one(values, "vitals"),
+        "lot numbers": forms.one(values, "lot_numbers"),
+        "observation minutes": f"{minutes:g}" if minutes is not None else "",
+        "handouts": ", ".join(
+            forms.HANDOUTS[h] for h in forms.many(values, "handouts") if h in forms.HANDOUTS
+        ),
+    }
 
 
 @router.post(f"{PREFIX}/episodes/{{episode_id}}/sessions/new")
@@ -170,15 +241,7 @@ def session_submit(request: Request, web: Web, form: Posted, episode_id: UUID) -
                 "volume_ml": float(vol) if vol is not None else None,
             }
         )
-    technique = forms.technique_line(
-        {
-            "guidance": forms.GUIDANCE.get(forms.one(values, "guidance"), ""),
-            "needle": forms.one(values, "needle"),
-            "aspiration": forms.ASPIRATION.get(forms.one(values, "aspiration"), ""),
-            "twitch": forms.TWITCH.get(forms.one(values, "twitch"), ""),
-            "consent": "obtained" if forms.one(values, "consent") == "on" else "",
-        }
-    )
+    technique = forms.technique_line(_technique_details(p, values))
     free = forms.one(values, "note")
     note = "\n".join(x for x in (technique, free) if x)
     complications = [c for c in forms.many(values, "complications") if c in COMPLICATIONS]
@@ -191,7 +254,8 @@ def session_submit(request: Request, web: Web, form: Posted, episode_id: UUID) -
                     "performed_at": performed,
                     "plan_id": plan_id,
                     "sites": sites,
-                    "complications": complications or ["none"],
+                    "complications": complications,
+                    **_exceedance(values),
                     "note": note or None,
                 }
             )
@@ -205,12 +269,17 @@ def session_submit(request: Request, web: Web, form: Posted, episode_id: UUID) -
         b = bundle_of(web, episode_id)
         return _session_page(request, web, b, values, p.errors(), 422)
     kb = kb_of(web)
-    session = web.run(
-        "session.create",
-        lambda uow, note_: clinical.record_session(
-            uow, note_, web.actor, episode_id, body, kb, web.state.clock()
-        ),
-    )
+    try:
+        session = web.run(
+            "session.create",
+            lambda uow, note_: clinical.record_session(
+                uow, note_, web.actor, episode_id, body, kb, web.state.clock()
+            ),
+        )
+    except InvalidInput as exc:  # the safety kernel refused it: nothing was stored
+        b = bundle_of(web, episode_id)
+        errors = forms.refusal_errors(exc.problems, {"sites": "sites[0].muscle"})
+        return _session_page(request, web, b, values, errors, 422)
     assert performed is not None and pre_nrs is not None
     web.run(
         "outcome.create",
@@ -224,12 +293,20 @@ def session_submit(request: Request, web: Web, form: Posted, episode_id: UUID) -
                 instrument="nrs",
                 value=pre_nrs,
                 session_id=session.id,
+                relation="before",
                 note="before the injection",
             ),
             web.state.clock(),
         ),
     )
     return redirect(f"{PREFIX}/sessions/{session.id}?saved=session-{episode_id}")
+
+
+def _exceedance(values: forms.Values) -> dict[str, str]:
+    """The reason for knowingly exceeding a dose limit, when typed (the safety kernel
+    stores such a session as a safety event; without a reason it refuses it)."""
+    reason = forms.one(values, "exceedance_reason")
+    return {"exceedance_reason": reason} if reason else {}
 
 
 def _session_context(web: WebSession, session_id: UUID, action: str) -> tuple[Record, Bundle]:
@@ -242,12 +319,63 @@ def _session_context(web: WebSession, session_id: UUID, action: str) -> tuple[Re
     return result
 
 
+def _float(text: str | None) -> float | None:
+    try:
+        return float(text) if text else None
+    except ValueError:
+        return None
+
+
+def _legacy_needle(text: str | None) -> tuple[int | None, float | None]:
+    """Gauge and length from an older free-text needle ("27 G, 38 mm"), when they read so."""
+    m = re.fullmatch(r"\s*(\d{2})\s*G\s*,\s*(\d+(?:\.\d+)?)\s*mm\s*", text or "")
+    return (int(m.group(1)), float(m.group(2))) if m else (None, None)
+
+
+def procedure_record(s: SessionData, regions: Sequence[str]) -> docs.ProcedureRecord:
+    """The procedure as recorded: structured fields from the session, nothing assumed."""
+    details, rest = parse_technique(s.note)
+    gauge = _float(details.get("needle gauge"))
+    length = _float(details.get("needle length mm"))
+    needle = details.get("needle")
+    if gauge is None and length is None and needle:
+        legacy_gauge, length = _legacy_needle(needle)
+        gauge = float(legacy_gauge) if legacy_gauge is not None else None
+    consent = details.get("consent")
+    time_out = details.get("time-out")
+    return docs.ProcedureRecord(
+        performed_at=s.performed_at,
+        operator=s.operator,
+        sites=[
+            docs.ProcedureSite(
+                x.muscle, x.side, x.agent, x.concentration_percent, x.volume_ml, x.mg
+            )
+            for x in s.sites
+        ],
+        complications=list(s.complications),
+        consent=None if consent is None else consent == "obtained",
+        aspiration=details.get("aspiration"),
+        twitch=details.get("twitch"),
+        guidance=details.get("guidance"),
+        needle=needle,
+        needle_gauge=int(gauge) if gauge is not None else None,
+        needle_length_mm=length,
+        time_out=None if time_out is None else time_out == "done",
+        lot_numbers=details.get("lot numbers"),
+        vitals=details.get("vitals"),
+        observation_minutes=_float(details.get("observation minutes")),
+        handouts=[h for h in (details.get("handouts") or "").split(", ") if h],
+        deviations=list(getattr(s, "deviations", None) or []),
+        regions=list(regions),
+        note=rest or None,
+    )
+
+
 def _procedure_note(
     web: WebSession, session_id: UUID, action: str
 ) -> tuple[docs.Document, Record, Bundle]:
     record, b = _session_context(web, session_id, action)
     s = b.session_data(record)
-    details, rest = parse_technique(s.note)
     kb = kb_of(web)
     plan: ProcedurePlan | None = None
     indication = None
@@ -262,23 +390,8 @@ def _procedure_note(
     weight = (
         b.assessment(b.latest_assessment).input.patient.weight_kg if b.latest_assessment else None
     )
-    proc = docs.ProcedureRecord(
-        performed_at=s.performed_at,
-        operator=s.operator,
-        sites=[
-            docs.ProcedureSite(
-                x.muscle, x.side, x.agent, x.concentration_percent, x.volume_ml, x.mg
-            )
-            for x in s.sites
-        ],
-        complications=list(s.complications),
-        consent=details.get("consent") == "obtained",
-        aspiration=details.get("aspiration"),
-        twitch=details.get("twitch"),
-        guidance=details.get("guidance"),
-        needle=details.get("needle"),
-        note=rest or None,
-    )
+    regions = EpisodeData.model_validate(b.episode.current.data).regions
+    proc = procedure_record(s, regions)
     doc = docs.procedure_note(proc, kb, patient_line(b, weight), plan=plan, indication=indication)
     return doc, record, b
 
@@ -333,7 +446,8 @@ def _outcome_page(
         values=values,
         errors=errors,
         session_options=[
-            (str(s.id), b.session_data(s).performed_at.date().isoformat()) for s in b.sessions
+            (str(s.id), b.session_data(s).performed_at.strftime("%Y-%m-%d %H:%M %Z"))
+            for s in b.sessions
         ],
         instruments=[instruments[i] for i in show],
         draft_key=f"outcome-{b.episode.id}",
@@ -366,7 +480,17 @@ def outcome_submit(request: Request, web: Web, form: Posted, episode_id: UUID) -
     except ValueError:
         p.add("measured_on", "enter a date (YYYY-MM-DD)")
     session_raw = forms.one(values, "session_id")
-    session_id = UUID(session_raw) if session_raw else None
+    session_id: UUID | None = None
+    try:
+        session_id = UUID(session_raw) if session_raw else None
+    except ValueError:
+        p.add("session_id", "choose one of the sessions listed")
+    relation = forms.one(values, "relation") or None
+    if relation not in (None, *RELATIONS):
+        p.add("relation", "choose before or after the session")
+        relation = None
+    if relation is not None and session_id is None:
+        p.add("relation", "choose the session it was measured before or after")
     items: list[OutcomeData] = []
     nrs = forms.number(p, values, "nrs", whole=True)
     if nrs is not None and not 0 <= nrs <= 10:
@@ -388,7 +512,11 @@ def outcome_submit(request: Request, web: Web, form: Posted, episode_id: UUID) -
     if p.problems or measured is None:
         b = bundle_of(web, episode_id)
         return _outcome_page(request, web, b, values, p.errors(), 422)
-    common: dict[str, Any] = {"measured_on": measured, "session_id": session_id}
+    common: dict[str, Any] = {
+        "measured_on": measured,
+        "session_id": session_id,
+        "relation": relation,
+    }
     if nrs is not None:
         items.append(OutcomeData(instrument="nrs", value=nrs, note="follow-up", **common))
     for inst, got in answers.items():
@@ -409,11 +537,25 @@ def outcome_submit(request: Request, web: Web, form: Posted, episode_id: UUID) -
             items.append(OutcomeData(instrument=flag, value=1 if v == "yes" else 0, **common))
 
     def run(uow: UnitOfWork, note: AuditNote) -> None:
-        for item in items:
-            clinical.record_outcome(uow, note, web.actor, episode_id, item, web.state.clock())
+        for item in items:  # one unit of work: a refused item stores none of them
+            try:
+                clinical.record_outcome(uow, note, web.actor, episode_id, item, web.state.clock())
+            except InvalidInput as exc:
+                raise type(exc)(_outcome_problems(exc.problems, item.instrument)) from None
 
-    web.run("outcome.create", run)
+    try:
+        web.run("outcome.create", run)
+    except InvalidInput as exc:
+        b = bundle_of(web, episode_id)
+        return _outcome_page(request, web, b, values, forms.refusal_errors(exc.problems), 422)
     return redirect(f"{PREFIX}/episodes/{episode_id}/course?saved=outcome-{episode_id}")
+
+
+def _outcome_problems(problems: Sequence[FieldProblem], instrument: str) -> list[FieldProblem]:
+    """A refused outcome's problems named by the form field it came from (``value`` of the
+    ODI item -> ``odi``), keeping the kernel's rule and statement ids."""
+    field_of = {"value": instrument, "items": instrument, "instrument": instrument}
+    return [replace(p, field=field_of.get(forms.form_field(p.field), p.field)) for p in problems]
 
 
 @router.get(f"{PREFIX}/episodes/{{episode_id}}/course")

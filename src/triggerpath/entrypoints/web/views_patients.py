@@ -139,14 +139,8 @@ def new_patient(request: Request, web: Web, form: Posted) -> Response:
     )
     ep_record = web.run(
         "episode.create",
-        lambda uow, note: records.create(
-            uow,
-            note,
-            web.actor,
-            "episode",
-            episode.model_dump(mode="json"),
-            now=web.state.clock(),
-            parent_id=created.id,
+        lambda uow, note: clinical.record_episode(
+            uow, note, web.actor, created.id, episode, web.state.clock()
         ),
     )
     return redirect(f"{PREFIX}/episodes/{ep_record.id}/assess?saved=patient-new")
@@ -193,14 +187,8 @@ def new_episode(request: Request, web: Web, form: Posted, patient_id: UUID) -> R
         return error_page(request, 422, "Episode not opened", "; ".join(map(str, p.problems)))
     ep_record = web.run(
         "episode.create",
-        lambda uow, note: records.create(
-            uow,
-            note,
-            web.actor,
-            "episode",
-            episode.model_dump(mode="json"),
-            now=web.state.clock(),
-            parent_id=patient_id,
+        lambda uow, note: clinical.record_episode(
+            uow, note, web.actor, patient_id, episode, web.state.clock()
         ),
     )
     return redirect(f"{PREFIX}/episodes/{ep_record.id}")

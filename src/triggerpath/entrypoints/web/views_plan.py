@@ -22,7 +22,6 @@ from triggerpath.entrypoints.web.common import (
     patient_line,
     plan_context,
     plan_json,
-    planned_sites,
     run_plan,
 )
 from triggerpath.entrypoints.web.support import (
@@ -44,7 +43,7 @@ from triggerpath.services.episodes import (
 from triggerpath.services.model import Record
 from triggerpath.services.payloads import (
     DocumentIn,
-    PlanData,
+    PlanIn,
 )
 from triggerpath.services.uow import UnitOfWork
 
@@ -66,6 +65,19 @@ def _default_plan_values(b: Bundle, record: Record, kb: Knowledge) -> forms.Valu
     values["injectate.solutions[0].parts"] = "1"
     values["injectate.saline_parts"] = "0"
     return values
+
+
+#: the planner form's sections a refusal can point at (issue fields outside them go to "plan")
+PLAN_SECTIONS = ("targets", "injectate", "prior_24h", "acknowledged_cautions", "steroid")
+
+
+def refusal_errors(plan: ProcedurePlan) -> dict[str, list[str]]:
+    """The planner's refusal shown beside the sections it concerns, in the planner's words
+    with statement ids, and the headline under the save button (nothing is stored)."""
+    blocking = [i for i in plan.issues if i.blocking] or list(plan.issues)
+    errors = forms.issue_errors(blocking, PLAN_SECTIONS)
+    errors.setdefault("plan", []).insert(0, f"Not saved: {plan.headline}")
+    return errors
 
 
 def _plan_page(
@@ -189,18 +201,17 @@ def planner_submit(request: Request, web: Web, form: Posted, assessment_id: UUID
         errors = forms.Parsed(list(exc.problems)).errors()
         return _plan_page(request, web, record, b, values, errors, None, 422)
     if plan.status != "ready":
-        return _plan_page(
-            request,
-            web,
-            record,
-            b,
-            values,
-            {"plan": [f"Not saved: {plan.headline}"]},
-            plan,
-            422,
-        )
+        return _plan_page(request, web, record, b, values, refusal_errors(plan), plan, 422)
     kb = kb_of(web)
-    plan_data = PlanData(sites=planned_sites(plan), planned_for=web.today)
+    assert pf.injectate is not None  # a ready plan had one
+    plan_in = PlanIn(
+        targets=pf.targets,
+        injectate=pf.injectate,
+        prior_24h=pf.prior_24h,
+        acknowledged_cautions=pf.acknowledged,
+        steroid=pf.steroid,
+        planned_for=web.today,
+    )
     request_json = {
         "targets": [t.model_dump(mode="json") for t in pf.targets],
         "injectate": pf.injectate.model_dump(mode="json") if pf.injectate else None,
@@ -212,7 +223,7 @@ def planner_submit(request: Request, web: Web, form: Posted, assessment_id: UUID
 
     def run(uow: UnitOfWork, note: AuditNote) -> Record:
         plan_record = clinical.record_plan(
-            uow, note, web.actor, assessment_id, plan_data, kb, web.state.clock()
+            uow, note, web.actor, assessment_id, plan_in, kb, web.state.clock(), today=web.today
         )
         content = json.dumps(request_json).encode()
         clinical.record_document(
@@ -232,7 +243,14 @@ def planner_submit(request: Request, web: Web, form: Posted, assessment_id: UUID
         )
         return plan_record
 
-    plan_record = web.run("plan.create", run)
+    try:
+        plan_record = web.run("plan.create", run)
+    except InvalidInput as exc:  # the safety kernel refused it: nothing was stored
+        errors = forms.refusal_errors(exc.problems)
+        known = set(PLAN_SECTIONS) | set(values)
+        for name in [n for n in errors if n not in known]:
+            errors.setdefault("plan", []).extend(errors.pop(name))
+        return _plan_page(request, web, record, b, values, errors, plan, 422)
     return redirect(f"{PREFIX}/plans/{plan_record.id}?saved=plan-{assessment_id}")
 
 

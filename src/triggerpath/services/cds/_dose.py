@@ -196,7 +196,7 @@ def dose_card(
     request = DoseRequest(
         weight_kg=snap.weight.value,
         height_cm=snap.height.value if snap.height else None,
-        sex=snap.sex if snap.sex in ("female", "male") else None,
+        sex="female" if snap.sex == "female" else "male" if snap.sex == "male" else None,
         solutions=[
             SolutionDose(agent=o.agent, percent=o.percent, ml=o.ml, epinephrine=o.epinephrine)
         ],

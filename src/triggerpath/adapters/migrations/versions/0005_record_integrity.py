@@ -1,4 +1,12 @@
-"""Clinical-record integrity: plan/session/outcome fields the safety kernel needs (reserved).
+"""Clinical-record integrity (issue 11): no table change is needed.
+
+The safety kernel's fields (a plan's input, result, ledger and ``stale`` flag; a
+session's performer, attestation, dose verdict, ledger, ``dose_exceeded``,
+``exceedance_reason`` and deviations; an outcome's ``relation``) live in the versioned
+JSON of ``record_versions.data``, so every one of them is part of the record's
+append-only history. The ledger query (a patient's active sessions) is served by the
+existing ``ix_records_kind_patient`` index. The revision stays in the chain so that
+later revisions keep their numbers.
 
 Revision ID: 0005_record_integrity
 Revises: 0004_cds_production
@@ -16,8 +24,8 @@ depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
-    """Reserved in the chain; filled by the work it is named after."""
+    """Nothing to change: see the module docstring."""
 
 
 def downgrade() -> None:
-    """Nothing to undo yet."""
+    """Nothing to undo."""

@@ -8,13 +8,30 @@
   function json(id) { var el = document.getElementById(id); return el ? JSON.parse(el.textContent) : {}; }
 
   /* ------------------------------------------------------------------ drafts */
+  /* A draft is keyed to the signed-in user and the record (tp-draft:<user>:<form>-<record id>),
+     so it is never offered to the next user of a shared machine; signing out erases every
+     draft kept in this browser. */
+  function draftKey(name) {
+    var user = document.body ? document.body.dataset.user : "";
+    return user ? DRAFT + user + ":" + name : null;
+  }
+  function eraseDrafts() {
+    try {
+      for (var i = localStorage.length - 1; i >= 0; i--) {
+        var k = localStorage.key(i);
+        if (k && k.indexOf(DRAFT) === 0) localStorage.removeItem(k);
+      }
+    } catch (e) { /* storage blocked */ }
+  }
   function formEntries(form) {
     var out = [];
     new FormData(form).forEach(function (v, k) { if (k !== "csrf" && typeof v === "string") out.push([k, v]); });
     return out;
   }
   function saveDraft(form) {
-    try { localStorage.setItem(DRAFT + form.dataset.draft, JSON.stringify({at: Date.now(), entries: formEntries(form)})); } catch (e) { /* storage full or blocked */ }
+    var key = draftKey(form.dataset.draft);
+    if (!key) return;
+    try { localStorage.setItem(key, JSON.stringify({at: Date.now(), entries: formEntries(form)})); } catch (e) { /* storage full or blocked */ }
   }
   function setField(form, name, value) {
     $all('[name="' + CSS.escape(name) + '"]', form).forEach(function (el) {
@@ -23,8 +40,9 @@
     });
   }
   function restoreDraft(form) {
-    var raw = null;
-    try { raw = localStorage.getItem(DRAFT + form.dataset.draft); } catch (e) { return; }
+    var raw = null, key = draftKey(form.dataset.draft);
+    if (!key) return;
+    try { raw = localStorage.getItem(key); } catch (e) { return; }
     if (!raw) return;
     var draft = JSON.parse(raw);
     if (!draft || !draft.entries || !draft.entries.length) return;
@@ -43,14 +61,15 @@
       note.appendChild(document.createTextNode("Restored your unsent draft from " + new Date(draft.at).toLocaleString() + ". "));
       var b = document.createElement("button");
       b.type = "button"; b.textContent = "Discard draft";
-      b.addEventListener("click", function () { localStorage.removeItem(DRAFT + form.dataset.draft); location.reload(); });
+      b.addEventListener("click", function () { localStorage.removeItem(key); location.reload(); });
       note.appendChild(b);
     }
     form.dispatchEvent(new Event("change", {bubbles: true}));
   }
   function clearSaved() {
     var saved = new URLSearchParams(location.search).get("saved");
-    if (saved) { try { localStorage.removeItem(DRAFT + saved); } catch (e) { /* ignore */ } }
+    var key = saved ? draftKey(saved) : null;
+    if (key) { try { localStorage.removeItem(key); } catch (e) { /* ignore */ } }
   }
 
   /* ------------------------------------------------------------------ rows */
@@ -346,8 +365,21 @@
       when.value = now.toISOString().slice(0, 16);
     }
   }
+  /* A copied field's "copied from DATE" mark goes once the clinician changes that field. */
+  function initCopied() {
+    var form = $("#assess-form");
+    if (!form || !$("#copied-banner")) return;
+    form.addEventListener("change", function (ev) {
+      var name = ev.target && ev.target.name;
+      if (!name) return;
+      $all(".copied[data-copied-for]", form).forEach(function (el) {
+        if (el.dataset.copiedFor === name) el.remove();
+      });
+    });
+  }
   function initDrafts() {
     clearSaved();
+    $all('form[action$="/logout"]').forEach(function (f) { f.addEventListener("submit", eraseDrafts); });
     $all("form[data-draft]").forEach(function (form) {
       if (!$(".error-summary")) restoreDraft(form);
       form.addEventListener("input", function () { saveDraft(form); });
@@ -362,6 +394,7 @@
     initMap();
     initTime();
     initDrafts();
+    initCopied();
     initPlanner();
   });
 })();

@@ -1,11 +1,12 @@
-"""Population screening for quality teams: the pathway run over many EHR records.
+"""Screen one patient: the pathway run on what the coded record says.
 
-Each patient's FHIR record (read by :mod:`triggerpath.adapters.fhir_r4.read`) gives a
-*partial* assessment — what the codes say, nothing guessed — and the engine's verdict on
-it. For a record without an examination the verdict is usually ``insufficient_findings``;
-what a quality team looks for is the rest: red flags and other pain generators coded in
-the chart, contraindications and bleeding-risk medicines, TPIs given beyond the course
-limits of S000.20, and what is missing from the records. Nothing here writes anything.
+Each patient's FHIR record (read by the FHIR adapter, handed over as a
+:class:`ScreeningSnapshot`) gives a *partial* assessment — what the codes say, nothing
+guessed — and the engine's verdict on it. For a record without an examination the verdict
+is usually ``insufficient_findings``; what a quality team looks for is the rest: red flags
+and other pain generators coded in the chart, contraindications and bleeding-risk
+medicines, TPIs given beyond the course limits of S000.20, and what is missing from the
+records. Nothing here writes anything.
 """
 
 from __future__ import annotations
@@ -14,12 +15,12 @@ from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from triggerpath.adapters.fhir_r4.read import PatientSnapshot
 from triggerpath.domain.engine import assess
 from triggerpath.domain.policy import DEFAULT_POLICY, Policy
 from triggerpath.domain.validation import parse_assessment
 from triggerpath.errors import InvalidInput
 from triggerpath.knowledge.loader import Knowledge
+from triggerpath.services.screening.ports import ScreeningSnapshot
 
 
 @dataclass(frozen=True)
@@ -56,7 +57,7 @@ class ScreenSummary:
 
 
 def screen_patient(
-    snap: PatientSnapshot, kb: Knowledge, *, policy: Policy = DEFAULT_POLICY
+    snap: ScreeningSnapshot, kb: Knowledge, *, policy: Policy = DEFAULT_POLICY
 ) -> ScreenRow:
     """Run the pathway on one record's partial assessment (codes only; no guessing)."""
     tpis = len(snap.tpis or [])

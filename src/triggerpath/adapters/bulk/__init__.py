@@ -1,0 +1,16 @@
+"""Population-scale FHIR input: sources (files, folders, fsspec URLs, Bulk Data manifests),
+one streaming pass that hash-partitions resources by patient into a work directory, and the
+partition reader that hands each patient's snapshot to the screening service."""
+
+from triggerpath.adapters.bulk.partition import MapStats, partition_of, partition_sources
+from triggerpath.adapters.bulk.reader import FhirPartition
+from triggerpath.adapters.bulk.sources import Source, expand_inputs
+
+__all__ = [
+    "FhirPartition",
+    "MapStats",
+    "Source",
+    "expand_inputs",
+    "partition_of",
+    "partition_sources",
+]

@@ -1,0 +1,86 @@
+"""A hash partition of the work directory as a source of patient snapshots (the port).
+
+Implements :class:`triggerpath.services.screening.ports.PartitionSource`: it groups the
+partition's lines by patient id (the prefix the partitioner wrote, so without parsing),
+then parses one patient at a time and maps it with the FHIR R4 adapter, so memory is the
+partition's bytes plus one patient's resources. Shared ``Medication`` resources are added
+to a patient only when one of their orders references them. A group whose patient has no
+Patient resource anywhere in the input is counted by resource type, never screened.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterator, Mapping
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from triggerpath.adapters.bulk.partition import partition_files, shared_files
+from triggerpath.adapters.fhir_r4.read import PatientSnapshot, snapshot_from_resources
+from triggerpath.knowledge.loader import Knowledge
+
+
+def _medication_refs(resources: list[dict[str, Any]]) -> set[str]:
+    refs = set()
+    for r in resources:
+        ref = r.get("medicationReference")
+        ref = ref.get("reference") if isinstance(ref, dict) else None
+        if isinstance(ref, str):
+            refs.add(ref)
+    return refs
+
+
+class FhirPartition:
+    """Partition ``index`` of the work directory ``work``, read as of ``now``."""
+
+    def __init__(
+        self,
+        work: Path,
+        index: int,
+        kb: Knowledge,
+        now: datetime,
+        available: frozenset[str] | None,
+    ) -> None:
+        self.work, self.index, self.kb, self.now = work, index, kb, now
+        self.available = available
+        self._unplaced: Counter[str] = Counter()
+
+    def _groups(self) -> dict[bytes, list[bytes]]:
+        groups: dict[bytes, list[bytes]] = {}
+        for path in partition_files(self.work, self.index):
+            with path.open("rb") as fh:
+                for line in fh:
+                    pid, _, body = line.partition(b"\t")
+                    groups.setdefault(pid, []).append(body)
+        return groups
+
+    def _shared(self) -> dict[str, dict[str, Any]]:
+        meds: dict[str, dict[str, Any]] = {}
+        for path in shared_files(self.work):
+            with path.open("rb") as fh:
+                for line in fh:
+                    r = orjson.loads(line)
+                    if isinstance(r.get("id"), str):
+                        meds[f"Medication/{r['id']}"] = meds[f"urn:uuid:{r['id']}"] = r
+        return meds
+
+    def snapshots(self) -> Iterator[PatientSnapshot]:
+        groups = self._groups()
+        meds = self._shared()
+        for raw_pid in sorted(groups):
+            pid = raw_pid.decode()
+            resources = [orjson.loads(b) for b in groups.pop(raw_pid)]
+            if not any(r.get("resourceType") == "Patient" for r in resources):
+                self._unplaced.update(str(r.get("resourceType")) for r in resources)
+                continue
+            wanted = _medication_refs(resources) & meds.keys() if meds else set()
+            resources += [meds[ref] for ref in sorted(wanted)]
+            yield snapshot_from_resources(
+                resources, self.kb, now=self.now, patient_id=pid, available=self.available
+            )
+
+    def unplaced(self) -> Mapping[str, int]:
+        return dict(self._unplaced)

@@ -1,0 +1,99 @@
+"""The kernel's rules for patients, episodes, assessments, outcomes and authorship."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from triggerpath.domain import integrity as rules
+from triggerpath.errors import FieldProblem
+from triggerpath.services.auth import Forbidden
+from triggerpath.services.kernel._context import Context, _present, admit_text, refuse
+from triggerpath.services.model import Actor, Record
+from triggerpath.services.payloads import AssessmentIn, EpisodeData, OutcomeData, PatientData
+from triggerpath.services.uow import UnitOfWork
+
+
+# --------------------------------------------------------------------------- simple kinds
+def admit_patient(ctx: Context, data: PatientData) -> None:
+    """A year of birth in the future is a typing error."""
+    admit_text(data.model_dump(mode="json"))
+    if data.birth_year is not None and data.birth_year > ctx.today.year:
+        refuse(
+            [
+                rules.problem(
+                    "birth_year", "time.future", f"{data.birth_year} is a year still to come"
+                )
+            ]
+        )
+
+
+def admit_episode(ctx: Context, patient: Record, data: EpisodeData) -> None:
+    """Onset and closing date not in the future; onset not before the patient was born."""
+    admit_text(data.model_dump(mode="json"))
+    birth_year = patient.current.data.get("birth_year")
+    refuse(
+        _present(
+            rules.future_date_problem("onset", data.onset, ctx.now) if data.onset else None,
+            rules.future_date_problem("closed_on", data.closed_on, ctx.now)
+            if data.closed_on
+            else None,
+            rules.onset_problem(data.onset, birth_year if isinstance(birth_year, int) else None),
+        )
+    )
+
+
+def admit_assessment(ctx: Context, body: AssessmentIn) -> None:
+    """An assessment made for a date still to come is refused (the engine uses ``as_of``)."""
+    admit_text(body.model_dump(mode="json"))
+    if body.as_of is not None:
+        refuse(_present(rules.future_date_problem("as_of", body.as_of, ctx.now)))
+
+
+def admit_outcome(uow: UnitOfWork, ctx: Context, episode: Record, data: OutcomeData) -> None:
+    """The value in its instrument's range, not in the future, not before its session."""
+    admit_text(data.model_dump(mode="json"))
+    problems = rules.outcome_value_problems(
+        data.instrument, data.value, data.items, ctx.kb, ctx.bounds
+    )
+    problems += _present(rules.future_date_problem("measured_on", data.measured_on, ctx.now))
+    if data.session_id is not None:
+        session = uow.records.get(data.session_id)
+        if session is None or session.kind != "session" or session.parent_id != episode.id:
+            problems.append(FieldProblem("session_id", "not a session of this episode"))
+        elif data.relation == "after":
+            performed = datetime.fromisoformat(session.current.data["performed_at"])
+            problems += _present(rules.follow_up_problem(data.measured_on, performed.date()))
+    refuse(problems)
+
+
+# --------------------------------------------------------------------------- authorship
+def admit_retraction(actor: Actor, record: Record) -> None:
+    """Only the record's author or a clinician may mark it entered in error."""
+    if actor.role != "clinician" and actor.username != record.created_by:
+        raise Forbidden(
+            f"only the author ({record.created_by}) or a clinician can retract this {record.kind}"
+        )
+
+
+def admit_signature(record: Record) -> None:
+    """A plan whose assessment changed since it was planned must be re-planned first."""
+    if record.kind == "plan" and record.current.data.get("stale"):
+        why = record.current.data.get("stale_reason") or "its assessment changed"
+        refuse(
+            [
+                rules.problem(
+                    "version",
+                    "plan.stale",
+                    f"this plan is stale ({why}); re-plan it (PUT) before signing",
+                )
+            ]
+        )
+
+
+def admit_attestation(actor: Actor, record: Record) -> None:
+    """Only the performer named on an unattested session may attest it."""
+    data = record.current.data
+    if data.get("attestation") != "unattested":
+        refuse([FieldProblem("version", "this session needs no attestation")])
+    if data.get("performer") != actor.username:
+        raise Forbidden(f"only the performer ({data.get('performer')}) can attest this session")
