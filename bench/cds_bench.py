@@ -464,27 +464,37 @@ def profile(pid: int, seconds: int, out: Path) -> subprocess.Popen[bytes]:
     return subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
+#: Frames of the server's plumbing, left out of the inclusive table (they hold every sample).
+PLUMBING = ("asyncio/", "uvicorn/", "multiprocessing/", "concurrent/", "threading.py", "<string>")
+#: Leaf frames that mean a thread was waiting, not working.
+IDLE = ("EpollSelector.select", "Condition.wait", "_worker (concurrent", "Connection._recv")
+
+
 def summarize_profile(raw: Path, top: int = 20) -> dict[str, Any]:
-    """Self and inclusive sample shares by function from py-spy's collapsed stacks."""
+    """Self and inclusive shares of the busy samples, by function, from py-spy's stacks."""
     self_n: dict[str, int] = {}
     incl: dict[str, int] = {}
-    total = 0
+    total = idle = 0
     for line in raw.read_text(encoding="utf-8").splitlines():
         stack, _, count = line.rpartition(" ")
         if not stack or not count.isdigit():
             continue
         n = int(count)
         frames = [_frame(f) for f in stack.split(";")]
+        if frames[-1].startswith(IDLE):
+            idle += n
+            continue
         total += n
         self_n[frames[-1]] = self_n.get(frames[-1], 0) + n
         for f in set(frames):
-            incl[f] = incl.get(f, 0) + n
+            if not any(p in f for p in PLUMBING):
+                incl[f] = incl.get(f, 0) + n
 
     def table(d: dict[str, int]) -> list[dict[str, Any]]:
         ranked = sorted(d.items(), key=lambda kv: -kv[1])[:top]
-        return [{"function": k, "share": v / total} for k, v in ranked]
+        return [{"function": k, "share": v / max(total, 1)} for k, v in ranked]
 
-    return {"samples": total, "self": table(self_n), "inclusive": table(incl)}
+    return {"samples": total, "idle_samples": idle, "self": table(self_n), "inclusive": table(incl)}
 
 
 def _frame(frame: str) -> str:
@@ -642,7 +652,10 @@ def write_profile_md(p: dict[str, Any], path: Path, note: str) -> None:
         "",
         note,
         "",
-        f"{p['samples']} samples. Inclusive share = the function or anything it calls.",
+        f"{p['samples']} busy samples ({p['idle_samples']} more were threads waiting: the "
+        "event loop's select, the write-behind and thread-pool queues). Shares are of the busy "
+        "samples; inclusive = the function or anything it calls (asyncio, uvicorn and thread "
+        "plumbing left out).",
         "",
         "## Inclusive",
         "",
