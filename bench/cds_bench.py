@@ -465,9 +465,25 @@ def profile(pid: int, seconds: int, out: Path) -> subprocess.Popen[bytes]:
 
 
 #: Frames of the server's plumbing, left out of the inclusive table (they hold every sample).
-PLUMBING = ("asyncio/", "uvicorn/", "multiprocessing/", "concurrent/", "threading.py", "<string>")
-#: Leaf frames that mean a thread was waiting, not working.
-IDLE = ("EpollSelector.select", "Condition.wait", "_worker (concurrent", "Connection._recv")
+PLUMBING = (
+    "asyncio/",
+    "uvicorn/",
+    "protocols/http/",
+    "multiprocessing/",
+    "concurrent/",
+    "threading.py",
+    "<string>",
+    "starlette/",
+    "fastapi/",
+)
+#: Leaf frames that mean a thread was waiting, not working (uvloop waits inside Runner.run).
+IDLE = (
+    "EpollSelector.select",
+    "Condition.wait",
+    "_worker (concurrent",
+    "Connection._recv",
+    "Runner.run (asyncio",
+)
 
 
 def summarize_profile(raw: Path, top: int = 20) -> dict[str, Any]:
@@ -655,7 +671,8 @@ def write_profile_md(p: dict[str, Any], path: Path, note: str) -> None:
         f"{p['samples']} busy samples ({p['idle_samples']} more were threads waiting: the "
         "event loop's select, the write-behind and thread-pool queues). Shares are of the busy "
         "samples; inclusive = the function or anything it calls (asyncio, uvicorn and thread "
-        "plumbing left out).",
+        "plumbing, Starlette and FastAPI left out). Collapsed stacks for a flame graph "
+        "(`flamegraph.pl cds-profile-stacks.txt > cds.svg`): `cds-profile-stacks.txt`.",
         "",
         "## Inclusive",
         "",
@@ -792,6 +809,7 @@ def _profile_run(
             "Command: `python -m bench.cds_bench --profile`."
         )
         prof = summarize_profile(raw)
+        shutil.copy(raw, RESULTS / "cds-profile-stacks.txt")  # collapsed stacks: flamegraph.pl
         (RESULTS / "cds-profile.json").write_text(
             json.dumps(prof, indent=2) + "\n", encoding="utf-8"
         )
