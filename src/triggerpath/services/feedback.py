@@ -187,6 +187,7 @@ class WriteBehind:
 
     def _start(self) -> None:
         if self._thread is None or not self._thread.is_alive():
+            self._stop.clear()  # started again after a close (an app restarted in-process)
             self._thread = threading.Thread(target=self._run, name="cds-write-behind", daemon=True)
             self._thread.start()
 

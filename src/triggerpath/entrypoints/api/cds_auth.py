@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -93,8 +93,10 @@ class ClientAuthenticator:
         http: Callable[[], httpx.AsyncClient],
         replay: ReplayStore,
         clock: Callable[[], float] = time.time,
+        offload: Callable[[Callable[[], bool]], Awaitable[bool]] | None = None,
     ) -> None:
         self.policy = policy
+        self._offload = offload or asyncio.to_thread
         self._http = http
         self._replay = replay
         self._clock = clock
@@ -237,8 +239,7 @@ class ClientAuthenticator:
                 raise refused("JWT already used (jti replay)")
             self._seen[jti] = keep_until
         expires = datetime.fromtimestamp(keep_until, UTC)
-        claimed = await asyncio.to_thread(
-            self._replay.claim, iss, jti[1], expires, datetime.fromtimestamp(now, UTC)
-        )
+        at = datetime.fromtimestamp(now, UTC)
+        claimed = await self._offload(lambda: self._replay.claim(iss, jti[1], expires, at))
         if not claimed:
             raise refused("JWT already used (jti replay)")

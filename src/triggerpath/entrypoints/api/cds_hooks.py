@@ -37,10 +37,11 @@ import hashlib
 import json
 import os
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 import orjson
@@ -94,6 +95,7 @@ from triggerpath.services.feedback import (
 )
 
 JSON_TYPE = "application/json"
+T = TypeVar("T")
 CDS_MAX_REQUEST_BYTES = 16 * 1_048_576
 
 
@@ -311,8 +313,15 @@ class CdsService:
         self.keys: list[PrefetchKey] = prefetch_keys(self.kb)
         self.writer = WriteBehind(self.store)
         self._client: httpx.AsyncClient | None = None
+        # the request path's database statements run on two threads of their own: the event
+        # loop never waits on the database, and each worker keeps at most two connections
+        self._db = ThreadPoolExecutor(max_workers=2, thread_name_prefix="cds-db")
         self.auth = ClientAuthenticator(
-            self.config.auth_policy(), self.http, self.store, clock=lambda: self.clock().timestamp()
+            self.config.auth_policy(),
+            self.http,
+            self.store,
+            clock=lambda: self.clock().timestamp(),
+            offload=self.on_db_thread,
         )
         self.gatherer = Gatherer(
             self.config.fhir_timeout_seconds, self.config.fhir_server_allowlist, self.http
@@ -332,6 +341,10 @@ class CdsService:
                 ]
             }
         )
+
+    async def on_db_thread(self, work: Callable[[], T]) -> T:
+        """Run a database statement of the request path on the CDS database threads."""
+        return await asyncio.get_running_loop().run_in_executor(self._db, work)
 
     def http(self) -> httpx.AsyncClient:
         """One pooled client for FHIR servers and JWKS (created on first use)."""
@@ -372,8 +385,9 @@ class CdsService:
             if problems:
                 return invalid(problems)
             digest = hashlib.sha256(raw).hexdigest()
-            stored = await asyncio.to_thread(
-                self.writer.hook_call, caller.issuer, service_id, body["hookInstance"]
+            instance = body["hookInstance"]
+            stored = await self.on_db_thread(
+                lambda: self.writer.hook_call(caller.issuer, service_id, instance)
             )
             if stored is not None and stored.request_digest == digest:
                 return Response(stored.response, media_type=JSON_TYPE)  # the same call again
@@ -522,7 +536,7 @@ class CdsService:
         try:
             yield
         finally:
-            self.writer.close()
+            self.writer.close()  # the database threads stay: an app may be started again
             if self._client is not None:
                 await self._client.aclose()
             cds_runtime.PAUSES.write()
