@@ -144,6 +144,22 @@ def database(use_sqlite: bool, folder: Path) -> Iterator[str]:
             admin.execute(
                 sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
             )
+            admin.execute(sql.SQL("DROP ROLE IF EXISTS {}").format(sql.Identifier(name)))
+
+
+def service_url(db_url: str) -> str:
+    """Production refuses a superuser: the server logs in as a member of the service role
+    (``db upgrade`` runs as the owner and grants that role its privileges)."""
+    if not db_url.startswith("postgresql"):
+        return db_url
+    import psycopg
+    from psycopg import sql
+
+    name = db_url.rsplit("/", 1)[1]
+    role = sql.SQL("CREATE ROLE {} LOGIN IN ROLE triggerpath_service").format(sql.Identifier(name))
+    with psycopg.connect("postgresql://postgres@127.0.0.1:5432/test", autocommit=True) as admin:
+        admin.execute(role)
+    return f"postgresql+psycopg://{name}@127.0.0.1:5432/{name}"
 
 
 def server_env(db_url: str, folder: Path, ehr: Ehr) -> dict[str, str]:
@@ -158,6 +174,7 @@ def server_env(db_url: str, folder: Path, ehr: Ehr) -> dict[str, str]:
             "TRIGGERPATH_CDS_PUBLIC_BASE_URL": ehr.base,
             "TRIGGERPATH_CDS_TRUSTED_CLIENTS": json.dumps({ISSUER: {"jwks": ehr.jwks()}}),
             "TRIGGERPATH_CDS_GC_STATS_DIR": str(folder / "gc"),
+            "TRIGGERPATH_CDS_FHIR_SERVER_ALLOWLIST": "https://ehr.bench.example/fhir/",
         }
     )
     return env
@@ -167,12 +184,13 @@ def start_server(
     env: dict[str, str], port: int, workers: int, log: Path
 ) -> subprocess.Popen[bytes]:
     """``triggerpath db upgrade`` then ``triggerpath serve --workers N``; wait for /readyz."""
-    subprocess.run(
-        [str(BIN / "triggerpath"), "db", "upgrade"], env=env, check=True, capture_output=True
-    )
+    upgrade = [str(BIN / "triggerpath"), "db", "upgrade"]
+    subprocess.run(upgrade, env=env, check=True, capture_output=True, umask=0o077)
+    env = {**env, "TRIGGERPATH_DATABASE_URL": service_url(env["TRIGGERPATH_DATABASE_URL"])}
     cmd = [str(BIN / "triggerpath"), "serve", "--host", "127.0.0.1", "--port", str(port)]
     cmd += ["--workers", str(workers)]
-    server = subprocess.Popen(cmd, env=env, stdout=log.open("wb"), stderr=subprocess.STDOUT)
+    out = log.open("wb")
+    server = subprocess.Popen(cmd, env=env, stdout=out, stderr=subprocess.STDOUT, umask=0o077)
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
         with contextlib.suppress(httpx.HTTPError):

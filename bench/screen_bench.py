@@ -146,6 +146,17 @@ def scaled(a: dict[str, Any], factor: int) -> dict[str, Any]:
     }
 
 
+def scheduler_address(path: Path, timeout_s: float = 60) -> str:
+    """The address in a dask scheduler file, once the scheduler has written it whole."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        with contextlib.suppress(OSError, ValueError, KeyError):
+            address: str = json.loads(path.read_text())["address"]
+            return address
+        time.sleep(0.2)
+    raise TimeoutError(f"no scheduler address in {path} after {timeout_s} s")
+
+
 class Cluster:
     """A real `dask scheduler` and two `dask worker` processes on 127.0.0.1 (random ports)."""
 
@@ -159,10 +170,11 @@ class Cluster:
              "--no-dashboard", "--scheduler-file", str(sched)],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
         ))  # fmt: skip
-        deadline = time.monotonic() + 60
-        while not sched.exists() and time.monotonic() < deadline:
-            time.sleep(0.2)
-        address: str = json.loads(sched.read_text())["address"]
+        try:
+            address = scheduler_address(sched)
+        except BaseException:
+            self.__exit__()
+            raise
         for i in range(2):
             self.procs.append(subprocess.Popen(
                 [str(BIN / "dask"), "worker", address, "--nthreads", "1", "--host",
@@ -274,6 +286,29 @@ def markdown(result: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def on_cluster(folder: Path, tmp: Path) -> dict[str, Any]:
+    """The same screen through ``--scheduler`` on a real two-worker cluster."""
+    with Cluster(tmp) as address:
+        out = tmp / "scheduler-out.json"
+        args = screen_args(folder, ["--scheduler", address, "--work-dir", str(tmp)])
+        run = run_command(args, out)
+        run["sha256_of_output"] = _sha(out) if run["exit_code"] == 0 else ""
+    return run
+
+
+def save(
+    result: dict[str, Any],
+    rows: dict[int, dict[str, Any]],
+    scales: list[int],
+    cluster: dict[str, Any] | None,
+) -> None:
+    result["runs"] = [rows[s] for s in scales if s in rows]
+    result["done_when"] = done_when(rows, cluster)
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    (RESULTS / "screen.json").write_text(json.dumps(result, indent=2) + "\n")
+    (RESULTS / "screen.md").write_text(markdown(result))
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     ap.add_argument("--scales", type=int, nargs="+", default=[1, 2, 10, 20, 100])
@@ -291,8 +326,15 @@ def main(argv: list[str] | None = None) -> int:
             "machine": machine(),
             "input": "../shared/data/synthea-bulk-10" if base == SHARED else "generated",
             "command": " ".join(["triggerpath", *screen_args(Path("<export>"), [])[1:]]),
-            "modes": list(modes),
+            "modes": [*modes, *([] if args.no_cluster else ["scheduler_2_workers"])],
         }
+        result["note"] = (
+            "Wall time includes interpreter start, knowledge load and (for workers) starting "
+            "a LocalCluster. The machine's 2 cores are shared with other work (see the load "
+            "average), so wall times carry others' load and 4 workers oversubscribe it; CPU "
+            "seconds are given next to them. See docs/screening.md for what workers buy."
+        )
+        cluster = None
         for scale in args.scales:
             folder = replicate(base, tmp / f"x{scale}", scale)
             # ×100 in every mode takes long on 2 cores: in-process and the largest pool only
@@ -300,29 +342,12 @@ def main(argv: list[str] | None = None) -> int:
                 modes if scale < 100 else {k: modes[k] for k in [*modes][:: max(1, len(modes) - 1)]}
             )
             rows[scale] = measure_scale(folder, scale, use, tmp)
-            if scale not in (2, 20):
-                shutil.rmtree(folder)
-        cluster = None
-        if 20 in rows and not args.no_cluster:
-            with Cluster(tmp) as address:
-                out = tmp / "x20-scheduler.json"
-                cluster = run_command(
-                    screen_args(tmp / "x20", ["--scheduler", address, "--work-dir", str(tmp)]),
-                    out,
-                )
-                cluster["sha256_of_output"] = _sha(out) if cluster["exit_code"] == 0 else ""
-            rows[20]["scheduler_2_workers"] = cluster
-            result["modes"].append("scheduler_2_workers")
-        result["runs"] = [rows[s] for s in args.scales]
-        result["done_when"] = done_when(rows, cluster)
-        result["note"] = (
-            "Wall time includes interpreter start, knowledge load and (for workers) starting "
-            "a LocalCluster. The machine's 2 cores are shared with other work, so 4 workers "
-            "oversubscribe it; see docs/screening.md for what adding workers buys."
-        )
-        RESULTS.mkdir(parents=True, exist_ok=True)
-        (RESULTS / "screen.json").write_text(json.dumps(result, indent=2) + "\n")
-        (RESULTS / "screen.md").write_text(markdown(result))
+            if scale == 20 and not args.no_cluster:
+                cluster = on_cluster(folder, tmp)
+                rows[20]["scheduler_2_workers"] = cluster
+                print(f"x20 scheduler_2_workers: {cluster['wall_s']} s", flush=True)
+            shutil.rmtree(folder)
+            save(result, rows, args.scales, cluster)  # after every scale: a crash keeps results
         print(json.dumps(result["done_when"], indent=2))
     finally:
         shutil.rmtree(tmp, ignore_errors=True)

@@ -67,13 +67,15 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
             "TRIGGERPATH_DATA_DIR": str(folder / "data"),
             "TRIGGERPATH_CDS_PUBLIC_BASE_URL": f"http://127.0.0.1:{port}",
             "TRIGGERPATH_CDS_TRUSTED_CLIENTS": json.dumps({keys.issuer: {"jwks": keys.jwks()}}),
+            "TRIGGERPATH_CDS_FHIR_SERVER_ALLOWLIST": "https://ehr.example.org/fhir/",
         }
     )
     cli = str(BIN / "triggerpath")
-    subprocess.run([cli, "db", "upgrade"], env=env, check=True, capture_output=True)
+    private = 0o077  # umask: production refuses a database file others can read
+    subprocess.run([cli, "db", "upgrade"], env=env, check=True, capture_output=True, umask=private)
     log = (folder / "server.log").open("wb")
     cmd = [cli, "serve", "--port", str(port), "--workers", "2"]
-    process = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT)
+    process = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT, umask=private)
     s = Server(port, keys, db, process)
     try:
         _wait_ready(s, folder / "server.log")

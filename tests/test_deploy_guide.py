@@ -174,25 +174,120 @@ def _self_signed(folder: Path) -> None:
 
 
 def test_nginx_example_passes_nginx_t(tmp_path: Path) -> None:
-    configs = [b.text for b in blocks(GUIDE.read_text(encoding="utf-8")) if b.language == "nginx"]
-    assert len(configs) == 1, "deploy.md has exactly one ```nginx block"
-    assert CERT_DIR in configs[0], f"the certificate paths changed; update CERT_DIR ({CERT_DIR})"
-    certs = tmp_path / "certs"
-    _self_signed(certs)
-    site = configs[0].replace(CERT_DIR, f"{certs}/").replace("/var/log/nginx/", f"{tmp_path}/")
-    (tmp_path / "triggerpath.conf").write_text(site, encoding="utf-8")
-    (tmp_path / "nginx.conf").write_text(
-        f"pid {tmp_path}/nginx.pid;\nerror_log stderr;\nevents {{}}\n"
-        f"http {{\n  access_log off;\n"
-        + "".join(f"  {kind}_temp_path {tmp_path}/{kind};\n" for kind in TEMP_PATHS)
-        + f"  include {tmp_path}/triggerpath.conf;\n}}\n",
-        encoding="utf-8",
-    )
+    conf = _main_config(tmp_path, _site_config(tmp_path))
     proc = subprocess.run(
-        [_nginx(), "-t", "-e", "stderr", "-p", str(tmp_path), "-c", str(tmp_path / "nginx.conf")],
+        [_nginx(), "-t", "-e", "stderr", "-p", str(tmp_path), "-c", str(conf)],
         capture_output=True,
         text=True,
         timeout=60,
     )
     assert proc.returncode == 0, proc.stderr
     assert "test is successful" in proc.stderr
+
+
+def _site_config(tmp_path: Path, ports: dict[str, str] | None = None) -> str:
+    """The guide's nginx block with test certificates, logs in tmp and (optionally) ports."""
+    configs = [b.text for b in blocks(GUIDE.read_text(encoding="utf-8")) if b.language == "nginx"]
+    assert len(configs) == 1, "deploy.md has exactly one ```nginx block"
+    site = configs[0]
+    assert CERT_DIR in site, f"the certificate paths changed; update CERT_DIR ({CERT_DIR})"
+    certs = tmp_path / "certs"
+    if not certs.exists():
+        _self_signed(certs)
+    site = site.replace(CERT_DIR, f"{certs}/").replace("/var/log/nginx/", f"{tmp_path}/")
+    for old, new in (ports or {}).items():
+        assert old in site, f"the guide's nginx block no longer has {old!r}"
+        site = site.replace(old, new)
+    return site
+
+
+def _main_config(tmp_path: Path, site: str, *, foreground: bool = False) -> Path:
+    (tmp_path / "triggerpath.conf").write_text(site, encoding="utf-8")
+    head = "daemon off;\nmaster_process off;\n" if foreground else ""
+    conf = tmp_path / "nginx.conf"
+    conf.write_text(
+        f"{head}pid {tmp_path}/nginx.pid;\nerror_log stderr;\nevents {{}}\n"
+        f"http {{\n  access_log off;\n"
+        + "".join(f"  {kind}_temp_path {tmp_path}/{kind};\n" for kind in TEMP_PATHS)
+        + f"  include {tmp_path}/triggerpath.conf;\n}}\n",
+        encoding="utf-8",
+    )
+    return conf
+
+
+def test_nginx_example_proxies_to_the_service_over_tls(tmp_path: Path) -> None:
+    """The same configuration, on free ports, in front of a development server: HTTP is
+    redirected to HTTPS, HTTPS reaches the service with the original host, /readyz answers
+    loopback callers."""
+    import ssl
+    import time
+    import urllib.error
+    import urllib.request
+
+    from .docs_runner import free_port
+
+    app_port, https, http = free_port(), free_port(), free_port()
+    ports = {
+        "127.0.0.1:8001": f"127.0.0.1:{app_port}",
+        "127.0.0.1:8002": f"127.0.0.1:{app_port}",
+        "listen 443": f"listen {https}",
+        "listen [::]:443": f"listen [::1]:{https}",
+        "listen 80": f"listen {http}",
+        "listen [::]:80": f"listen [::1]:{http}",
+    }
+    conf = _main_config(tmp_path, _site_config(tmp_path, ports), foreground=True)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TRIGGERPATH_")}
+    env["TRIGGERPATH_DATA_DIR"] = str(tmp_path / "data")
+    server = subprocess.Popen(
+        [str(REPO / ".venv" / "bin" / "triggerpath"), "serve", "--port", str(app_port)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    proxy = subprocess.Popen(
+        [_nginx(), "-e", "stderr", "-p", str(tmp_path), "-c", str(conf)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    insecure = ssl.create_default_context()
+    insecure.check_hostname = False
+    insecure.verify_mode = ssl.CERT_NONE  # the test's self-signed certificate
+    try:
+        url = f"https://127.0.0.1:{https}/healthz"
+        body = ""
+        for _ in range(240):
+            try:
+                with urllib.request.urlopen(url, context=insecure, timeout=5) as response:
+                    body = response.read().decode()
+                    assert "max-age=63072000" in response.headers["Strict-Transport-Security"]
+                    break
+            except (urllib.error.HTTPError, urllib.error.URLError, ConnectionError):
+                assert proxy.poll() is None, proxy.stderr.read() if proxy.stderr else ""
+                time.sleep(0.5)
+        assert '"ok"' in body, "no answer from the service through the proxy"
+        with urllib.request.urlopen(
+            f"https://127.0.0.1:{https}/readyz", context=insecure, timeout=10
+        ) as response:
+            assert response.status == 200
+        redirect = subprocess.run(
+            [
+                "curl",
+                "-s",
+                "-o",
+                "/dev/null",
+                "-w",
+                "%{http_code} %{redirect_url}",
+                "-H",
+                "Host: tp.example.org",
+                f"http://127.0.0.1:{http}/app/",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=30,
+        ).stdout
+        assert redirect == "301 https://tp.example.org/app/"
+    finally:
+        for proc in (proxy, server):
+            proc.terminate()
+            proc.wait(timeout=30)

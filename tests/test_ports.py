@@ -39,9 +39,11 @@ NOW = datetime(2026, 11, 21, 9, 0, tzinfo=UTC)
 class MemoryRecords:
     def __init__(self) -> None:
         self.rows: dict[UUID, tuple[NewRecord, list[Version]]] = {}
+        self.when: dict[UUID, datetime | None] = {}
 
     def add(self, new: NewRecord) -> None:
         self.rows[new.id] = (new, [new.first])
+        self.when[new.id] = new.occurred_at
 
     def get(self, record_id: UUID) -> Record | None:
         if record_id not in self.rows:
@@ -59,12 +61,20 @@ class MemoryRecords:
         )
 
     def append(
-        self, record_id: UUID, expected: int, new: Version, *, mrn: str | None = None
+        self,
+        record_id: UUID,
+        expected: int,
+        new: Version,
+        *,
+        mrn: str | None = None,
+        occurred_at: datetime | None = None,
     ) -> bool:
         versions = self.rows[record_id][1]
         if versions[-1].version != expected:
             return False
         versions.append(new)
+        if occurred_at is not None:
+            self.when[record_id] = occurred_at
         return True
 
     def history(self, record_id: UUID) -> list[Version]:
@@ -73,15 +83,17 @@ class MemoryRecords:
     def mrn_owner(self, mrn: str) -> UUID | None:
         return next((i for i, (n, _) in self.rows.items() if n.mrn == mrn), None)
 
-    def of_patient(self, kind: Kind, patient_id: UUID) -> list[Record]:
-        found = [self.get(i) for i in self.rows]
+    def near(self, kind: Kind, patient_id: UUID, start: datetime, end: datetime) -> list[Record]:
+        found = [(self.get(i), self.when.get(i)) for i in self.rows]
         return [
             r
-            for r in found
+            for r, when in found
             if r is not None
             and r.kind == kind
             and r.patient_id == patient_id
             and r.current.status == "active"
+            and when is not None
+            and start <= when <= end
         ]
 
     def page(
@@ -135,7 +147,13 @@ class NoUsers:
         _no()
 
     def add_session(
-        self, session_id: UUID, user_id: UUID, digest: str, at: datetime, expires: datetime
+        self,
+        session_id: UUID,
+        user_id: UUID,
+        digest: str,
+        at: datetime,
+        expires: datetime,
+        token_version: int = 0,
     ) -> None:
         _no()
 
@@ -143,6 +161,24 @@ class NoUsers:
         _no()
 
     def revoke_session(self, digest: str, at: datetime) -> None:
+        _no()
+
+    def live_session(self, digest: str, now: datetime) -> tuple[UUID, int, datetime] | None:
+        _no()
+
+    def touch_session(self, digest: str, now: datetime) -> None:
+        _no()
+
+    def bump_token_version(self, user_id: UUID) -> None:
+        _no()
+
+    def by_reset_digest(self, digest: str, now: datetime) -> User | None:
+        _no()
+
+    def dev_only_users(self) -> list[str]:
+        _no()
+
+    def active_admins(self) -> int:
         _no()
 
 

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from bench.screen_bench import scheduler_address
 from bench.screen_data import (
     AS_OF,
     SCENARIOS,
@@ -269,11 +270,7 @@ def test_real_dask_cluster_gives_the_same_bytes(export: Path, tmp_path: Path) ->
         )
     ]
     try:
-        deadline = time.monotonic() + 60
-        while not sched_file.exists() and time.monotonic() < deadline:
-            time.sleep(0.2)
-        assert sched_file.exists(), (tmp_path / "scheduler.log").read_text()
-        address = json.loads(sched_file.read_text())["address"]
+        address = scheduler_address(sched_file)  # waits until the file is written whole
         for i in range(2):
             procs.append(
                 _start(

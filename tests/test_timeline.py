@@ -225,3 +225,16 @@ def test_legacy_pre_scores_without_a_relation_are_read_by_their_note(
     base.outcomes = [_outcome(s1, D, "nrs", 7, at(D, 9, 31), note="before the injection")]
     episode = course_episode(base, kb)
     assert episode is not None and episode.sessions[0].pre_nrs == 7
+
+
+def test_web_timeline_shows_a_same_day_follow_up_after_its_session(base: Bundle) -> None:
+    from triggerpath.entrypoints.web.views_patients import _timeline
+
+    s1 = _session(D, 9)
+    base.sessions = [s1]
+    base.outcomes = [
+        _outcome(s1, D, "nrs", 7, at(D, 9, 31), relation="before"),
+        _outcome(s1, D, "nrs", 2, at(D, 16)),
+    ]
+    kinds = [e["kind"] for e in _timeline(base) if e["when"] == D.isoformat()]
+    assert kinds == ["Outcomes", "TPI session", "Follow-up"]

@@ -92,14 +92,15 @@ def test_cards_and_feedback_survive_in_the_database(backend: Backend, tmp_path: 
 
 # --------------------------------------------------------------------------- production
 def _signed_app(backend: Backend, tmp_path: Path, keys: EhrKeys) -> TestClient:
-    """A production-mode app trusting ``keys`` (inline JWKS), on the shared backend."""
+    """A strict (non-development) app trusting ``keys`` (inline JWKS), on the shared backend."""
     cfg = Settings(
-        env="production",
+        env="staging",  # strict like production, without its database-role start checks
         data_dir=tmp_path,
         database_url=backend.url,
         secret_key=secrets.token_urlsafe(40),
         jwt_signing_key=secrets.token_urlsafe(40),
         cds_trusted_clients=json.dumps({keys.issuer: {"jwks": keys.jwks()}}),
+        cds_fhir_server_allowlist="https://ehr.example.org/fhir/",
     )
     return TestClient(create_app(cfg, engine=backend.engine), raise_server_exceptions=False)
 

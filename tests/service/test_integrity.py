@@ -16,6 +16,8 @@ day's plain lidocaine may total 200 mg. 1 % w/v = 10 mg/mL.
 from __future__ import annotations
 
 import json
+import uuid
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -148,7 +150,7 @@ def test_the_plan_ledger_counts_the_sessions_recorded_for_the_patient(service: S
 
 
 def test_a_corrected_assessment_makes_its_plan_stale_until_re_planned(service: Service) -> None:
-    _, _, a = _episode_with_assessment(service)
+    _, episode, a = _episode_with_assessment(service)
     plan = service.plan(a["id"])
     service.ok(
         service.put(
@@ -166,6 +168,17 @@ def test_a_corrected_assessment_makes_its_plan_stale_until_re_planned(service: S
     mark = service.watermark()
     r = service.post(f"/api/v1/plans/{plan['id']}/sign", json={"version": 2})
     assert _rules(_refused(service, r, mark, "plan.sign")) == {"plan.stale"}
+    done = service.session(episode["id"], performed_at=_ago(1), plan_id=plan["id"])
+    assert done["data"]["deviations"][0]["kind"] == "stale_plan"
+    # re-planning re-runs the planner: a blocked plan is refused and the plan stays as it was
+    blocked = {**plan_body(), "injectate": {"solutions": [{"agent": "lidocaine", "percent": 2}]}}
+    blocked["targets"] = [{"muscle": "quadratus_lumborum", "side": "right", "sites": 15}]
+    mark = service.watermark()
+    r = service.put(
+        f"/api/v1/plans/{plan['id']}", json={"version": 2, "reason": "more", "data": blocked}
+    )
+    assert _rules(_refused(service, r, mark, "plan.correct")) == {"plan.not_ready"}
+    assert service.get(f"/api/v1/plans/{plan['id']}").json()["version"] == 2
     replanned = service.ok(
         service.put(
             f"/api/v1/plans/{plan['id']}",
@@ -174,8 +187,27 @@ def test_a_corrected_assessment_makes_its_plan_stale_until_re_planned(service: S
         200,
     )
     assert replanned["stale"] is False and replanned["data"]["assessment_version"] == 2
-    signed = service.ok(service.post(f"/api/v1/plans/{plan['id']}/sign", json={"version": 3}), 200)
+    sign_url = f"/api/v1/plans/{plan['id']}/sign"
+    late = service.post(sign_url, json={"version": 3}, headers={"If-Match": '"2"'})
+    assert late.status_code == 412 and late.json()["current_version"] == 3
+    signed = service.ok(service.post(sign_url, json={"version": 3}, headers={"If-Match": "*"}), 200)
     assert signed["signed_by"] == service.usernames["clinician"]
+
+
+def test_plans_recorded_before_the_kernel_stay_readable(service: Service) -> None:
+    """A plan stored in the old shape (sites only) reads back as stored, never a 500."""
+    _, _, a = _episode_with_assessment(service)
+    plan = service.plan(a["id"])
+    old = {"sites": plan["data"]["sites"][:1], "planned_for": None, "note": "2025 plan"}
+    with service.backend.uow() as uow:
+        rec = uow.records.get(uuid.UUID(plan["id"]))
+        assert rec is not None
+        new = replace(rec.current, version=2, data=old, reason="old shape")
+        assert uow.records.append(rec.id, 1, new)
+        uow.commit()
+    got = service.get(f"/api/v1/plans/{plan['id']}")
+    assert got.status_code == 200, got.text
+    assert got.json()["data"]["sites"] == old["sites"] and got.json()["data"]["input"] == {}
 
 
 # --------------------------------------------------------------------------- §2 sessions
@@ -321,6 +353,10 @@ def test_dates_onset_before_birth_and_follow_ups_before_their_session(service: S
         json={**follow_up, "measured_on": "2026-11-21"},
     )
     assert service.ok(ok)["data"]["relation"] == "after"
+    baseline = {**follow_up, "relation": "before", "measured_on": "2026-11-22"}
+    mark = service.watermark()
+    r = service.post(f"/api/v1/episodes/{episode['id']}/outcomes", json=baseline)
+    assert _rules(_refused(service, r, mark, "outcome.create")) == {"time.after_session"}
 
 
 def test_free_text_keeps_tab_and_newline_exactly_and_refuses_other_controls(

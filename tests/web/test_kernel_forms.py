@@ -27,10 +27,11 @@ from playwright.sync_api import APIResponse, Page, expect
 from typer.testing import CliRunner
 
 from triggerpath.domain.assessment import Assessment
+from triggerpath.domain.integrity import planned_sites
 from triggerpath.domain.planning import parse_plan_request, plan_from_request
+from triggerpath.domain.policy import DEFAULT_POLICY
 from triggerpath.entrypoints.cli import app as cli
 from triggerpath.entrypoints.web import forms
-from triggerpath.entrypoints.web.common import planned_sites
 from triggerpath.entrypoints.web.views_course import _session_values, technique_cards
 from triggerpath.knowledge import Knowledge
 from triggerpath.services.episodes import Bundle
@@ -94,6 +95,24 @@ def _new_assessment(page: Page, app: App, episode: str, a: Assessment) -> str:
 def _stored_plans(page: Page, app: App, episode: str) -> int:
     html = page.request.get(app.at(f"/app/episodes/{episode}")).text()
     return len(set(re.findall(r"/app/plans/([0-9a-f-]{36})", html)))
+
+
+def _stored_sessions(page: Page, app: App, episode: str) -> int:
+    html = page.request.get(app.at(f"/app/episodes/{episode}")).text()
+    return len(set(re.findall(r"/app/sessions/([0-9a-f-]{36})", html)))
+
+
+def _session_form(page: Page, app: App, episode: str, when: str, volume_ml: str) -> None:
+    """The session form with one quadratus lumborum site of 1 % lidocaine."""
+    page.goto(app.at(f"/app/episodes/{episode}/sessions/new"))
+    page.select_option('[name="sites[0].muscle"]', "quadratus_lumborum")
+    page.select_option('[name="sites[0].agent"]', "lidocaine")
+    page.fill('[name="sites[0].concentration_percent"]', "1")
+    page.fill('[name="sites[0].volume_ml"]', volume_ml)
+    page.evaluate("() => { document.querySelector('.tz-offset').value = '0'; }")
+    page.fill('[name="performed_at"]', when)
+    page.fill('[name="pre_nrs"]', "6")
+    page.check('[name="consent"]')
 
 
 def _example(name: str) -> dict[str, Any]:
@@ -236,6 +255,49 @@ def test_web_forms_refuse_what_the_pathway_forbids(page: Page, app_server: App) 
     html = page.request.get(app.at(f"/app/episodes/{episode}")).text()
     assert "/app/sessions/" not in html  # nothing stored
 
+    # the 24-hour ledger: 150 mg, then a second same-day session taking it to 450 mg
+    # (the dose engine's limit for this patient is 200 mg of plain lidocaine: 150 mg is 75 %)
+    today = app.today.isoformat() + "T00:01"
+    _session_form(page, app, episode, today, "15")
+    page.click("button:has-text('Record session')")
+    page.wait_for_load_state()
+    summary = page.locator("#error-summary")
+    assert summary.count() == 0, summary.inner_text()
+    page.wait_for_url(re.compile(r"/app/sessions/[0-9a-f-]{36}"))
+    _session_form(page, app, episode, today, "30")
+    page.click("button:has-text('Record session')")
+    _assert_beside(page, "exceedance_reason", "over the limit")
+    expect(page.locator("#err-exceedance_reason")).not_to_contain_text("exceedance_reason")
+    assert _stored_sessions(page, app, episode) == 1
+    page.fill('[name="exceedance_reason"]', "Second area treated after review; observed 60 min")
+    page.click("button:has-text('Record session')")
+    page.wait_for_url(re.compile(r"/app/sessions/[0-9a-f-]{36}"))
+    expect(page.locator("#safety-event")).to_contain_text("dose limit exceeded")
+    note = page.request.get(page.url.split("?")[0] + "/note").text()
+    assert "Safety event: dose limit exceeded" in note and "observed 60 min" in note
+    page.goto(app.at(f"/app/episodes/{episode}"))
+    expect(page.locator(".safety-event")).to_contain_text("dose limit exceeded")
+    expect(page.locator(".safety-event")).to_contain_text("S000.29")
+    assert _stored_sessions(page, app, episode) == 2
+
+    # 20 g in one session (4 x 50 mL of 10 %): a typing error, refused even with a reason
+    page.goto(app.at(f"/app/episodes/{episode}/sessions/new"))
+    pairs = [("performed_at", today), ("tz_offset", "0"), ("pre_nrs", "5"), ("consent", "on")]
+    for i in range(4):
+        pairs += [
+            (f"sites[{i}].muscle", "quadratus_lumborum"),
+            (f"sites[{i}].side", "right"),
+            (f"sites[{i}].agent", "lidocaine"),
+            (f"sites[{i}].concentration_percent", "10"),
+            (f"sites[{i}].volume_ml", "50"),
+        ]
+    pairs.append(("exceedance_reason", "I really mean to give this much today"))
+    res = _post(page, app, f"/app/episodes/{episode}/sessions/new", pairs)
+    assert res.status == 422
+    assert "20000 mg lidocaine in one session" in res.text()
+    assert "a typing error, not a storable event" in res.text()
+    assert _stored_sessions(page, app, episode) == 2
+
     # outcomes: in 2099, and an ODI answer outside 0-5 (an ODI over 100 %)
     page.goto(app.at(f"/app/episodes/{episode}/outcomes/new"))
     page.fill('[name="measured_on"]', "2099-01-01")
@@ -244,6 +306,8 @@ def test_web_forms_refuse_what_the_pathway_forbids(page: Page, app_server: App) 
     page.click("button:has-text('Record follow-up')")
     _assert_beside(page, "measured_on", "future")
     _assert_beside(page, "nrs", "0-10")
+    _assert_beside(page, "odi[0]", "out of range 0-5")
+    expect(page.locator("#error-summary")).to_contain_text("Oswestry Disability Index item 1")
     expect(page.locator("#error-summary")).to_contain_text("Date of the follow-up")
     expect(page.locator("#error-summary")).not_to_contain_text("measured_on")
 
@@ -318,7 +382,17 @@ def test_session_form_starts_from_the_plan(kb: Knowledge) -> None:
     raw = _example("ql_steroid_after_failed_tpis")
     plan = plan_from_request(parse_plan_request(raw, kb), kb, as_of=datetime(2026, 11, 21).date())
     assert plan.status == "ready"
-    record = _record("plan", PlanData(sites=planned_sites(plan)).model_dump(mode="json"))
+    data = PlanData(
+        input={k: v for k, v in raw.items() if k != "assessment"},
+        as_of=datetime(2026, 11, 21).date(),
+        result=plan.model_dump(mode="json"),
+        knowledge_version=kb.version,
+        policy=DEFAULT_POLICY,
+        policy_version=0,
+        assessment_version=1,
+        sites=planned_sites(plan),
+    )
+    record = _record("plan", data.model_dump(mode="json"))
     b = Bundle(patient=_record("patient", {}), episode=_record("episode", {}))
     values = _session_values_with(b, record)
     assert values["plan_id"] == str(record.id)
@@ -339,3 +413,33 @@ def _session_values_with(b: Bundle, plan: Record) -> forms.Values:
     b.assessments = [_record("assessment", {})]
     b.plans = {b.assessments[0].id: [plan]}
     return _session_values(b, plan.id, datetime(2026, 11, 21, 10, tzinfo=UTC))
+
+
+def test_refusals_are_said_in_plain_words_beside_the_form_field() -> None:
+    """The safety kernel's field paths become the form's fields and plain labels; its rule's
+    statement ids follow the reason; internal names inside a reason are said in words."""
+    from triggerpath.errors import RuleProblem
+
+    assert forms.plain_field("input.pain.nrs") == "Pain now (NRS 0-10)"
+    assert forms.plain_field("sites[2].volume_ml") == "Site 3 – volume (mL)"
+    assert forms.plain_field("trigger_points[0].taut_band") == "Trigger point 1 – taut band"
+    assert (
+        forms.plain_field("injectate.solutions[1].percent")
+        == "Injectate – Solution 2 – strength (%)"
+    )
+    problems = [
+        RuleProblem("input.pain.nrs", "11 is out of range 0-10", "value.out_of_range"),
+        RuleProblem(
+            "exceedance_reason",
+            "over the limit: needs exceedance_reason",
+            "dose.exceeds_limit",
+            ("S000.28", "S000.29"),
+        ),
+    ]
+    errors = forms.refusal_errors(problems)
+    assert errors == {
+        "pain.nrs": ["11 is out of range 0-10"],
+        "exceedance_reason": [
+            "over the limit: needs the reason for exceeding the dose limit field (S000.28, S000.29)"
+        ],
+    }

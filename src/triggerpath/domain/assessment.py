@@ -230,7 +230,7 @@ class Assessment(Model):
     )
     medications: list[Medication] | None = Field(
         default=None,
-        max_length=100,
+        max_length=2000,  # EHR histories list hundreds (stopped ones included)
         description="current medications; null = not reviewed; [] = none",
     )
 

@@ -18,6 +18,20 @@ any medial branch block results. :func:`evaluate_course` turns it into one
 - complications, outcome instrument trends (PEG, ODI, NDI) and the STarT Back risk group;
 - the re-evaluation worksheet when TPIs fail (S000.31-33, S004.01-09) and the radiofrequency
   ablation decision from medial branch block results (S000.32).
+
+Each bullet is one named step of :func:`evaluate_course`; the episode types and their checks
+live in :mod:`triggerpath.domain.episode` (re-exported here), the worksheet in
+:mod:`triggerpath.domain.reevaluation`::
+
+    Episode ─> assess(assessment) ─> _check_assessment_verdict
+           ─> session_results ─> course_response            (IMMPACT, relief days)
+           ─> session_count ─> reassessment_status          (S000.20, S003.12)
+           ─> _check_active_care ─> _check_long_term_use ─> _check_complications
+           ─> outcome_trends ─> _check_instrument_regions ─> _startback
+           ─> _reevaluation (build_worksheet) ─> _ablation ─> CourseReport
+
+Steps add their warnings, notes and needs to one ``_Findings`` in this order, which is the
+order the report lists them in.
 """
 
 from __future__ import annotations

@@ -462,6 +462,7 @@ def _outside_regions(
     """
     hits: list[tuple[PainGenerator, Reason]] = []
     needs: list[Need] = []
+    seen = set(seen)  # the caller's set stays as it was
     listed = ", ".join(sorted(regions))
     for g in kb.pathway.pain_generators:
         if regions & set(g.regions):

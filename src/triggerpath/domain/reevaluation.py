@@ -233,6 +233,7 @@ def _decide(
 
 # --------------------------------------------------------------------------- worksheet
 def _facts(a: Assessment) -> dict[str, Any]:
+    """The assessment as the JSON the knowledge conditions are evaluated on."""
     facts: dict[str, Any] = a.model_dump(mode="json")
     return facts
 
@@ -255,6 +256,7 @@ def _factor(item: CheckItem, facts: dict[str, Any]) -> CheckResult:
 
 
 def _numbers(idx: Sequence[int]) -> str:
+    """Session indexes as the 1-based numbers a clinician reads."""
     return ", ".join(str(i + 1) for i in idx)
 
 

@@ -249,4 +249,5 @@ def _startback(ins: Instrument, given: Given) -> _Tally:
 
 
 def _band_triple(band: Band | None) -> tuple[str, str, str] | None:
+    """A published band as (id, name, range), the shape a risk group also takes."""
     return (band.id, band.name, band.label) if band else None

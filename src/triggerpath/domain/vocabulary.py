@@ -3,7 +3,7 @@
 The knowledge base names assessment fields in its rules but sits below the domain, so it
 checks them against a copy of the paths kept as data (:mod:`triggerpath.knowledge.vocabulary`).
 This is the one place that copy is made from the model; ``scripts/gen-vocabulary`` writes
-it and ``tests/test_vocabulary.py`` checks that it is current.
+it and ``tests/test_vocabulary.py`` checks that it names only fields the model has.
 """
 
 from __future__ import annotations

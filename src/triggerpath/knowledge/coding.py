@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from triggerpath.errors import FieldProblem, KnowledgeError
 from triggerpath.knowledge.schema import Region
 
+DATA_PACKAGE = "triggerpath.knowledge.data"
 FILE = "procedure_coding.yaml"
 ICD10CM = re.compile(r"^[A-Z]\d{2}(\.[0-9A-Z]{1,4})?$")
 
@@ -72,7 +73,7 @@ class Coding(_Strict):
 @cache
 def load_coding() -> Coding:
     """The packaged code list, validated (cached: it is immutable)."""
-    text = resources.files("triggerpath.knowledge.data").joinpath(FILE).read_text(encoding="utf-8")
+    text = resources.files(DATA_PACKAGE).joinpath(FILE).read_text(encoding="utf-8")
     try:
         return Coding.model_validate(yaml.safe_load(text))
     except ValidationError as exc:

@@ -4,7 +4,17 @@ Loading is the only I/O in the knowledge package. It validates each file
 against its schema, then checks the cross-references (statement ids, hazard
 and exercise ids, the input fields that rules read). All problems are
 collected and raised together in one :class:`KnowledgeError` with their paths,
-so a curator fixes a data file in one pass.
+so a curator fixes a data file in one pass::
+
+    data/*.yaml ─> FILES[name].model_validate ─> Knowledge ─> check_references
+                                                   ├─ ids, citations, muscle links (here)
+                                                   ├─ pathway fields  ─> inputs.yaml vocabulary
+                                                   ├─ check_instruments  (instruments.py)
+                                                   ├─ check_injectates   (injectates.py)
+                                                   └─ check_valuesets    (valuesets.py)
+
+The per-file checks take only what they check (a model, the medication classes, the
+vocabulary), never this module's :class:`Knowledge`, so none of them imports the loader back.
 """
 
 from __future__ import annotations

@@ -19,16 +19,36 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterable, Iterator
 from importlib import resources
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal, Protocol
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from triggerpath.errors import FieldProblem
+from triggerpath.knowledge.injectates import Injectates
+from triggerpath.knowledge.instruments import Instruments
+from triggerpath.knowledge.schema import Anatomy, Muscle, Pathway
 
-if TYPE_CHECKING:
-    from triggerpath.knowledge.loader import Knowledge
 
+class Knowledge(Protocol):
+    """What the review status reads of the knowledge base (the loader's ``Knowledge``
+    satisfies it; this module does not import the loader, which calls it)."""
+
+    @property
+    def injectates(self) -> Injectates: ...
+    @property
+    def anatomy(self) -> Anatomy: ...
+    @property
+    def pathway(self) -> Pathway: ...
+    @property
+    def instruments(self) -> Instruments: ...
+    @property
+    def muscles(self) -> dict[str, Muscle]: ...
+    @property
+    def extras(self) -> dict[str, Any]: ...
+
+
+DATA_PACKAGE = "triggerpath.knowledge.data"
 FILE = "review.yaml"
 EXTRAS_KEY = "review"
 #: the one line every output and document shows while content awaits review
@@ -111,7 +131,7 @@ def item_ids(kb: Knowledge) -> list[str]:
 
 
 def _read() -> Any:
-    text = resources.files("triggerpath.knowledge.data").joinpath(FILE).read_text(encoding="utf-8")
+    text = resources.files(DATA_PACKAGE).joinpath(FILE).read_text(encoding="utf-8")
     return yaml.safe_load(text)
 
 

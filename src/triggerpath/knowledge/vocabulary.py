@@ -9,10 +9,14 @@ those paths; instead the model's paths are kept here as data, in
     domain/assessment.py ──input_paths()──> knowledge/data/inputs.yaml <── loader checks
           (the model)      scripts/gen-vocabulary     (the vocabulary)      rule paths
 
-``tests/test_vocabulary.py`` fails when the file and the model drift apart; then run
-``scripts/gen-vocabulary``. Path syntax (as :func:`field_exists` reads it): ``a.b`` for a
-nested model, ``a[]`` for the items of a list, ``a[].b`` for a field of each item; a list
-named without ``[]`` only as the last part.
+``tests/test_vocabulary.py`` fails when the file names a path the model no longer has (a
+field renamed or removed), and checks every rule path against the model itself; then run
+``scripts/gen-vocabulary``. A field only added to the model can wait until a rule reads it:
+the loader then names the path and this command.
+
+Path syntax (as :func:`field_exists` reads it): ``a.b`` for a nested model, ``a[]`` for the
+items of a list, ``a[].b`` for a field of each item; a list named without ``[]`` only as the
+last part.
 """
 
 from __future__ import annotations

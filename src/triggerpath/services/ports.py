@@ -42,15 +42,22 @@ class Records(Protocol):
     def get(self, record_id: UUID) -> Record | None: ...
 
     def append(
-        self, record_id: UUID, expected: int, new: Version, *, mrn: str | None = None
+        self,
+        record_id: UUID,
+        expected: int,
+        new: Version,
+        *,
+        mrn: str | None = None,
+        occurred_at: datetime | None = None,
     ) -> bool: ...
 
     def history(self, record_id: UUID) -> list[Version]: ...
 
     def mrn_owner(self, mrn: str) -> UUID | None: ...
 
-    def of_patient(self, kind: Kind, patient_id: UUID) -> list[Record]:
-        """Every active record of ``kind`` of one patient, oldest first (the dose ledger)."""
+    def near(self, kind: Kind, patient_id: UUID, start: datetime, end: datetime) -> list[Record]:
+        """Active records of ``kind`` of one patient whose clinical time lies in [start, end]
+        (the 24-hour dose ledger)."""
         ...
 
     def page(
@@ -88,12 +95,31 @@ class Users(Protocol):
     def revoke_api_key(self, user_id: UUID, key_id: UUID, at: datetime) -> bool: ...
 
     def add_session(
-        self, session_id: UUID, user_id: UUID, digest: str, at: datetime, expires: datetime
+        self,
+        session_id: UUID,
+        user_id: UUID,
+        digest: str,
+        at: datetime,
+        expires: datetime,
+        token_version: int = 0,
     ) -> None: ...
 
     def session_by_digest(self, digest: str, now: datetime) -> UUID | None: ...
 
     def revoke_session(self, digest: str, at: datetime) -> None: ...
+
+    # security (issue 14): token versions, idle sessions, resets, separation of duties
+    def live_session(self, digest: str, now: datetime) -> tuple[UUID, int, datetime] | None: ...
+
+    def touch_session(self, digest: str, now: datetime) -> None: ...
+
+    def bump_token_version(self, user_id: UUID) -> None: ...
+
+    def by_reset_digest(self, digest: str, now: datetime) -> User | None: ...
+
+    def dev_only_users(self) -> list[str]: ...
+
+    def active_admins(self) -> int: ...
 
 
 class AuditLog(Protocol):

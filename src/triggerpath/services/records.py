@@ -29,6 +29,7 @@ from triggerpath.errors import Conflict, NotFound, PreconditionFailed
 from triggerpath.services import kernel
 from triggerpath.services.audit import AuditNote
 from triggerpath.services.model import (
+    OCCURRED_AT,
     PARENT_KIND,
     SIGNABLE,
     Actor,
@@ -55,6 +56,13 @@ class VersionConflict(Conflict):
 def etag(record: Record) -> str:
     """The record's HTTP entity tag: its version, quoted."""
     return f'"{record.version}"'
+
+
+def occurred_at(kind: Kind, data: dict[str, Any]) -> datetime | None:
+    """The clinical time of a record's content (a session's ``performed_at``), if it has one."""
+    key = OCCURRED_AT.get(kind)
+    value = data.get(key) if key else None
+    return datetime.fromisoformat(value) if isinstance(value, str) else None
 
 
 def check_if_match(record: Record, if_match: str | None) -> None:
@@ -111,7 +119,8 @@ def create(
         recorded_by=actor.username,
         reason=None,
     )
-    uow.records.add(NewRecord(record_id, kind, patient_id, parent_id, mrn, first))
+    when = occurred_at(kind, data)
+    uow.records.add(NewRecord(record_id, kind, patient_id, parent_id, mrn, first, when))
     note.touch(patient_id, record_id)
     return Record(record_id, kind, patient_id, parent_id, now, actor.username, first)
 
@@ -121,7 +130,8 @@ def _append(
 ) -> Record:
     if expected != record.version:
         raise VersionConflict(record.kind, expected, record.version)
-    if not uow.records.append(record.id, expected, new, mrn=mrn):
+    when = occurred_at(record.kind, new.data)
+    if not uow.records.append(record.id, expected, new, mrn=mrn, occurred_at=when):
         # read the same version as a concurrent writer, who committed first
         current = uow.records.get(record.id)
         raise VersionConflict(record.kind, expected, current.version if current else expected)
@@ -240,9 +250,9 @@ def mark_plans_stale(
     history shows when the plan stopped matching its assessment. A signed plan keeps its
     signature: it stays a record of what was signed, but it no longer stands.
     """
-    plans = uow.records.of_patient("plan", assessment.patient_id)
+    plans, _ = uow.records.page("plan", Window(limit=1000), parent_id=assessment.id)
     for plan in plans:
-        if plan.parent_id != assessment.id or plan.current.data.get("stale"):
+        if plan.current.data.get("stale"):
             continue
         cur = plan.current
         new = replace(
@@ -314,4 +324,5 @@ def list_(
     )
     if mrn is not None and len(items) == 1:
         note.touch(items[0].patient_id, items[0].id)
+    note.returned([r.patient_id for r in items])  # list/search events name who was returned
     return items, total

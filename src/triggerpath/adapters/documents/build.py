@@ -110,6 +110,9 @@ class ProcedureRecord:
     observation_minutes: float | None = None
     handouts: Sequence[str] = ()
     deviations: Sequence[str] = ()
+    dose_headline: str | None = None  # the dose engine on the session and its 24-h ledger
+    dose_exceeded: bool = False
+    exceedance_reason: str | None = None
     regions: Sequence[str] = ()
     note: str | None = None
     total_mg_by_agent: dict[str, float] = field(default_factory=dict)

@@ -37,6 +37,7 @@ from triggerpath.domain.policy import DEFAULT_POLICY, Policy
 from triggerpath.errors import FieldProblem, InvalidInput
 from triggerpath.knowledge.loader import Knowledge
 from triggerpath.knowledge.schema import REGIONS, Region
+from triggerpath.knowledge.valuesets import ValueSetIndex
 
 FHIR_VERSION = "4.0.1"
 
@@ -323,6 +324,23 @@ def _class_by_name(kb: Knowledge, name: str) -> str | None:
     return _CLASS_CACHE[key]
 
 
+_TEXT_CACHE: dict[tuple[int, str], tuple[str, ...]] = {}
+
+
+def _match_text(index: ValueSetIndex, text: str | None) -> tuple[str, ...]:
+    """Value sets matched by uncoded text, memoised: a population repeats the same drug and
+    allergy texts thousands of times, and the word scan is the reader's costliest step."""
+    if not text:
+        return ()
+    key = (id(index), text)
+    hits = _TEXT_CACHE.get(key)
+    if hits is None:
+        if len(_TEXT_CACHE) > 50_000:
+            _TEXT_CACHE.clear()
+        hits = _TEXT_CACHE[key] = index.match_text(text)
+    return hits
+
+
 def references_to(patient_id: str) -> frozenset[str]:
     """The forms a reference to this patient takes in bundles and exports."""
     return frozenset({f"Patient/{patient_id}", f"urn:uuid:{patient_id}", patient_id})
@@ -515,7 +533,7 @@ class _Reader:
         name = self.text_of(concept) or display
         matched_by = "code" if hits else "none"
         if not hits:
-            hits = self.vs.match_text(name)
+            hits = _match_text(self.vs, name)
             matched_by = "name" if hits else "none"
         drug_class = next(
             (self.vs.by_id[h].drug_class for h in hits if self.vs.by_id[h].drug_class), None
@@ -544,7 +562,7 @@ class _Reader:
             return
         hits, code, display = self.matches(r.get("code"))
         if not hits:
-            hits = self.vs.match_text(self.text_of(r.get("code")))
+            hits = _match_text(self.vs, self.text_of(r.get("code")))
         snap.allergy_list_reviewed = True
         assert snap.allergies is not None
         for vs_id in hits:
@@ -561,6 +579,8 @@ class _Reader:
         if status not in DONE_PROCEDURE:
             return
         hits, code, display = self.matches(r.get("code"))
+        if not hits:
+            return  # most procedures in a record are none of ours: no date parsing for them
         when = _effective(r, "performedDateTime", "performedPeriod")
         if "tpi_procedure" not in hits:
             day = when.date().isoformat() if when else None
@@ -574,7 +594,7 @@ class _Reader:
             return
         hits, code, display = self.matches(r.get("code"))
         if not hits:
-            hits = self.vs.match_text(self.text_of(r.get("code")))
+            hits = _match_text(self.vs, self.text_of(r.get("code")))
         authored = _str(r.get("authoredOn"))
         for vs_id in hits:
             snap.service_requests.append(Evidence(_ref(r), code, display, vs_id, authored))
@@ -588,7 +608,7 @@ class _Reader:
         hits, _, display = self.matches(concept)
         name = self.text_of(concept) or display
         if not hits:
-            hits = self.vs.match_text(name)
+            hits = _match_text(self.vs, name)
         if "local_anesthetic" not in hits:
             return
         when = _effective(r, "effectiveDateTime", "effectivePeriod")

@@ -87,20 +87,28 @@ class AssessmentPublic(RecordMeta):
 
 class PlanSnapshot(Out):
     """A recorded plan as stored: read back as JSON (the planner's result is kept exactly
-    as computed under its knowledge version, never re-validated)."""
+    as computed under its knowledge version, never re-validated). Plans recorded before
+    the planner's output was stored have only ``sites``: they read back with the rest empty.
+    """
 
-    input: dict[str, Any] = Field(description="the planner input (schema: PlanIn)")
-    as_of: date
-    result: dict[str, Any] = Field(description="the ProcedurePlan as computed")
-    ledger: list[dict[str, Any]] = Field(description="recorded sessions counted in prior_24h")
-    knowledge_version: str
-    policy: dict[str, Any]
-    policy_version: int
-    assessment_version: int
-    sites: list[dict[str, Any]] = Field(description="planned sites derived from the result")
+    input: dict[str, Any] = Field(default_factory=dict, description="planner input (PlanIn)")
+    as_of: date | None = None
+    result: dict[str, Any] = Field(
+        default_factory=dict, description="the ProcedurePlan as computed"
+    )
+    ledger: list[dict[str, Any]] = Field(
+        default_factory=list, description="recorded sessions counted in prior_24h"
+    )
+    knowledge_version: str | None = None
+    policy: dict[str, Any] = Field(default_factory=dict)
+    policy_version: int | None = None
+    assessment_version: int | None = None
+    sites: list[dict[str, Any]] = Field(
+        default_factory=list, description="planned sites derived from the result"
+    )
     planned_for: date | None = None
     note: str | None = None
-    stale: bool = Field(description="the assessment changed since: re-plan before signing")
+    stale: bool = Field(default=False, description="the assessment changed: re-plan first")
     stale_reason: str | None = None
 
 

@@ -262,6 +262,7 @@ def _response(r: CourseReport) -> list[RenderableType]:
 
 
 def _warning(w: Caution) -> Text:
+    """A warning with its action and sources, in yellow."""
     return Text(f"! {w.text}\n    → {w.action} {ids(w.statement_ids)}", style="yellow")
 
 
@@ -294,6 +295,7 @@ def _sessions(r: CourseReport) -> list[RenderableType]:
 
 
 def _session_table(sessions: list[SessionResult]) -> Table:
+    """One row per session: NRS change, relief, response, active care, scores."""
     table = Table(show_edge=False, pad_edge=False)
     for col in ("#", "date", "NRS", "change", "relief (d)", "response", "PT/HEP", "scores"):
         table.add_column(col)

@@ -5,8 +5,7 @@ from __future__ import annotations
 
 import math
 from datetime import date
-from decimal import Decimal
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 from uuid import UUID
 
 from fastapi import Depends, Request, Response
@@ -34,9 +33,6 @@ from triggerpath.services.episodes import (
     plan_request_of,
 )
 from triggerpath.services.model import Record
-from triggerpath.services.payloads import (
-    PlannedSite,
-)
 from triggerpath.services.uow import UnitOfWork
 
 StateDep = Annotated[AppState, Depends(get_state)]
@@ -113,36 +109,6 @@ def run_plan(web: WebSession, b: Bundle, record: Record, pf: forms.PlanForm) -> 
         acknowledged_cautions=pf.acknowledged,
         steroid=pf.steroid,
     )
-
-
-def planned_sites(plan: ProcedurePlan) -> list[PlannedSite]:
-    """One planned site per target and stock solution (and saline), volumes split by parts."""
-    assert plan.injectate is not None
-    inj = plan.injectate
-    total_parts = sum((s.parts for s in inj.solutions), Decimal(0)) + inj.saline_parts
-    out: list[PlannedSite] = []
-    for card in plan.targets:
-        guidance: Literal["landmark", "ultrasound"] = (
-            "ultrasound" if card.guidance.startswith("ultrasound") else "landmark"
-        )
-        common = {
-            "muscle": card.muscle,
-            "side": card.side,
-            "needle_gauge": card.needle.gauge_max,
-            "needle_length_mm": float(card.needle.length_mm_max),
-            "guidance": guidance,
-        }
-        for s in inj.solutions:
-            ml = round(float(card.volume_ml * s.parts / total_parts), 3)
-            out.append(
-                PlannedSite(
-                    agent=s.agent, concentration_percent=float(s.percent), volume_ml=ml, **common
-                )
-            )
-        if inj.saline_parts:
-            ml = round(float(card.volume_ml * inj.saline_parts / total_parts), 3)
-            out.append(PlannedSite(agent="saline", volume_ml=ml, **common))
-    return out
 
 
 def plan_context(

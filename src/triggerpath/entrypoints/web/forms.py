@@ -29,6 +29,7 @@ from triggerpath.domain.assessment import (
     TriggerPointFinding,
 )
 from triggerpath.domain.dosing import PriorDose
+from triggerpath.domain.numbers import bounded_decimal
 from triggerpath.domain.planning import Injectate, SteroidChoice, Target
 from triggerpath.domain.validation import check_ids, problems_from
 from triggerpath.errors import FieldProblem
@@ -105,6 +106,11 @@ def _number(parsed: Parsed, values: Mapping[str, Any], name: str, *, whole: bool
         return None
     if not num.is_finite():
         parsed.add(name, "enter a number")
+        return None
+    try:  # the engine's one bound on numbers (int() of 1e999999999 would never end)
+        num = bounded_decimal(num)
+    except ValueError as exc:
+        parsed.add(name, f"the number {exc}")
         return None
     if whole:
         if num != num.to_integral_value():
@@ -645,7 +651,7 @@ def plain_field(path: str) -> str:
             parts.append(
                 f"{_WORDS.get(m.group(1), m.group(1).replace('_', ' '))} item {int(m.group(2)) + 1}"
             )
-        elif seg != "injectate" or not parts:
+        else:
             parts.append(_WORDS.get(seg, seg.replace("_", " ")))
     text = " – ".join(p for p in parts if p)
     return text[:1].upper() + text[1:]
@@ -680,7 +686,15 @@ def refusal_errors(
         name = form_field(p.field)
         name = (rename or {}).get(name, name)
         ids = list(getattr(p, "statement_ids", ()) or ())
-        text = _friendly(p.reason) + (f" ({', '.join(ids)})" if ids else "")
+        text = _plain_reason(_friendly(p.reason)) + (f" ({', '.join(ids)})" if ids else "")
         if text not in out.setdefault(name, []):
             out[name].append(text)
     return out
+
+
+def _plain_reason(reason: str) -> str:
+    """A reason that names a field by its internal name says it in words instead."""
+    for name, label in FIELD_LABELS.items():
+        if "_" in name and name in reason:
+            reason = reason.replace(name, f"the {label[:1].lower()}{label[1:]} field")
+    return reason

@@ -365,7 +365,10 @@ def procedure_record(s: SessionData, regions: Sequence[str]) -> docs.ProcedureRe
         vitals=details.get("vitals"),
         observation_minutes=_float(details.get("observation minutes")),
         handouts=[h for h in (details.get("handouts") or "").split(", ") if h],
-        deviations=list(getattr(s, "deviations", None) or []),
+        deviations=[d.text for d in s.deviations],
+        dose_headline=s.dose.headline if s.dose else None,
+        dose_exceeded=s.dose_exceeded,
+        exceedance_reason=s.exceedance_reason,
         regions=list(regions),
         note=rest or None,
     )

@@ -32,12 +32,14 @@ from triggerpath.services.audit import AuditNote
 from triggerpath.services.episodes import (
     PLAN_REQUEST_KIND,
     Bundle,
+    placements,
     trend,
 )
 from triggerpath.services.model import Record, Window
 from triggerpath.services.payloads import (
     DocumentData,
     EpisodeData,
+    OutcomeData,
     PatientData,
     PlanData,
 )
@@ -244,38 +246,80 @@ def _timeline(b: Bundle) -> list[dict[str, Any]]:
                     "signed": plan.signed,
                 }
             )
+    events.extend(_session_events(b))
+    events.extend(_outcome_events(b))
+    order = {"Assessment": 0, "Plan": 1, "Outcomes": 2, "TPI session": 3, "Follow-up": 4}
+    return sorted(events, key=lambda e: (e["when"], e.get("at", ""), order[e["kind"]]))
+
+
+def _session_events(b: Bundle) -> list[dict[str, Any]]:
+    """One event per session; a session stored over a dose limit is a safety event."""
+    out: list[dict[str, Any]] = []
     for s in b.sessions:
         sd = b.session_data(s)
         total = ", ".join(f"{k} {v:g} mg" for k, v in sd.total_mg_by_agent.items())
-        events.append(
+        text = f"{len({x.muscle for x in sd.sites})} muscle(s); {total or 'no anesthetic'}"
+        exceeded = bool(getattr(sd, "dose_exceeded", False))
+        if exceeded:
+            text += (
+                " – SAFETY EVENT: dose limit exceeded ("
+                + str(getattr(sd, "exceedance_reason", "") or "reason not recorded")
+                + "). Watch for local anesthetic systemic toxicity: numb lips or tongue, "
+                "metallic taste, tinnitus, dizziness, agitation, seizures, arrhythmia; keep "
+                "the patient observed with resuscitation at hand (S000.29)."
+            )
+        out.append(
             {
                 "when": sd.performed_at.date().isoformat(),
+                "at": sd.performed_at.isoformat(),
                 "kind": "TPI session",
-                "text": f"{len({x.muscle for x in sd.sites})} muscle(s); "
-                f"{total or 'no anesthetic'}",
+                "text": text,
                 "url": f"{PREFIX}/sessions/{s.id}",
                 "signed": False,
+                "safety_event": exceeded,
             }
         )
-    by_day: dict[str, list[str]] = {}
+    return out
+
+
+def _outcome_text(od: OutcomeData) -> str:
+    if od.instrument in ("physical_therapy", "home_exercise"):
+        return od.instrument.replace("_", " ") + (": yes" if od.value else ": no")
+    if od.instrument == "relief_days":
+        return f"relief {od.value:g} days"
+    return f"{od.instrument.upper()} {od.value:g}"
+
+
+def _outcome_events(b: Bundle) -> list[dict[str, Any]]:
+    """Outcomes grouped by day and by the session they belong to (domain/timeline.py): a
+    baseline is shown before its session, a follow-up after it, even on the same day."""
+    placed = placements(b)
+    at = {s.id: b.session_data(s).performed_at for s in b.sessions}
+    groups: dict[tuple[str, str, str], list[str]] = {}
     for o in b.outcomes:
         od = b.outcome_data(o)
-        if od.instrument in ("physical_therapy", "home_exercise"):
-            text = od.instrument.replace("_", " ") + (": yes" if od.value else ": no")
-        elif od.instrument == "relief_days":
-            text = f"relief {od.value:g} days"
-        else:
-            text = f"{od.instrument.upper()} {od.value:g}"
-        by_day.setdefault(od.measured_on.isoformat(), []).append(text)
-    for day, values in by_day.items():
-        events.append(
+        where = placed.get(o.id)
+        relation: str = where.relation if where else ""
+        s_at = at.get(where.session) if where and isinstance(where.session, UUID) else None
+        key = (od.measured_on.isoformat(), s_at.isoformat() if s_at else "", relation)
+        groups.setdefault(key, []).append(_outcome_text(od))
+    out: list[dict[str, Any]] = []
+    for (day, session_at, relation), values in groups.items():
+        label = {"before": "Outcomes", "after": "Follow-up"}.get(relation, "Outcomes")
+        suffix = (
+            f" ({'before' if relation == 'before' else 'after'} the session of "
+            f"{session_at[:16].replace('T', ' ')})"
+            if session_at
+            else ""
+        )
+        out.append(
             {
                 "when": day,
-                "kind": "Outcomes",
-                "text": "; ".join(values),
+                "at": session_at if day == session_at[:10] else "",
+                "kind": label,
+                "text": "; ".join(values) + suffix,
                 "url": f"{PREFIX}/episodes/{b.episode.id}/course",
                 "signed": False,
             }
         )
-    order = {"Assessment": 0, "Plan": 1, "Outcomes": 2, "TPI session": 3}
-    return sorted(events, key=lambda e: (e["when"], order[e["kind"]]))
+    return out

@@ -31,13 +31,11 @@ def session_ledger(
     if before_only:
         end = at
     entries: list[LedgerEntry] = []
-    for record in uow.records.of_patient("session", patient_id):
+    for record in uow.records.near("session", patient_id, start, end):
         if record.id == exclude:
             continue
         data = record.current.data
         performed = datetime.fromisoformat(data["performed_at"])
-        if not start <= performed <= end:
-            continue
         entries += [
             LedgerEntry(session_id=record.id, performed_at=performed, agent=agent, mg=mg)
             for agent, mg in (data.get("total_mg_by_agent") or {}).items()

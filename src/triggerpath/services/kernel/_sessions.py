@@ -183,6 +183,20 @@ def _summary(check: DoseCheck) -> SessionDose:
     )
 
 
+def _deviations(plan: Record | None, sites: list[SessionSite]) -> list[rules.Deviation]:
+    """How the session departs from its plan; a stale plan is itself a deviation."""
+    if plan is None:
+        return rules.deviations(None, sites)
+    planned = [PlannedSite.model_validate(s) for s in plan.current.data.get("sites", [])]
+    found = rules.deviations(planned, sites)
+    if plan.current.data.get("stale"):
+        why = plan.current.data.get("stale_reason") or "its assessment changed"
+        found.insert(
+            0, rules.Deviation(kind="stale_plan", field="plan_id", text=f"the plan is stale: {why}")
+        )
+    return found
+
+
 def _first_checks(ctx: Context, body: SessionIn) -> None:
     admit_text(body.model_dump(mode="json"))
     problems = _present(
@@ -223,11 +237,6 @@ def admit_session(
             ctx.bounds,
         )
     )
-    planned = (
-        [PlannedSite.model_validate(s) for s in plan.current.data.get("sites", [])]
-        if plan
-        else None
-    )
     return SessionData(
         performed_at=body.performed_at,
         operator=ctx.actor.username,
@@ -242,5 +251,5 @@ def admit_session(
         ledger=ledger,
         dose_exceeded=exceeded,
         exceedance_reason=body.exceedance_reason,
-        deviations=rules.deviations(planned, sites),
+        deviations=_deviations(plan, sites),
     )
