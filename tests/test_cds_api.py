@@ -584,3 +584,17 @@ def test_synthea_order_sign_over_http(kb: Knowledge, keys: EhrKeys) -> None:
         assert all(len(c["summary"]) < 140 for c in r.json()["cards"])
         checked += 1
     assert checked == 35
+
+
+def test_control_characters_in_a_hook_call_name_the_field(kb: Knowledge) -> None:
+    """The one control-character rule (domain/text.py) on the body the route parses; FHIR
+    strings may hold newlines (narratives, notes), other control characters are refused."""
+    client, _ = make_app(kb, env="development")
+    pat = {**patient("p1"), "text": {"status": "generated", "div": "<div>line one\nline two</div>"}}
+    ok = hook_request("patient-view", "p1", {**minimal_prefetch("p1"), "patient": pat})
+    assert client.post("/cds-services/patient-view", json=ok).status_code == 200
+    bad = hook_request("patient-view", "p1", minimal_prefetch("p1"))
+    bad["prefetch"]["patient"]["gender"] = "fe\x00male"
+    r = client.post("/cds-services/patient-view", json=bad)
+    assert r.status_code == 400
+    assert [e["field"] for e in r.json()["errors"]] == ["prefetch.patient.gender"]

@@ -96,7 +96,7 @@ def create_app(
     )
     problems.install(app)
     # innermost first: the last one added sees the request first
-    app.add_middleware(middleware.ControlCharacters)
+    app.add_middleware(middleware.ControlCharacters, own_check_prefixes=("/cds-services",))
     app.add_middleware(
         middleware.BodyLimit,
         max_bytes=settings.max_request_bytes,

@@ -55,6 +55,7 @@ from triggerpath.adapters.fhir_r4.read import (
     snapshot_from_resources,
 )
 from triggerpath.domain.policy import DEFAULT_POLICY, Policy
+from triggerpath.domain.text import control_character_problems
 from triggerpath.entrypoints.api import cds_runtime
 from triggerpath.entrypoints.api.cds_auth import (
     ALGORITHMS,
@@ -240,11 +241,32 @@ def invalid(problems: Sequence[FieldProblem]) -> Response:
     )
 
 
+class _AnyField(frozenset[str]):
+    """Every field is free text in FHIR: ``string`` allows tab, CR and newline anywhere."""
+
+    def __contains__(self, item: object) -> bool:
+        return True
+
+
+FHIR_FREE_TEXT = _AnyField()
+
+
 def _json_body(raw: bytes) -> Any:
+    """The body, parsed once with orjson, under the one control-character rule
+    (:mod:`triggerpath.domain.text`; the HTTP edge leaves CDS bodies to this)."""
     try:
-        return orjson.loads(raw)
+        body = orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
         raise HookError(400, "Malformed request", f"body is not JSON: {exc}") from None
+    problems = list(control_character_problems(body, multiline_fields=FHIR_FREE_TEXT))
+    if problems:
+        raise HookError(
+            400,
+            "Malformed request",
+            "; ".join(str(p) for p in problems[:20]),
+            errors=[{"field": p.field, "reason": p.reason} for p in problems[:100]],
+        )
+    return body
 
 
 def _precondition(missing: list[str]) -> HookError:
