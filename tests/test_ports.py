@@ -163,6 +163,7 @@ class NoUsers:
     def revoke_session(self, digest: str, at: datetime) -> None:
         _no()
 
+    # security (issue 14)
     def live_session(self, digest: str, now: datetime) -> tuple[UUID, int, datetime] | None:
         _no()
 

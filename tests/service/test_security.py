@@ -443,10 +443,14 @@ def _without_append_only_guard(conn: sa.Connection, backend: Backend) -> None:
             conn.exec_driver_sql(f"DROP TRIGGER IF EXISTS audit_events_no_{event}")
 
 
-def test_postgres_service_role_cannot_rewrite_the_audit_trail(backend: Backend) -> None:
-    """ASVS 7.3.3 / 1.4.x: on PostgreSQL the service role may INSERT and SELECT only."""
-    if backend.name != "postgresql":
-        pytest.skip("role separation is a PostgreSQL feature; SQLite relies on file mode")
+def test_postgres_service_role_cannot_rewrite_the_audit_trail(pg_url: str) -> None:
+    """ASVS 7.3.3 / 1.4.x: on PostgreSQL the service role may INSERT and SELECT only.
+
+    (PostgreSQL only: SQLite has no roles; its file is private to the service, 0600.)
+    """
+    owner = database.make_engine(pg_url)
+    database.upgrade(owner)  # idempotent; the roles and grants are (re)applied
+    backend = Backend("postgresql", pg_url, owner)
     engine = sa.create_engine(backend.url, hide_parameters=True)
 
     def as_service(dbapi_conn: Any, _record: Any) -> None:
@@ -473,6 +477,7 @@ def test_postgres_service_role_cannot_rewrite_the_audit_trail(backend: Backend) 
         assert database.pg_role_problem(backend.engine) is not None  # postgres: superuser
     finally:
         engine.dispose()
+        owner.dispose()
 
 
 # --------------------------------------------------------------------------- §8 production
