@@ -147,7 +147,13 @@ class NoUsers:
         _no()
 
     def add_session(
-        self, session_id: UUID, user_id: UUID, digest: str, at: datetime, expires: datetime
+        self,
+        session_id: UUID,
+        user_id: UUID,
+        digest: str,
+        at: datetime,
+        expires: datetime,
+        token_version: int = 0,
     ) -> None:
         _no()
 
@@ -155,6 +161,24 @@ class NoUsers:
         _no()
 
     def revoke_session(self, digest: str, at: datetime) -> None:
+        _no()
+
+    def live_session(self, digest: str, now: datetime) -> tuple[UUID, int, datetime] | None:
+        _no()
+
+    def touch_session(self, digest: str, now: datetime) -> None:
+        _no()
+
+    def bump_token_version(self, user_id: UUID) -> None:
+        _no()
+
+    def by_reset_digest(self, digest: str, now: datetime) -> User | None:
+        _no()
+
+    def dev_only_users(self) -> list[str]:
+        _no()
+
+    def active_admins(self) -> int:
         _no()
 
 

@@ -7,15 +7,24 @@ with :func:`load_settings` and hands them to ``create_app`` or to the command.
 ``TRIGGERPATH_ENV=development`` (the default, so ``triggerpath serve`` works on a fresh
 clone) binds to 127.0.0.1 and generates any missing secret once, keeping it in the data
 directory. Every other environment (``production``, ``staging``, ``test`` ...) refuses to
-start when a secret is missing, short or a well-known default, and says which variable.
+start when a secret is missing, short, of low entropy or a well-known default, and says
+which variable.
+
+``TRIGGERPATH_ENV=production`` is stricter still (security review, ASVS V14): the CDS
+``fhirServer`` allowlist must be set (https origins ending in ``/``), ``/docs`` is off
+unless ``TRIGGERPATH_PUBLIC_DOCS=true``, and the app refuses to start while development
+accounts are active or the SQLite file is readable by others
+(:func:`triggerpath.entrypoints.api.app.startup_problems`).
 """
 
 from __future__ import annotations
 
 import json
+import math
 import os
 import secrets
 import sys
+import zlib
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -28,7 +37,10 @@ from triggerpath.errors import FieldProblem, InvalidInput
 
 ENV_PREFIX = "TRIGGERPATH_"
 DEVELOPMENT = "development"
+PRODUCTION = "production"
 MIN_SECRET_LENGTH = 32
+#: Shannon entropy a secret must carry, estimated from its own characters (bits).
+MIN_SECRET_BITS = 100
 #: Values that must never be used as a secret outside development (compared case-insensitively).
 DEFAULT_SECRETS = frozenset(
     {"changethis", "change-me", "changeme", "secret", "dev", "development", "triggerpath"}
@@ -95,10 +107,45 @@ class Settings(BaseSettings):
     cookie_secure: bool = Field(
         default=True, description="Secure flag on the session cookie (only off in development)"
     )
+    # security (issue 14)
+    session_idle_minutes: int = Field(
+        default=15, ge=1, le=24 * 60, description="a web session unused this long ends"
+    )
+    public_docs: bool = Field(
+        default=False, description="serve /docs and /openapi.json in production too"
+    )
+    cors_allow_origins: str = Field(
+        default="", description="comma-separated origins allowed cross-origin (default: none)"
+    )
+    max_concurrent_hashes: int = Field(
+        default=4, ge=1, le=64, description="password hashes (64 MiB each) run at once"
+    )
+    cds_fhir_server_allowlist: str = Field(
+        default="",
+        description="comma-separated URL prefixes a CDS fhirServer must start with; "
+        "required in production (the EHR's access token goes only there)",
+    )
 
     @property
     def development(self) -> bool:
         return self.env == DEVELOPMENT
+
+    @property
+    def production(self) -> bool:
+        return self.env == PRODUCTION
+
+    @property
+    def docs_public(self) -> bool:
+        """Are /docs and /openapi.json served? Always outside production."""
+        return not self.production or self.public_docs
+
+    @property
+    def cors_origins(self) -> tuple[str, ...]:
+        return _csv(self.cors_allow_origins)
+
+    @property
+    def fhir_server_allowlist(self) -> tuple[str, ...]:
+        return _csv(self.cds_fhir_server_allowlist)
 
     @property
     def sqlite_path(self) -> Path:
@@ -133,6 +180,8 @@ class Settings(BaseSettings):
             problems.append(
                 FieldProblem(env_name("cookie_secure"), "must stay true outside development")
             )
+        if self.production:
+            problems.extend(allowlist_problems(self.fhir_server_allowlist))
         if problems:
             raise InvalidInput(problems)
         return self
@@ -147,7 +196,57 @@ def secret_problem(value: SecretStr | None) -> str | None:
         return "is a well-known default; set a random value"
     if len(raw) < MIN_SECRET_LENGTH:
         return f"is too short ({len(raw)} characters; at least {MIN_SECRET_LENGTH})"
+    bits = entropy_bits(raw)
+    if bits < MIN_SECRET_BITS or _repetitive(raw):
+        return (
+            f"has too little entropy (about {bits:.0f} bits; at least {MIN_SECRET_BITS}): "
+            "generate it, e.g. python -c 'import secrets; print(secrets.token_urlsafe(48))'"
+        )
     return None
+
+
+def entropy_bits(value: str) -> float:
+    """Shannon entropy of ``value`` estimated from its own character frequencies, in bits.
+
+    A conservative estimate for generated secrets (``token_urlsafe(48)`` scores about
+    360 bits) that catches long but patterned ones (``abcd`` * 8 scores 64).
+    """
+    if not value:
+        return 0.0
+    counts: dict[str, int] = {}
+    for ch in value:
+        counts[ch] = counts.get(ch, 0) + 1
+    n = len(value)
+    per_char = -sum(c / n * math.log2(c / n) for c in counts.values())
+    return per_char * n
+
+
+def _repetitive(value: str) -> bool:
+    """Patterned (it compresses well: ``0123456789`` * 4), however many symbols it uses."""
+    raw = value.encode()
+    return len(zlib.compress(raw, 9)) < 0.75 * len(raw)
+
+
+def _csv(value: str) -> tuple[str, ...]:
+    return tuple(v.strip() for v in value.split(",") if v.strip())
+
+
+def allowlist_problems(allow: tuple[str, ...]) -> list[FieldProblem]:
+    """Production: the CDS fhirServer allowlist is set, https, and ends each origin with /."""
+    name = env_name("cds_fhir_server_allowlist")
+    if not allow:
+        return [
+            FieldProblem(
+                name,
+                "is required in production: the EHR's access token is only ever sent to "
+                "these FHIR servers (comma-separated https URL prefixes ending in /)",
+            )
+        ]
+    return [
+        FieldProblem(name, f"{a!r} must be an https URL prefix ending in /")
+        for a in allow
+        if not (a.startswith("https://") and a.endswith("/"))
+    ]
 
 
 def _dev_secrets(data_dir: Path) -> dict[str, str]:

@@ -12,6 +12,7 @@ own patients (random MRNs) and by reading only the audit events after a watermar
 from __future__ import annotations
 
 import json
+import logging
 import os
 import secrets
 import uuid
@@ -38,6 +39,11 @@ from triggerpath.services.model import ROLES, AuditEvent, AuditQuery, Window
 from ..conftest import AS_OF, example
 
 DEFAULT_PG = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+#: Every MRN the service tests sent; none may reach a log (issue 14 §5).
+USED_MRNS: set[str] = set()
+LOG_FILE = Path(__file__).resolve().parents[2] / "test-artifacts" / "logs" / "service-run.log"
+#: Client-side loggers (the test's HTTP client logs the URLs it requests, query included).
+CLIENT_LOGGERS = ("httpx", "httpcore")
 BACKENDS = ("sqlite", "postgresql")
 PASSWORD = "correct horse battery staple"
 
@@ -161,6 +167,7 @@ class Service:
 
     def patient(self, **data: Any) -> dict[str, Any]:
         body = {"mrn": f"MRN-{uuid.uuid4().hex[:12]}", "birth_year": 1974, "sex": "male"}
+        USED_MRNS.add(str(data.get("mrn", body["mrn"])))
         return self.ok(self.post("/api/v1/patients", json={**body, **data}))
 
     def episode(self, patient_id: str, **data: Any) -> dict[str, Any]:
@@ -242,3 +249,41 @@ def service(backend: Backend, tmp_path_factory: pytest.TempPathFactory) -> Itera
     svc = make_service(backend, tmp_path_factory.mktemp("data"))
     with svc.client:  # one event-loop portal for the whole session, not one per request
         yield svc
+
+
+class _ServiceLogs(logging.Handler):
+    """Everything the service (not the test's HTTP client) logs during the run."""
+
+    def __init__(self) -> None:
+        super().__init__(level=logging.DEBUG)
+        self.lines: list[str] = []
+        self.setFormatter(logging.Formatter("%(levelname)s %(name)s %(message)s"))
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if not record.name.startswith(CLIENT_LOGGERS):
+            self.lines.append(self.format(record))
+
+
+@pytest.fixture(scope="session", autouse=True)
+def logs_hold_no_patient_identifiers() -> Iterator[None]:
+    """Grep the service's logs of the whole run for every MRN the tests used (ASVS 7.1.1).
+
+    The captured log goes to ``test-artifacts/logs/service-run.log``; a hit fails the run
+    (reported as an error in the last test's teardown).
+    """
+    handler = _ServiceLogs()
+    root = logging.getLogger()
+    root.addHandler(handler)
+    ours = logging.getLogger("triggerpath")
+    before = ours.level
+    ours.setLevel(logging.INFO)  # the access log and everything else the service says
+    try:
+        yield
+    finally:
+        root.removeHandler(handler)
+        ours.setLevel(before)
+    LOG_FILE.parent.mkdir(parents=True, exist_ok=True)
+    LOG_FILE.write_text("\n".join(handler.lines) + "\n", encoding="utf-8")
+    text = "\n".join(handler.lines)
+    leaked = sorted(m for m in USED_MRNS if m and m in text)
+    assert not leaked, f"patient identifiers in the service log ({LOG_FILE}): {leaked[:5]}"

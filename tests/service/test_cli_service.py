@@ -143,7 +143,11 @@ def test_backup_restore_gives_identical_data(data_dir: Path, tmp_path: Path) -> 
     assert cli("db", "restore", str(backup), stdin="n\n").exit_code == 1  # asks first
     r = cli("db", "restore", str(backup), "--yes")
     assert r.exit_code == 0, r.output
-    assert snapshot(settings.db_url) == before
+    after = snapshot(settings.db_url)
+    # identical, plus the restore's own audit event (issue 14 §6: restores are audited)
+    *restored, restore_event = after.pop("audit_events")
+    assert restored == before.pop("audit_events") and after == before
+    assert "db.restore" in restore_event and "cli:" in str(restore_event)
     # and the restored database serves
     got = client.get(f"/api/v1/assessments/{a.json()['id']}", headers=h).json()
     assert got["data"]["result"] == a.json()["data"]["result"]

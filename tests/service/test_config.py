@@ -5,13 +5,17 @@ from __future__ import annotations
 import stat
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from triggerpath.config import DEV_SECRETS_FILE, Settings, default_data_dir, load_settings
 from triggerpath.errors import InvalidInput
 
-STRONG = "k" * 20 + "Q9v" * 6
+#: A generated secret (secrets.token_urlsafe(48)), written out so the test is repeatable.
+STRONG = "Hq3vZ8pL0xWm2Rt7YbN4cK9sD1fG6jA5eU-oI_yTnVwXrQzPlMkJhBgFdSaE3uC7"
+#: Production also needs the CDS fhirServer allowlist (issue 14 §9).
+PROD: dict[str, Any] = {"cds_fhir_server_allowlist": "https://ehr.example.org/fhir/"}
 
 
 def test_development_defaults_are_local(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
@@ -48,7 +52,7 @@ def test_non_development_refuses_missing_secrets_naming_the_variable(
     monkeypatch.delenv("TRIGGERPATH_JWT_SIGNING_KEY", raising=False)
     with pytest.raises(InvalidInput) as exc:
         load_settings()
-    fields = {p.field for p in exc.value.problems}
+    fields = {p.field for p in exc.value.problems} - {"TRIGGERPATH_CDS_FHIR_SERVER_ALLOWLIST"}
     assert fields == {"TRIGGERPATH_SECRET_KEY", "TRIGGERPATH_JWT_SIGNING_KEY"}
     assert not (tmp_path / DEV_SECRETS_FILE).exists()  # nothing generated outside development
 
@@ -59,13 +63,13 @@ def test_non_development_refuses_missing_secrets_naming_the_variable(
 )
 def test_default_or_short_secret_is_refused(value: str, why: str) -> None:
     with pytest.raises(InvalidInput) as exc:
-        Settings(env="production", secret_key=value, jwt_signing_key=STRONG)
+        Settings(env="production", secret_key=value, jwt_signing_key=STRONG, **PROD)
     (problem,) = exc.value.problems
     assert problem.field == "TRIGGERPATH_SECRET_KEY" and why in problem.reason
 
 
 def test_production_with_strong_secrets_starts() -> None:
-    s = Settings(env="production", secret_key=STRONG, jwt_signing_key=STRONG[::-1])
+    s = Settings(env="production", secret_key=STRONG, jwt_signing_key=STRONG[::-1], **PROD)
     assert not s.development and s.cookie_secure
 
 

@@ -353,6 +353,10 @@ def test_dates_onset_before_birth_and_follow_ups_before_their_session(service: S
         json={**follow_up, "measured_on": "2026-11-21"},
     )
     assert service.ok(ok)["data"]["relation"] == "after"
+    baseline = {**follow_up, "relation": "before", "measured_on": "2026-11-22"}
+    mark = service.watermark()
+    r = service.post(f"/api/v1/episodes/{episode['id']}/outcomes", json=baseline)
+    assert _rules(_refused(service, r, mark, "outcome.create")) == {"time.after_session"}
 
 
 def test_free_text_keeps_tab_and_newline_exactly_and_refuses_other_controls(

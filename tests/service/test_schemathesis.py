@@ -1,5 +1,6 @@
 """Schemathesis against the app's own OpenAPI schema, in-process (ASGI), on both backends:
-no generated request may cause a server error (5xx).
+every schemathesis check (status codes, content types, headers, response schemas, negative
+data rejected, no server error) must hold for every generated request (issue 14 §12).
 
 Cases are sent with the right role's API key (admin for administration, clinician
 otherwise); about half of them get the ids of real records in their path, so generated
@@ -21,7 +22,9 @@ import schemathesis
 from hypothesis import HealthCheck, given, settings
 from hypothesis.errors import Unsatisfiable
 from schemathesis import GenerationMode
+from schemathesis.checks import not_a_server_error
 from schemathesis.core.result import Ok
+from schemathesis.specs.openapi import checks
 
 from .conftest import Service
 
@@ -101,6 +104,13 @@ def _send(service: Service, case: Any, role: str) -> Any:
 
 
 ADMIN_PATHS = ("/api/v1/users", "/api/v1/audit", "/api/v1/settings")
+#: ``ignored_auth`` judges the generated credentials, which _send replaces with a real
+#: key for the role; that every route refuses missing, invalid and wrong-role credentials
+#: is what test_authz's matrix proves (every endpoint x every role + anonymous).
+#: ``positive_data_acceptance`` expects every schema-valid body to be stored (2xx/404/409);
+#: cross-field clinical rules (no duplicate regions, dates in order ...) answer 422 that the
+#: JSON Schema cannot express. Open item, listed in docs/security/asvs.md (V13.1.5).
+EXCLUDED_CHECKS: list[Any] = [checks.ignored_auth, checks.positive_data_acceptance]
 MODES = (GenerationMode.POSITIVE, GenerationMode.NEGATIVE)
 
 
@@ -134,6 +144,13 @@ def test_no_server_errors(service: Service, fuzz_ids: dict[str, dict[str, str]])
                 cases["total"] += 1
                 cases[f"{response.status_code // 100}xx"] += 1
                 assert response.status_code < 500, f"{response.status_code}: {response.text}"
+                # issue 14 §12: every schemathesis check, not only server errors; the CDS
+                # Hooks routes answer in the CDS Hooks spec's own error format (issue 16):
+                # server errors only there, for now (open item in docs/security/asvs.md)
+                if case.path.startswith("/cds-services"):
+                    case.validate_response(response, checks=[not_a_server_error])
+                else:
+                    case.validate_response(response, excluded_checks=EXCLUDED_CHECKS)
 
             try:
                 run()
@@ -149,7 +166,8 @@ def test_no_server_errors(service: Service, fuzz_ids: dict[str, dict[str, str]])
     line = (
         f"{name}: {cases['total']} cases over {len(operations)} operations "
         f"(positive + negative data, up to {MAX_EXAMPLES} each, derandomized); "
-        f"failing operations: {len(failures)}; responses {statuses}"
+        f"checks: all but ignored_auth and positive_data_acceptance (server errors only on "
+        f"/cds-services); failing operations: {len(failures)}; responses {statuses}"
     )
     path.write_text("\n".join(sorted([*kept, line])) + "\n", encoding="utf-8")
     print(line)

@@ -1,16 +1,25 @@
 """Engines, migrations, readiness and SQLite backup/restore.
 
-SQLite (the embedded default) runs in WAL mode with foreign keys on, a busy timeout,
-and ``BEGIN IMMEDIATE`` transactions: every request writes an audit event, so every
-transaction is a writer, and taking the write lock up front avoids the deadlock two
-deferred transactions hit when both try to upgrade to writers. PostgreSQL (production)
+SQLite (the embedded default) runs in WAL mode with ``synchronous=FULL`` (a commit is
+on disk before it is acknowledged, so a power loss cannot drop an acknowledged write),
+foreign keys on, a busy timeout, and ``BEGIN IMMEDIATE`` transactions: every request
+writes an audit event, so every transaction is a writer, and taking the write lock up
+front avoids the deadlock two deferred transactions hit when both try to upgrade to
+writers. PostgreSQL (production)
 runs at READ COMMITTED; lost updates are prevented by the version pointer in
-``records`` (see :mod:`triggerpath.adapters.orm`).
+``records`` (see :mod:`triggerpath.adapters.orm`). On PostgreSQL the tables belong to
+an owner role and the service role may only SELECT and INSERT the append-only tables
+(:func:`apply_pg_privileges`).
+
+Every engine is made with ``hide_parameters=True``: a database error's message never
+carries the statement's parameters (MRNs, names, notes) into a log.
 """
 
 from __future__ import annotations
 
+import os
 import sqlite3
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -22,6 +31,11 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 
 from triggerpath.adapters import migrations
+from triggerpath.adapters.pg_roles import (
+    SERVICE_ROLE,
+    apply_pg_privileges,
+    has_security_schema,
+)
 from triggerpath.errors import InvalidInput
 
 SQLITE_BUSY_TIMEOUT_MS = 10_000
@@ -44,7 +58,7 @@ def _sqlite_connect(dbapi_conn: Any, _record: Any) -> None:
     cur = dbapi_conn.cursor()
     cur.execute("PRAGMA journal_mode=WAL")
     cur.execute("PRAGMA foreign_keys=ON")
-    cur.execute("PRAGMA synchronous=NORMAL")
+    cur.execute("PRAGMA synchronous=FULL")
     cur.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
     cur.close()
 
@@ -53,18 +67,40 @@ def _sqlite_begin(conn: sa.Connection) -> None:
     conn.exec_driver_sql("BEGIN IMMEDIATE")
 
 
+def create_private_file(path: Path) -> None:
+    """Create ``path`` (and its folder) readable by the owner only, unless it exists."""
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    if not path.exists():
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT, 0o600))
+
+
+def readable_by_others(path: Path) -> bool:
+    """Does anyone but the owner have access to ``path`` (or its WAL files)?"""
+    for candidate in (path, Path(f"{path}-wal"), Path(f"{path}-shm")):
+        if candidate.exists() and stat.S_IMODE(candidate.stat().st_mode) & 0o077:
+            return True
+    return False
+
+
 def make_engine(url: str, **kwargs: Any) -> sa.Engine:
-    """An engine for ``url``; SQLite files get their folder, WAL and immediate transactions."""
+    """An engine for ``url``; SQLite files get their folder, WAL and immediate transactions.
+
+    A new SQLite file is created 0600 (SQLite gives its WAL files the same mode).
+    """
+    kwargs.setdefault("hide_parameters", True)
     if is_sqlite(url):
         path = sqlite_file(url)
-        path.parent.mkdir(parents=True, exist_ok=True)
+        create_private_file(path)
         engine = sa.create_engine(
             url, connect_args={"check_same_thread": False, "timeout": 10}, **kwargs
         )
         sa.event.listen(engine, "connect", _sqlite_connect)
         sa.event.listen(engine, "begin", _sqlite_begin)
         return engine
+    # an outage must fail fast (503), never hang a request: bounded connect and pool waits
     kwargs.setdefault("pool_pre_ping", True)
+    kwargs.setdefault("pool_timeout", 5)
+    kwargs.setdefault("connect_args", {"connect_timeout": 5})
     return sa.create_engine(url, **kwargs)
 
 
@@ -92,9 +128,31 @@ def upgrade(engine: sa.Engine, revision: str = "head") -> str:
     """Bring the schema to ``revision`` (default: the newest); returns the revision."""
     with engine.begin() as conn:
         command.upgrade(alembic_config(conn), revision)
+        if conn.dialect.name == "postgresql" and has_security_schema(conn):
+            apply_pg_privileges(conn)  # tables added by later revisions get them too
     current = current_revision(engine)
     assert current is not None
     return current
+
+
+def pg_role_problem(engine: sa.Engine) -> str | None:
+    """Why the service's PostgreSQL role is too powerful, or None."""
+    try:
+        with engine.connect() as conn:
+            row = conn.exec_driver_sql(
+                "SELECT r.rolsuper, has_table_privilege(current_user, 'audit_events', "
+                "'TRUNCATE') OR has_table_privilege(current_user, 'audit_events', 'UPDATE') "
+                "FROM pg_roles r WHERE r.rolname = current_user"
+            ).first()
+    except sa.exc.SQLAlchemyError:
+        return None  # unreachable or not migrated: /readyz reports it
+    if row is None:
+        return None
+    if row[0]:
+        return f"connects as a superuser; connect as a member of {SERVICE_ROLE}"
+    if row[1]:
+        return f"the database role can rewrite audit_events; connect as a member of {SERVICE_ROLE}"
+    return None
 
 
 @dataclass(frozen=True)

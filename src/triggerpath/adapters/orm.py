@@ -80,6 +80,14 @@ users = sa.Table(
     sa.Column("active", sa.Boolean(), nullable=False),
     sa.Column("created_at", UTCDateTime(), nullable=False),
     sa.Column("created_by", sa.String(64), nullable=True),
+    # security (migration 0003): credentials end when token_version moves on; a pending
+    # admin reset; the per-account login throttle; accounts made by development tooling
+    sa.Column("token_version", sa.Integer(), nullable=False, server_default="0"),
+    sa.Column("reset_digest", sa.String(64), nullable=True),
+    sa.Column("reset_expires_at", UTCDateTime(), nullable=True),
+    sa.Column("failed_logins", sa.Integer(), nullable=False, server_default="0"),
+    sa.Column("locked_until", UTCDateTime(), nullable=True),
+    sa.Column("dev_only", sa.Boolean(), nullable=False, server_default=sa.false()),
     sa.CheckConstraint(_in("role", ROLES), name="role"),
 )
 
@@ -105,6 +113,8 @@ web_sessions = sa.Table(
     sa.Column("created_at", UTCDateTime(), nullable=False),
     sa.Column("expires_at", UTCDateTime(), nullable=False),
     sa.Column("revoked_at", UTCDateTime(), nullable=True),
+    sa.Column("token_version", sa.Integer(), nullable=False, server_default="0"),
+    sa.Column("last_seen_at", UTCDateTime(), nullable=True),
 )
 
 records = sa.Table(
@@ -159,6 +169,10 @@ audit_events = sa.Table(
     sa.Column("patient_id", sa.Uuid(), nullable=True, index=True),
     sa.Column("record_id", sa.Uuid(), nullable=True),
     sa.Column("outcome", sa.String(16), nullable=False),
+    # migration 0003: patients a list/search returned, and the hash chain
+    sa.Column("patient_ids", sa.JSON(), nullable=True),
+    sa.Column("prev_hash", sa.String(64), nullable=True),
+    sa.Column("hash", sa.String(64), nullable=True),
 )
 
 policy_versions = sa.Table(

@@ -13,7 +13,7 @@ from uuid import UUID
 
 import sqlalchemy as sa
 
-from triggerpath.adapters import orm
+from triggerpath.adapters import audit_chain, orm
 from triggerpath.services.model import (
     ApiKey,
     AuditEvent,
@@ -215,6 +215,11 @@ def _user(row: Any) -> User:
         created_at=row.created_at,
         created_by=row.created_by,
         password_hash=row.password_hash,
+        token_version=row.token_version,
+        reset_pending=row.reset_digest is not None,
+        failed_logins=row.failed_logins,
+        locked_until=row.locked_until,
+        dev_only=row.dev_only,
     )
 
 
@@ -246,6 +251,7 @@ class SqlUsers:
                 active=user.active,
                 created_at=user.created_at,
                 created_by=user.created_by,
+                dev_only=user.dev_only,
             )
         )
 
@@ -272,9 +278,48 @@ class SqlUsers:
         return [_user(row) for row in rows], total
 
     def update(self, user_id: UUID, **values: Any) -> None:
-        allowed = {"role", "active", "password_hash"}
+        allowed = {
+            "role",
+            "active",
+            "password_hash",
+            "token_version",
+            "reset_digest",
+            "reset_expires_at",
+            "failed_logins",
+            "locked_until",
+        }
         assert set(values) <= allowed, f"cannot update {set(values) - allowed}"
         self.conn.execute(orm.users.update().where(orm.users.c.id == user_id).values(**values))
+
+    def bump_token_version(self, user_id: UUID) -> None:
+        """End every session and JWT the user holds (security, migration 0003)."""
+        u = orm.users
+        self.conn.execute(
+            u.update().where(u.c.id == user_id).values(token_version=u.c.token_version + 1)
+        )
+
+    def by_reset_digest(self, digest: str, now: datetime) -> User | None:
+        u = orm.users
+        row = self.conn.execute(
+            sa.select(u).where(u.c.reset_digest == digest, u.c.reset_expires_at > now)
+        ).first()
+        return _user(row) if row else None
+
+    def dev_only_users(self) -> list[str]:
+        u = orm.users
+        rows = self.conn.execute(
+            sa.select(u.c.username).where(u.c.dev_only.is_(True), u.c.active.is_(True))
+        )
+        return [str(r[0]) for r in rows]
+
+    def active_admins(self) -> int:
+        u = orm.users
+        found = self.conn.execute(
+            sa.select(sa.func.count())
+            .select_from(u)
+            .where(u.c.role == "admin", u.c.active.is_(True))
+        ).scalar()
+        return int(found or 0)
 
     # API keys ------------------------------------------------------------------
     def add_api_key(self, key: ApiKey, digest: str) -> None:
@@ -314,7 +359,13 @@ class SqlUsers:
 
     # Browser sessions ----------------------------------------------------------
     def add_session(
-        self, session_id: UUID, user_id: UUID, digest: str, at: datetime, expires: datetime
+        self,
+        session_id: UUID,
+        user_id: UUID,
+        digest: str,
+        at: datetime,
+        expires: datetime,
+        token_version: int = 0,
     ) -> None:
         self.conn.execute(
             orm.web_sessions.insert().values(
@@ -324,17 +375,30 @@ class SqlUsers:
                 created_at=at,
                 expires_at=expires,
                 revoked_at=None,
+                token_version=token_version,
+                last_seen_at=at,
             )
         )
 
     def session_by_digest(self, digest: str, now: datetime) -> UUID | None:
+        found = self.live_session(digest, now)
+        return found[0] if found else None
+
+    def live_session(self, digest: str, now: datetime) -> tuple[UUID, int, datetime] | None:
+        """(user id, token version, last seen) of an unrevoked, unexpired session."""
         s = orm.web_sessions
-        found = self.conn.execute(
-            sa.select(s.c.user_id).where(
+        row = self.conn.execute(
+            sa.select(s.c.user_id, s.c.token_version, s.c.last_seen_at, s.c.created_at).where(
                 s.c.digest == digest, s.c.revoked_at.is_(None), s.c.expires_at > now
             )
-        ).scalar()
-        return cast(UUID | None, found)
+        ).first()
+        if row is None:
+            return None
+        return row.user_id, row.token_version, row.last_seen_at or row.created_at
+
+    def touch_session(self, digest: str, now: datetime) -> None:
+        s = orm.web_sessions
+        self.conn.execute(s.update().where(s.c.digest == digest).values(last_seen_at=now))
 
     def revoke_session(self, digest: str, at: datetime) -> None:
         s = orm.web_sessions
@@ -350,18 +414,8 @@ class SqlAudit:
         self.conn = conn
 
     def add(self, event: AuditEvent) -> None:
-        self.conn.execute(
-            orm.audit_events.insert().values(
-                at=event.at,
-                request_id=event.request_id,
-                actor=event.actor,
-                role=event.role,
-                action=event.action,
-                patient_id=event.patient_id,
-                record_id=event.record_id,
-                outcome=event.outcome,
-            )
-        )
+        """Append ``event`` to the hash chain (see :mod:`triggerpath.adapters.audit_chain`)."""
+        audit_chain.append(self.conn, event)
 
     def page(self, query: AuditQuery, window: Window) -> tuple[list[AuditEvent], int]:
         a = orm.audit_events
@@ -400,6 +454,7 @@ class SqlAudit:
                 patient_id=row.patient_id,
                 record_id=row.record_id,
                 outcome=row.outcome,
+                patient_ids=tuple(UUID(p) for p in row.patient_ids or ()),
             )
             for row in rows
         ]

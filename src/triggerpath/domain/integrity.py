@@ -14,6 +14,7 @@ problem found. Rule ids (``RULES``) are stable: clients and the hazard log name 
     time.future             a clinical time after now + the clock-skew allowance
     time.before_birth       an onset before the patient's year of birth
     time.before_session     a follow-up dated before the session it follows
+    time.after_session      a baseline (relation ``before``) dated after its session
     text.control_character  a control character (other than tab/newline in free text)
     plan.not_ready          the planner refused, blocked or awaits acknowledgement
     plan.invalid_input      the planner refused its input (unknown muscle, strength ...)
@@ -55,6 +56,7 @@ RULES = (
     "time.future",
     "time.before_birth",
     "time.before_session",
+    "time.after_session",
     "text.control_character",
     "plan.not_ready",
     "plan.invalid_input",
@@ -134,6 +136,18 @@ def follow_up_problem(measured_on: date, session_day: date) -> FieldProblem | No
         "time.before_session",
         f"a follow-up on {measured_on.isoformat()} cannot be before the session it follows "
         f"({session_day.isoformat()})",
+    )
+
+
+def baseline_problem(measured_on: date, session_day: date) -> FieldProblem | None:
+    """A baseline (relation ``before``) dated after the session it precedes."""
+    if measured_on <= session_day:
+        return None
+    return problem(
+        "measured_on",
+        "time.after_session",
+        f"a score before the session cannot be dated {measured_on.isoformat()}, after the "
+        f"session ({session_day.isoformat()}); record it as relation 'after'",
     )
 
 

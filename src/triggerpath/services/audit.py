@@ -20,20 +20,52 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from contextvars import ContextVar
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import TypeVar
 from uuid import UUID
 
 import sqlalchemy as sa
 
 from triggerpath.errors import Conflict, InvalidInput, NotFound, TriggerPathError
-from triggerpath.services.auth import Forbidden, Unauthenticated, authorise
+from triggerpath.services.auth import Forbidden, Throttled, Unauthenticated, authorise
 from triggerpath.services.model import Actor, AuditEvent, AuditQuery, Outcome, Window
 from triggerpath.services.uow import UnitOfWork, UowFactory
 
 T = TypeVar("T")
 _log = logging.getLogger(__name__)
+#: Outcomes recorded while serving the current request (see :func:`begin_request`).
+_recorded: ContextVar[list[str] | None] = ContextVar("triggerpath_audit_recorded", default=None)
+
+
+def begin_request() -> list[str]:
+    """Start tracking the events this request records; the HTTP edge audits the rest.
+
+    The list is shared with worker threads (context variables are copied into them, the
+    list itself is the same object), so an event recorded by a use case is seen here.
+    """
+    recorded: list[str] = []
+    _recorded.set(recorded)
+    return recorded
+
+
+def _mark(outcome: str) -> None:
+    recorded = _recorded.get()
+    if recorded is not None:
+        recorded.append(outcome)
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def record(uow_factory: UowFactory, event: AuditEvent) -> None:
+    """Write one event on its own (sign-in, administration outside a :class:`Call`)."""
+    with uow_factory() as uow:
+        uow.audit.add(event)
+        uow.commit()
+    _mark(event.outcome)
 
 
 @dataclass
@@ -43,10 +75,15 @@ class AuditNote:
     patient_id: UUID | None = None
     record_id: UUID | None = None
     qualifier: str | None = None  # e.g. "dose_exceeded": the event's action says so
+    #: what a list or search returned
+    patient_ids: tuple[UUID, ...] = ()
 
     def flag(self, qualifier: str) -> None:
         """Qualify the event's action (``session.create.dose_exceeded``) for a safety event."""
         self.qualifier = qualifier
+
+    def returned(self, patient_ids: list[UUID]) -> None:
+        self.patient_ids = tuple(dict.fromkeys(patient_ids))
 
     def touch(self, patient_id: UUID | None, record_id: UUID | None = None) -> None:
         if patient_id is not None:
@@ -56,7 +93,7 @@ class AuditNote:
 
 
 def outcome_of(exc: BaseException) -> Outcome:
-    if isinstance(exc, Forbidden | Unauthenticated):
+    if isinstance(exc, Forbidden | Unauthenticated | Throttled):
         return "denied"
     if isinstance(exc, NotFound):
         return "not_found"
@@ -89,6 +126,7 @@ class Call:
             outcome=outcome,
             patient_id=self.note.patient_id,
             record_id=self.note.record_id,
+            patient_ids=self.note.patient_ids,
         )
 
     def _record_alone(self, outcome: Outcome) -> None:
@@ -96,6 +134,7 @@ class Call:
             uow.audit.add(self.event(outcome))
             uow.commit()
         self.recorded = True
+        _mark(outcome)
 
     def authorise(self) -> None:
         try:
@@ -115,6 +154,7 @@ class Call:
                 uow.audit.add(self.event("success"))
                 uow.commit()
                 self.recorded = True
+                _mark("success")
                 return result
         except sa.exc.IntegrityError:
             # a unique key or the version key caught a concurrent writer

@@ -8,6 +8,17 @@
 - Systems: bearer tokens, either API keys (``tp_...``, stored as HMAC digests, shown
   once) or short-lived HS256 JWTs from ``POST /api/v1/auth/token``. The role is always
   read from the database, so a demotion or deactivation takes effect at once.
+- Every session and JWT carries the user's ``token_version`` at issue; logout, a
+  password change or reset, a role change and deactivation bump it, which ends every
+  session and token issued before, on every device. API keys (system credentials,
+  shown once) are revoked individually by an admin; deactivation and a pending reset
+  stop them at once. Sessions also end after an idle period
+  and at an absolute lifetime.
+- Login is throttled per account (stored, so it holds across workers and restarts) and
+  per client address (in memory): after a few failures each further attempt waits an
+  exponentially growing delay (HTTP 429 with ``Retry-After``). At most a few Argon2
+  hashes (64 MiB each) run at once; a burst beyond that waits briefly, then gets 503.
+- Accounts made by development tooling (``dev_only``) are refused outside development.
 
 Roles (what each may do is the table :data:`PERMISSIONS`):
 
@@ -21,8 +32,13 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import math
 import secrets
-from collections.abc import Iterable
+import threading
+from collections import OrderedDict
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from uuid import UUID, uuid4
 
@@ -41,6 +57,20 @@ class Unauthenticated(TriggerPathError):
 
 class Forbidden(TriggerPathError):
     """The actor's role does not allow the action (HTTP 403)."""
+
+
+class Throttled(TriggerPathError):
+    """Too many failed sign-ins: try again after ``retry_after`` seconds (HTTP 429)."""
+
+    def __init__(self, retry_after: int) -> None:
+        super().__init__(f"too many failed sign-ins; try again in {retry_after} s")
+        self.retry_after = retry_after
+
+
+class Busy(TriggerPathError):
+    """Every password-hash slot is taken: try again shortly (HTTP 503)."""
+
+    retry_after = 1
 
 
 # --------------------------------------------------------------------------- permissions
@@ -70,7 +100,15 @@ def _permissions() -> dict[str, frozenset[Role]]:
     table["episode.course"] = READERS
     for name in ("assess", "dose", "plan", "course", "score"):
         table[f"compute.{name}"] = READERS
-    for name in ("create", "list", "read", "update", "api_key.create", "api_key.revoke"):
+    for name in (
+        "create",
+        "list",
+        "read",
+        "update",
+        "reset_password",
+        "api_key.create",
+        "api_key.revoke",
+    ):
         table[f"user.{name}"] = ADMIN
     table["audit.list"] = ADMIN
     table["policy.read"] = EVERYONE
@@ -98,15 +136,91 @@ _DUMMY_HASH = _hasher.hash("not-a-real-password-" + "x" * 16)
 MIN_PASSWORD = 12
 
 
-def hash_password(password: str) -> str:
-    return _hasher.hash(password)
+class HashGate:
+    """At most ``slots`` password hashes at once (each costs 64 MiB of memory)."""
+
+    def __init__(self, slots: int = 4, wait_seconds: float = 5.0) -> None:
+        self._slots = threading.BoundedSemaphore(slots)
+        self.wait_seconds = wait_seconds
+
+    @contextmanager
+    def slot(self) -> Iterator[None]:
+        if not self._slots.acquire(timeout=self.wait_seconds):
+            raise Busy("the service is busy checking passwords; try again shortly")
+        try:
+            yield
+        finally:
+            self._slots.release()
 
 
-def verify_password(stored_hash: str | None, password: str) -> bool:
-    try:
-        return _hasher.verify(stored_hash or _DUMMY_HASH, password) and stored_hash is not None
-    except (VerifyMismatchError, VerificationError, InvalidHashError):
-        return False
+DEFAULT_GATE = HashGate()
+
+
+def hash_password(password: str, gate: HashGate = DEFAULT_GATE) -> str:
+    with gate.slot():
+        return _hasher.hash(password)
+
+
+def verify_password(stored_hash: str | None, password: str, gate: HashGate = DEFAULT_GATE) -> bool:
+    with gate.slot():
+        try:
+            ok = _hasher.verify(stored_hash or _DUMMY_HASH, password)
+        except (VerifyMismatchError, VerificationError, InvalidHashError):
+            return False
+    return ok and stored_hash is not None
+
+
+# --------------------------------------------------------------------------- throttling
+#: Failures allowed before the back-off starts, per account and per client address.
+ACCOUNT_FREE_FAILURES = 5
+ADDRESS_FREE_FAILURES = 20
+BACKOFF_BASE_SECONDS = 15
+BACKOFF_MAX_SECONDS = 15 * 60
+
+
+def backoff_seconds(failures: int, free: int) -> int:
+    """The wait after ``failures`` consecutive failures: 0, then 15 s doubling to 15 min."""
+    if failures < free:
+        return 0
+    return int(min(BACKOFF_MAX_SECONDS, BACKOFF_BASE_SECONDS * 2 ** min(failures - free, 16)))
+
+
+def _retry_after(until: datetime, now: datetime) -> int:
+    return max(1, math.ceil((until - now).total_seconds()))
+
+
+@dataclass
+class AddressThrottle:
+    """Failed sign-ins per client address, in memory, bounded to ``capacity`` addresses."""
+
+    capacity: int = 10_000
+    free_failures: int = ADDRESS_FREE_FAILURES
+    _seen: OrderedDict[str, tuple[int, datetime | None]] = field(default_factory=OrderedDict)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def check(self, address: str, now: datetime) -> None:
+        with self._lock:
+            _, until = self._seen.get(address, (0, None))
+        if until is not None and until > now:
+            raise Throttled(_retry_after(until, now))
+
+    def failed(self, address: str, now: datetime) -> None:
+        with self._lock:
+            count, _ = self._seen.pop(address, (0, None))
+            count += 1
+            wait = backoff_seconds(count, self.free_failures)
+            self._seen[address] = (count, now + timedelta(seconds=wait) if wait else None)
+            while len(self._seen) > self.capacity:
+                self._seen.popitem(last=False)
+
+
+@dataclass
+class LoginGuard:
+    """What every sign-in passes through: address throttle and hash slots."""
+
+    addresses: AddressThrottle = field(default_factory=AddressThrottle)
+    gate: HashGate = field(default_factory=HashGate)
+    refuse_dev_only: bool = False
 
 
 # --------------------------------------------------------------------------- tokens
@@ -115,6 +229,8 @@ SESSION_COOKIE = "tp_session"
 CSRF_HEADER = "X-CSRF-Token"
 JWT_ISSUER = "triggerpath"
 JWT_AUDIENCE = "triggerpath-api"
+#: Admin password resets expire after this long.
+RESET_HOURS = 24
 
 
 def new_token(prefix: str = "") -> str:
@@ -145,11 +261,13 @@ def issue_jwt(signing_key: str, user: User, now: datetime, minutes: int) -> str:
         "nbf": int(now.timestamp()),
         "exp": int((now + timedelta(minutes=minutes)).timestamp()),
         "jti": uuid4().hex,
+        "ver": user.token_version,
     }
     return jwt.encode(claims, signing_key, algorithm="HS256")
 
 
-def jwt_subject(signing_key: str, token: str, now: datetime) -> UUID:
+def jwt_claims(signing_key: str, token: str, now: datetime) -> tuple[UUID, int]:
+    """(subject, token version) of a valid token, or ``Unauthenticated``."""
     try:
         claims = jwt.decode(
             token,
@@ -160,36 +278,88 @@ def jwt_subject(signing_key: str, token: str, now: datetime) -> UUID:
             options={"require": ["exp", "iat", "sub", "aud", "iss"], "verify_iat": False},
             leeway=30,
         )
-        return UUID(str(claims["sub"]))
-    except (jwt.PyJWTError, ValueError):
+        return UUID(str(claims["sub"])), int(claims.get("ver", -1))
+    except (jwt.PyJWTError, ValueError, TypeError):
         raise Unauthenticated("invalid or expired token") from None
 
 
+def jwt_subject(signing_key: str, token: str, now: datetime) -> UUID:
+    return jwt_claims(signing_key, token, now)[0]
+
+
 # --------------------------------------------------------------------------- use cases
-def _actor(user: User | None) -> Actor:
-    if user is None or not user.active:
+def _actor(user: User | None, version: int | None = None, *, strict: bool = False) -> Actor:
+    """The actor for ``user``, if the credential (issued under ``version``) still holds."""
+    if user is None or not user.active or user.reset_pending:
         raise Unauthenticated("invalid credentials")
+    if version is not None and version != user.token_version:
+        raise Unauthenticated("credentials ended (signed out, password or role changed)")
+    if strict and user.dev_only:
+        raise Unauthenticated("development account: disabled outside development")
     return Actor(username=user.username, role=user.role, user_id=user.id)
 
 
+def _refuse_if_locked(user: User | None, now: datetime) -> None:
+    if user is not None and user.locked_until is not None and user.locked_until > now:
+        raise Throttled(_retry_after(user.locked_until, now))
+
+
+def _record_failure(uow: UnitOfWork, user: User | None, now: datetime) -> None:
+    if user is None:
+        return
+    failures = user.failed_logins + 1
+    wait = backoff_seconds(failures, ACCOUNT_FREE_FAILURES)
+    until = now + timedelta(seconds=wait) if wait else None
+    uow.users.update(user.id, failed_logins=failures, locked_until=until)
+
+
+def attempt_login(
+    uow: UnitOfWork, guard: LoginGuard, username: str, password: str, address: str, now: datetime
+) -> User | None:
+    """The user with these credentials, or None (the failure is counted; commit it).
+
+    Raises ``Throttled`` while the account or the address waits out its back-off (no
+    hash is computed then), ``Busy`` when no hash slot frees up in time.
+    """
+    guard.addresses.check(address, now)
+    user = uow.users.by_username(username)
+    _refuse_if_locked(user, now)
+    ok = verify_password(user.password_hash if user else None, password, guard.gate)
+    usable = user is not None and user.active and not (guard.refuse_dev_only and user.dev_only)
+    if not ok or user is None or not usable:
+        guard.addresses.failed(address, now)
+        _record_failure(uow, user, now)
+        return None
+    values: dict[str, object] = {"failed_logins": 0, "locked_until": None}
+    if user.password_hash and _hasher.check_needs_rehash(user.password_hash):
+        values["password_hash"] = hash_password(password, guard.gate)
+    uow.users.update(user.id, **values)
+    return user
+
+
 def check_password(uow: UnitOfWork, username: str, password: str) -> User:
-    """The user with these credentials, or ``Unauthenticated`` (same cost either way)."""
+    """The user with these credentials, or ``Unauthenticated`` (no throttling; CLI use)."""
     user = uow.users.by_username(username)
     ok = verify_password(user.password_hash if user else None, password)
     if not ok or user is None or not user.active:
         raise Unauthenticated("invalid username or password")
-    if user.password_hash and _hasher.check_needs_rehash(user.password_hash):
-        uow.users.update(user.id, password_hash=hash_password(password))
     return user
+
+
+def end_credentials(uow: UnitOfWork, user_id: UUID) -> None:
+    """End every session and JWT the user holds (bump the token version)."""
+    uow.users.bump_token_version(user_id)
 
 
 def open_session(
     uow: UnitOfWork, secret_key: str, user: User, now: datetime, hours: float
 ) -> tuple[str, datetime]:
-    """A new browser session for ``user``: (cookie token, expiry)."""
+    """A new browser session for ``user``: (cookie token, absolute expiry)."""
     token = new_token()
     expires = now + timedelta(hours=hours)
-    uow.users.add_session(uuid4(), user.id, digest(secret_key, token), now, expires)
+    uow.users.add_session(
+        uuid4(), user.id, digest(secret_key, token), now, expires, user.token_version
+    )
     return token, expires
 
 
@@ -197,22 +367,49 @@ def close_session(uow: UnitOfWork, secret_key: str, token: str, now: datetime) -
     uow.users.revoke_session(digest(secret_key, token), now)
 
 
-def actor_from_session(uow: UnitOfWork, secret_key: str, token: str, now: datetime) -> Actor:
-    user_id = uow.users.session_by_digest(digest(secret_key, token), now)
-    return _actor(uow.users.get(user_id) if user_id else None)
+def actor_from_session(
+    uow: UnitOfWork,
+    secret_key: str,
+    token: str,
+    now: datetime,
+    idle: timedelta | None = None,
+    *,
+    strict: bool = False,
+) -> Actor:
+    """The session's actor; a session idle for longer than ``idle`` is ended."""
+    key = digest(secret_key, token)
+    found = uow.users.live_session(key, now)
+    if found is None:
+        raise Unauthenticated("session expired or signed out")
+    user_id, version, last_seen = found
+    if idle is not None and now - last_seen > idle:
+        uow.users.revoke_session(key, now)
+        raise Unauthenticated("session ended after inactivity; sign in again")
+    actor = _actor(uow.users.get(user_id), version, strict=strict)
+    if now - last_seen > timedelta(seconds=30):
+        uow.users.touch_session(key, now)
+    return actor
 
 
-def actor_from_api_key(uow: UnitOfWork, secret_key: str, token: str, now: datetime) -> Actor:
-    key = uow.users.api_key_by_digest(digest(secret_key, token))
+def actor_from_api_key(
+    uow: UnitOfWork, secret_key: str, token: str, now: datetime, *, strict: bool = False
+) -> Actor:
+    key_digest = digest(secret_key, token)
+    key = uow.users.api_key_by_digest(key_digest)
     if key is None or key.revoked_at is not None:
         raise Unauthenticated("invalid API key")
     if key.expires_at is not None and key.expires_at <= now:
         raise Unauthenticated("expired API key")
-    return _actor(uow.users.get(key.user_id))
+    # API keys are system credentials with their own lifecycle (revoked by an admin);
+    # deactivation and a pending reset still stop them at once (see _actor)
+    return _actor(uow.users.get(key.user_id), strict=strict)
 
 
-def actor_from_jwt(uow: UnitOfWork, signing_key: str, token: str, now: datetime) -> Actor:
-    return _actor(uow.users.get(jwt_subject(signing_key, token, now)))
+def actor_from_jwt(
+    uow: UnitOfWork, signing_key: str, token: str, now: datetime, *, strict: bool = False
+) -> Actor:
+    subject, version = jwt_claims(signing_key, token, now)
+    return _actor(uow.users.get(subject), version, strict=strict)
 
 
 def roles_allowed(action: str) -> Iterable[Role]:

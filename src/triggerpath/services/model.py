@@ -57,6 +57,14 @@ class User:
     created_at: datetime
     created_by: str | None
     password_hash: str | None = field(default=None, repr=False)
+    #: credentials issued under an older version are refused (see services.auth)
+    token_version: int = 0
+    #: an admin reset is pending: the account cannot act until its user sets a password
+    reset_pending: bool = False
+    failed_logins: int = 0
+    locked_until: datetime | None = None
+    #: made by development tooling (demo data, the development admin): refused in production
+    dev_only: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,6 +139,8 @@ class AuditEvent:
     patient_id: UUID | None = None
     record_id: UUID | None = None
     id: int | None = None
+    #: the patients a list or search returned (ids only)
+    patient_ids: tuple[UUID, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

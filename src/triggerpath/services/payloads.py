@@ -133,16 +133,24 @@ class PlanData(Payload):
     ``sites`` is derived from the result (one line per target and mixture component) so a
     session can be compared with the plan it carries out. ``stale`` is set when the
     assessment is corrected or retracted: the plan must be re-planned before it is signed.
+    The kernel always fills every field; the defaults let plans recorded before the
+    planner's output was kept (``sites`` only) still be read.
     """
 
-    input: dict[str, Any] = Field(description="the planner input as posted (schema: PlanIn)")
-    as_of: date
-    result: dict[str, Any] = Field(description="the ProcedurePlan as computed")
+    input: dict[str, Any] = Field(
+        default_factory=dict, description="the planner input as posted (schema: PlanIn)"
+    )
+    as_of: date | None = None
+    result: dict[str, Any] = Field(
+        default_factory=dict, description="the ProcedurePlan as computed"
+    )
     ledger: list[LedgerEntry] = Field(default_factory=list)
-    knowledge_version: str
-    policy: Policy
-    policy_version: int
-    assessment_version: int = Field(description="the assessment version planned from")
+    knowledge_version: str | None = None
+    policy: Policy | None = None
+    policy_version: int | None = None
+    assessment_version: int | None = Field(
+        default=None, description="the assessment version planned from"
+    )
     sites: list[PlannedSite] = Field(default_factory=list)
     planned_for: date | None = None
     note: Note | None = None

@@ -324,4 +324,5 @@ def list_(
     )
     if mrn is not None and len(items) == 1:
         note.touch(items[0].patient_id, items[0].id)
+    note.returned([r.patient_id for r in items])  # list/search events name who was returned
     return items, total

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Annotated, Any
 from uuid import UUID
 
@@ -45,6 +45,16 @@ class AppState:
     uow_factory: UowFactory
     clock: Callable[[], datetime] = field(default=_utcnow)
     today: Callable[[], date] = field(default=date.today)
+    guard: auth.LoginGuard = field(default_factory=auth.LoginGuard)
+
+    @property
+    def strict(self) -> bool:
+        """Refuse development accounts (every environment but development)."""
+        return not self.settings.development
+
+    @property
+    def idle(self) -> timedelta:
+        return timedelta(minutes=self.settings.session_idle_minutes)
 
     @property
     def secret_key(self) -> str:
@@ -79,6 +89,21 @@ def request_id(request: Request) -> str:
     return rid
 
 
+def client_address(request: Request) -> str:
+    """The peer address the login throttle counts (behind a proxy: its forwarded one)."""
+    return request.client.host if request.client else "-"
+
+
+def actor_from_session(state: AppState, token: str) -> Actor:
+    """The actor of a browser session (idle timeout, token version, dev accounts)."""
+    with state.uow_factory() as uow:
+        actor = auth.actor_from_session(
+            uow, state.secret_key, token, state.clock(), state.idle, strict=state.strict
+        )
+        uow.commit()
+    return actor
+
+
 def current_actor(
     request: Request,
     state: State,
@@ -91,11 +116,15 @@ def current_actor(
         if credentials is not None:
             token = credentials.credentials
             if token.startswith(auth.API_KEY_PREFIX):
-                actor = auth.actor_from_api_key(uow, state.secret_key, token, now)
+                actor = auth.actor_from_api_key(
+                    uow, state.secret_key, token, now, strict=state.strict
+                )
             else:
-                actor = auth.actor_from_jwt(uow, state.jwt_key, token, now)
+                actor = auth.actor_from_jwt(uow, state.jwt_key, token, now, strict=state.strict)
         elif session:
-            actor = auth.actor_from_session(uow, state.secret_key, session, now)
+            actor = auth.actor_from_session(
+                uow, state.secret_key, session, now, state.idle, strict=state.strict
+            )
             presented = request.headers.get(auth.CSRF_HEADER)
             if request.method not in SAFE_METHODS and not auth.csrf_ok(
                 state.secret_key, session, presented
@@ -121,6 +150,7 @@ def action(name: str) -> Any:
 
     def dependency(request: Request, state: State, actor: CurrentActor) -> Call:
         call = Call(state.uow_factory, actor, name, request_id(request), state.clock())
+        request.state.audit_call = call  # the audit middleware records what it does not
         for key, raw in request.path_params.items():
             if key.endswith("_id"):
                 try:

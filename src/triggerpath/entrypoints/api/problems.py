@@ -32,7 +32,7 @@ from triggerpath.errors import (
     TriggerPathError,
     WriteRefused,
 )
-from triggerpath.services.auth import Forbidden, Unauthenticated
+from triggerpath.services.auth import Busy, Forbidden, Throttled, Unauthenticated
 from triggerpath.services.records import VersionConflict
 
 PROBLEM_JSON = "application/problem+json"
@@ -75,8 +75,10 @@ TITLES = {
     413: "Request too large",
     415: "Unsupported media type",
     422: "Invalid input",
+    429: "Too many requests",
     500: "Internal error",
     503: "Service unavailable",
+    507: "Insufficient storage",
 }
 SLUGS = {
     400: "malformed-request",
@@ -89,9 +91,24 @@ SLUGS = {
     413: "too-large",
     415: "unsupported-media-type",
     422: "invalid-input",
+    429: "too-many-requests",
     500: "internal-error",
     503: "unavailable",
+    507: "insufficient-storage",
 }
+#: Seconds a client should wait after a database outage before trying again.
+RETRY_AFTER_SECONDS = 2
+#: SQLITE_FULL, and PostgreSQL's disk_full SQLSTATE
+_SQLITE_FULL = 13
+_PG_DISK_FULL = "53100"
+
+
+def disk_full(exc: BaseException) -> bool:
+    """Did the database refuse the write for want of space?"""
+    orig = getattr(exc, "orig", None)
+    if getattr(orig, "sqlite_errorcode", None) == _SQLITE_FULL:
+        return True
+    return getattr(orig, "sqlstate", None) == _PG_DISK_FULL
 
 
 def problem_response(
@@ -193,6 +210,14 @@ def install(app: FastAPI) -> None:
             )
         if isinstance(exc, Forbidden):
             return problem_response(request, 403, str(exc))
+        if isinstance(exc, Throttled):
+            return problem_response(
+                request, 429, str(exc), headers={"Retry-After": str(exc.retry_after)}
+            )
+        if isinstance(exc, Busy):
+            return problem_response(
+                request, 503, str(exc), headers={"Retry-After": str(exc.retry_after)}
+            )
         if isinstance(exc, NotFound):
             return problem_response(request, 404, str(exc))
         if isinstance(exc, PreconditionFailed):
@@ -205,7 +230,17 @@ def install(app: FastAPI) -> None:
 
     async def on_database(request: Request, exc: Exception) -> JSONResponse:
         _log_failure(request, exc)
-        return problem_response(request, 503, "the database is unavailable; try again shortly")
+        retry = {"Retry-After": str(RETRY_AFTER_SECONDS)}
+        if disk_full(exc):
+            return problem_response(
+                request, 507, "the database is out of storage; nothing was saved", headers=retry
+            )
+        return problem_response(
+            request,
+            503,
+            "the database is unavailable; nothing was saved; try again shortly",
+            headers=retry,
+        )
 
     async def on_unexpected(request: Request, exc: Exception) -> JSONResponse:
         _log_failure(request, exc)
@@ -216,6 +251,7 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(TriggerPathError, on_domain)
     app.add_exception_handler(sa.exc.OperationalError, on_database)
     app.add_exception_handler(sa.exc.InterfaceError, on_database)
+    app.add_exception_handler(sa.exc.TimeoutError, on_database)  # pool exhausted
     app.add_exception_handler(Exception, on_unexpected)
 
 

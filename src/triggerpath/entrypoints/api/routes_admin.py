@@ -1,12 +1,19 @@
-"""Administration (role ``admin``): users and API keys, the clinic policy, the audit trail."""
+"""Administration (role ``admin``): users and API keys, the clinic policy, the audit trail.
 
+Every action is audited with its target: the user's id is the event's ``record_id``.
+Admins never set or learn a password: ``POST /api/v1/users/{id}/password-reset`` issues
+a one-time token instead (see :mod:`triggerpath.services.users`).
+"""
+
+import re
 from typing import Annotated, Any
 from uuid import UUID
 
 from fastapi import APIRouter, Query, Response
-from pydantic import AwareDatetime
+from pydantic import AwareDatetime, BeforeValidator
 
 from triggerpath.entrypoints.api import schemas as s
+from triggerpath.entrypoints.api import schemas_security as ss
 from triggerpath.entrypoints.api.deps import Paging, State, action
 from triggerpath.entrypoints.api.problems import PROBLEM_RESPONSES
 from triggerpath.services import clinical, users
@@ -18,21 +25,37 @@ from triggerpath.services.uow import UnitOfWork
 router = APIRouter(prefix="/api/v1", responses=PROBLEM_RESPONSES)
 
 
+def _iso_only(value: object) -> object:
+    """The OpenAPI document says date-time: refuse the bare numbers pydantic would take."""
+    if isinstance(value, str) and re.fullmatch(r"\s*[-+]?\d+(\.\d*)?\s*", value):
+        raise ValueError("expected an ISO 8601 date-time with a time zone")
+    return value
+
+
+IsoTime = Annotated[AwareDatetime, BeforeValidator(_iso_only)]
+
+
 @router.post("/users", status_code=201, response_model=s.UserPublic, tags=["users"])
 def create_user(body: s.UserCreate, call: Annotated[Call, action("user.create")]) -> s.UserPublic:
-    """Create a user; without a password it is a system account (API keys only)."""
-    return call.run(
-        lambda uow, note: s.user_view(
-            users.create_user(
-                uow,
-                username=body.username,
-                role=body.role,
-                password=body.password,
-                now=call.now,
-                created_by=call.actor.username,
-            )
+    """Create a user; without a password it is a system account (API keys only).
+
+    Prefer creating people without a password and issuing a reset token: then only
+    they ever know their password.
+    """
+
+    def run(uow: UnitOfWork, note: AuditNote) -> s.UserPublic:
+        user = users.create_user(
+            uow,
+            username=body.username,
+            role=body.role,
+            password=body.password,
+            now=call.now,
+            created_by=call.actor.username,
         )
-    )
+        note.touch(None, user.id)
+        return s.user_view(user)
+
+    return call.run(run)
 
 
 @router.get("/users", response_model=s.Page[s.UserPublic], tags=["users"])
@@ -56,16 +79,44 @@ def get_user(user_id: UUID, call: Annotated[Call, action("user.read")]) -> s.Use
 
 @router.patch("/users/{user_id}", response_model=s.UserPublic, tags=["users"])
 def update_user(
-    user_id: UUID, body: s.UserUpdate, call: Annotated[Call, action("user.update")]
+    user_id: UUID, body: ss.UserChange, call: Annotated[Call, action("user.update")]
 ) -> s.UserPublic:
-    """Change a user's role, deactivate or reactivate them, or set a new password."""
+    """Change a user's role, or deactivate or reactivate them (never your own).
+
+    Either change ends every session and token the user held. Passwords are not set
+    here: issue a reset token (``POST /api/v1/users/{user_id}/password-reset``).
+    """
     return call.run(
         lambda uow, note: s.user_view(
-            users.update_user(
-                uow, user_id, role=body.role, active=body.active, password=body.password
-            )
+            users.update_user(uow, user_id, actor=call.actor, role=body.role, active=body.active)
         )
     )
+
+
+@router.post(
+    "/users/{user_id}/password-reset",
+    status_code=201,
+    response_model=ss.ResetIssued,
+    tags=["users"],
+)
+def reset_password(
+    user_id: UUID, state: State, call: Annotated[Call, action("user.reset_password")]
+) -> ss.ResetIssued:
+    """Clear a user's password and issue a one-time reset token (shown in this response only).
+
+    The account cannot act until its user chooses a password with the token
+    (``POST /api/v1/auth/password-reset``); every session and token it held ends now.
+    """
+
+    def run(uow: UnitOfWork, note: AuditNote) -> ss.ResetIssued:
+        user, token, expires = users.reset_password(
+            uow, state.secret_key, call.actor, user_id, call.now
+        )
+        return ss.ResetIssued(
+            user_id=user.id, username=user.username, reset_token=token, expires_at=expires
+        )
+
+    return call.run(run)
 
 
 @router.post(
@@ -115,8 +166,8 @@ def list_audit(
     ] = None,
     outcome: Annotated[str | None, Query(max_length=16)] = None,
     request_id: Annotated[str | None, Query(max_length=64)] = None,
-    since: AwareDatetime | None = None,
-    until: AwareDatetime | None = None,
+    since: IsoTime | None = None,
+    until: IsoTime | None = None,
 ) -> Any:
     """The audit trail, oldest first, filtered."""
     query = AuditQuery(

@@ -703,7 +703,7 @@ def reassess(
     "/documents/{record_id}/content",
     response_class=Response,
     tags=["documents"],
-    responses={200: {"content": {"application/octet-stream": {}}, "description": "the file"}},
+    responses={200: {"content": {"*/*": {}}, "description": "the file"}},
 )
 def document_content(record_id: UUID, call: Annotated[Call, action("document.read")]) -> Response:
     """The document itself, with its media type."""

@@ -23,7 +23,7 @@ from triggerpath.config import Settings, load_settings
 from triggerpath.entrypoints.cli.app import Format, FormatOpt, app, emit_json, err, out, user_errors
 from triggerpath.errors import InvalidInput
 from triggerpath.services import users as user_service
-from triggerpath.services.model import ROLES, AuditEvent, AuditQuery, Window
+from triggerpath.services.model import ROLES, Actor, AuditEvent, AuditQuery, Outcome, Window
 
 db_app = typer.Typer(help="Database: migrations, backup and restore.", no_args_is_help=True)
 users_app = typer.Typer(help="Users, roles and API keys.", no_args_is_help=True)
@@ -121,6 +121,29 @@ def serve(
     )
 
 
+def _cli_event(
+    settings: Settings, action: str, target: Any = None, outcome: Outcome = "success"
+) -> None:
+    """Audit an operator action taken on the command line (who: the OS user)."""
+    engine = database.make_engine(settings.db_url)
+    try:
+        with UnitOfWork(engine) as uow:
+            uow.audit.add(
+                AuditEvent(
+                    at=_now(),
+                    request_id="cli",
+                    actor=_operator(),
+                    role=None,
+                    action=action,
+                    outcome=outcome,
+                    record_id=target,
+                )
+            )
+            uow.commit()
+    finally:
+        engine.dispose()
+
+
 # --------------------------------------------------------------------------- db
 @db_app.command("upgrade")
 @user_errors
@@ -164,6 +187,7 @@ def db_backup(
     settings = load_settings()
     _sqlite_only(settings, "backup")
     database.backup_sqlite(settings.db_url, file)
+    _cli_event(settings, "db.backup")
     out.print(f"backup written to {file} (schema {database.check_backup(file)})")
 
 
@@ -185,6 +209,7 @@ def db_restore(
     engine = database.make_engine(settings.db_url)
     head = database.upgrade(engine)
     engine.dispose()
+    _cli_event(settings, "db.restore")  # into the restored trail, so it shows the restore
     out.print(f"restored {file} (schema {revision}, now {head})")
 
 
@@ -233,6 +258,7 @@ def users_create(
                 role=None,
                 action="user.create",
                 outcome="success",
+                record_id=user.id,
             )
         )
         uow.commit()
@@ -261,6 +287,55 @@ def users_list(format: FormatOpt = Format.text) -> None:
         out.print(f"{r['username']:<24} {r['role']:<10} {'active' if r['active'] else 'inactive'}")
 
 
+def _cli_actor(uow: UnitOfWork, username: str) -> tuple[Actor, Any]:
+    """The CLI operator acts as an admin on ``username`` (who must exist)."""
+    user = uow.users.by_username(username)
+    if user is None:
+        raise InvalidInput.single("USERNAME", f"no user {username!r}")
+    return Actor(username=_operator(), role="admin"), user
+
+
+@users_app.command("reset-password")
+@user_errors
+def users_reset_password(
+    username: Annotated[str, typer.Argument(help="the user who must choose a new password")],
+) -> None:
+    """Clear USERNAME's password and print a one-time reset token (shown once).
+
+    The user chooses a new password with it (POST /api/v1/auth/password-reset); until
+    then the account cannot act, and every session and token it held has ended.
+    """
+    settings = load_settings()
+    engine = _engine(settings)
+    with UnitOfWork(engine) as uow:
+        actor, user = _cli_actor(uow, username)
+        _, token, expires = user_service.reset_password(
+            uow, settings.secret("secret_key"), actor, user.id, _now()
+        )
+        uow.commit()
+    engine.dispose()
+    _cli_event(settings, "user.reset_password", user.id)
+    out.print(f"reset token for {username} (shown once, expires {expires:%Y-%m-%d %H:%M} UTC):")
+    typer.echo(token)
+
+
+@users_app.command("deactivate")
+@user_errors
+def users_deactivate(
+    username: Annotated[str, typer.Argument(help="the user to deactivate")],
+) -> None:
+    """Deactivate USERNAME: every session and token ends; API keys stop working."""
+    settings = load_settings()
+    engine = _engine(settings)
+    with UnitOfWork(engine) as uow:
+        actor, user = _cli_actor(uow, username)
+        user_service.update_user(uow, user.id, actor=actor, active=False)
+        uow.commit()
+    engine.dispose()
+    _cli_event(settings, "user.update", user.id)
+    out.print(f"deactivated {username}")
+
+
 # --------------------------------------------------------------------------- audit
 def _when(value: str | None, field: str) -> datetime | None:
     if value is None:
@@ -272,9 +347,49 @@ def _when(value: str | None, field: str) -> datetime | None:
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
-@app.command()
+audit_app = typer.Typer(
+    help="The audit trail: list it, or verify its hash chain (triggerpath audit verify).",
+    invoke_without_command=True,
+)
+app.add_typer(audit_app, name="audit")
+
+
+@audit_app.command("verify")
+@user_errors
+def audit_verify(format: FormatOpt = Format.text) -> None:
+    """Recompute the audit trail's hash chain; exit 1 naming the first event at fault."""
+    from triggerpath.adapters import audit_chain
+
+    settings = load_settings()
+    engine = _engine(settings)
+    with engine.connect() as conn:
+        report = audit_chain.verify(conn)
+    engine.dispose()
+    if format is Format.json:
+        emit_json(
+            {
+                "ok": report.ok,
+                "checked": report.checked,
+                "unchained": report.unchained,
+                "first_bad_id": report.first_bad_id,
+                "reason": report.reason,
+            }
+        )
+    elif report.ok:
+        out.print(
+            f"audit chain intact: {report.checked} event(s) verified"
+            + (f", {report.unchained} from before the chain" if report.unchained else "")
+        )
+    else:
+        err.print(f"audit chain BROKEN at event {report.first_bad_id}: {report.reason}")
+    if not report.ok:
+        raise typer.Exit(1)
+
+
+@audit_app.callback()
 @user_errors
 def audit(
+    ctx: typer.Context,
     patient: Annotated[str | None, typer.Option(help="patient id")] = None,
     actor: Annotated[str | None, typer.Option(help="username")] = None,
     action: Annotated[
@@ -290,9 +405,11 @@ def audit(
     offset: Annotated[int, typer.Option(min=0)] = 0,
     format: FormatOpt = Format.text,
 ) -> None:
-    """List the audit trail (oldest first), filtered."""
+    """List the audit trail (oldest first), filtered; ``audit verify`` checks its chain."""
     from uuid import UUID
 
+    if ctx.invoked_subcommand is not None:
+        return
     settings = load_settings()
     patient_id = None
     if patient is not None:

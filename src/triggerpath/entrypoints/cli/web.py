@@ -89,9 +89,20 @@ def _reset_dev_admin(factory: UowFactory, now: datetime) -> str:
         existing = uow.users.by_username(DEV_ADMIN)
         if existing is None:
             user_service.create_user(
-                uow, username=DEV_ADMIN, role="admin", password=password, now=now, created_by=None
+                uow,
+                username=DEV_ADMIN,
+                role="admin",
+                password=password,
+                now=now,
+                created_by=None,
+                dev_only=True,  # refused outside development (issue 14 §8)
             )
-        else:
-            user_service.update_user(uow, existing.id, role="admin", active=True, password=password)
+        else:  # development only: the local operator resets the development admin
+            from triggerpath.services import auth
+
+            uow.users.update(
+                existing.id, role="admin", active=True, password_hash=auth.hash_password(password)
+            )
+            auth.end_credentials(uow, existing.id)
         uow.commit()
     return password

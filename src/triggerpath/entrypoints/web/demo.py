@@ -334,7 +334,13 @@ def ensure_demo_users(uow_factory: UowFactory, now: datetime) -> list[tuple[str,
         for username, role, password in DEMO_USERS:
             if uow.users.by_username(username) is None:
                 users.create_user(
-                    uow, username=username, role=role, password=password, now=now, created_by=None
+                    uow,
+                    username=username,
+                    role=role,
+                    password=password,
+                    now=now,
+                    created_by=None,
+                    dev_only=True,  # well-known password: refused outside development
                 )
         uow.commit()
     return list(DEMO_USERS)

@@ -23,7 +23,12 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.routing import APIRoute
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 
-from triggerpath.entrypoints.api.deps import AppState, get_state, request_id
+from triggerpath.entrypoints.api.deps import (
+    AppState,
+    actor_from_session,
+    get_state,
+    request_id,
+)
 from triggerpath.errors import Conflict, InvalidInput, NotFound
 from triggerpath.knowledge.review import NOTICE, review_of
 from triggerpath.services import auth
@@ -126,8 +131,7 @@ def web_session(request: Request, state: Annotated[AppState, Depends(get_state)]
     if not token:
         raise NeedLogin(_here(request))
     try:
-        with state.uow_factory() as uow:
-            actor = auth.actor_from_session(uow, state.secret_key, token, state.clock())
+        actor = actor_from_session(state, token)  # idle timeout, token version (issue 14)
     except auth.Unauthenticated:
         raise NeedLogin(_here(request)) from None
     return WebSession(actor, token, auth.csrf_token(state.secret_key, token), state, request)

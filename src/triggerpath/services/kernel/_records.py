@@ -60,9 +60,10 @@ def admit_outcome(uow: UnitOfWork, ctx: Context, episode: Record, data: OutcomeD
         session = uow.records.get(data.session_id)
         if session is None or session.kind != "session" or session.parent_id != episode.id:
             problems.append(FieldProblem("session_id", "not a session of this episode"))
-        elif data.relation == "after":
-            performed = datetime.fromisoformat(session.current.data["performed_at"])
-            problems += _present(rules.follow_up_problem(data.measured_on, performed.date()))
+        elif data.relation is not None:
+            day = datetime.fromisoformat(session.current.data["performed_at"]).date()
+            check = rules.follow_up_problem if data.relation == "after" else rules.baseline_problem
+            problems += _present(check(data.measured_on, day))
     refuse(problems)
 
 
