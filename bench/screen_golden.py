@@ -25,13 +25,7 @@ VARIANTS: dict[str, list[str]] = {
     "json": ["--format", "json"],
     "csv": ["--format", "csv"],
     "text": ["--format", "text"],
-    "json_period_relevant": [
-        "--format",
-        "json",
-        "--period-start",
-        "2020-01-01",
-        "--relevant-only",
-    ],  # fmt: skip
+    "json_period_relevant": ["--format", "json", "--period-start", "2020-01-01", "--relevant-only"],
 }
 
 
