@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args
 
 import orjson
 
@@ -37,25 +37,12 @@ from triggerpath.domain.policy import DEFAULT_POLICY, Policy
 from triggerpath.errors import FieldProblem, InvalidInput
 from triggerpath.knowledge.loader import Knowledge
 from triggerpath.knowledge.schema import REGIONS, Region
-from triggerpath.knowledge.valuesets import ValueSetIndex
+from triggerpath.knowledge.valuesets import ResourceType, ValueSetIndex
 
 FHIR_VERSION = "4.0.1"
 
 #: Resource types the reader maps; everything else in a record is skipped.
-READ_TYPES: frozenset[str] = frozenset(
-    {
-        "Patient",
-        "Condition",
-        "Observation",
-        "MedicationRequest",
-        "MedicationStatement",
-        "MedicationAdministration",
-        "AllergyIntolerance",
-        "Procedure",
-        "ServiceRequest",
-        "Medication",
-    }
-)
+READ_TYPES: frozenset[str] = frozenset({"Patient", "Medication", *get_args(ResourceType)})
 ACTIVE_CONDITION = frozenset({"active", "recurrence", "relapse"})
 EXCLUDED_VERIFICATION = frozenset({"refuted", "entered-in-error"})
 ACTIVE_ORDER = frozenset({"active", "on-hold"})
