@@ -37,10 +37,10 @@ from triggerpath.entrypoints.cli.app import (
     FormatOpt,
     app,
     emit_json,
-    out,
     parse_date,
     read_json,
     schema_app,
+    show,
     user_errors,
 )
 from triggerpath.entrypoints.render import ids
@@ -87,10 +87,7 @@ def score_command(
     """Score an outcome questionnaire by its published rules (JSON: score, band, subscales)."""
     kb = load_knowledge()
     result = score_answers(instrument.strip().lower(), parse_answers(answers), kb)
-    if format is Format.json:
-        emit_json(result.model_dump(mode="json"))
-    else:
-        out.print(render_score(result))
+    show(result, format, lambda: render_score(result))
 
 
 @app.command("course")
@@ -107,10 +104,7 @@ def course_command(
     when = parse_date(as_of)
     episode = parse_episode(read_json(file, expect="episode"), kb, as_of=when)
     report = evaluate_course(episode, kb, as_of=when)
-    if format is Format.json:
-        emit_json(report.model_dump(mode="json"))
-    else:
-        out.print(render_course(report, title=str(file)))
+    show(report, format, lambda: render_course(report, title=str(file)))
 
 
 @schema_app.command("episode")

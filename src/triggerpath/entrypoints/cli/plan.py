@@ -40,6 +40,7 @@ from triggerpath.entrypoints.cli.app import (
     parse_date,
     read_json,
     schema_app,
+    show,
     user_errors,
 )
 from triggerpath.entrypoints.render import ids
@@ -256,10 +257,7 @@ def dose(
         result = check_dose(request, kb, policy=pol)
     except InvalidInput as exc:
         raise InvalidInput([_cli_field(p, list(injectate), priors) for p in exc.problems]) from None
-    if format is Format.json:
-        emit_json(result.model_dump(mode="json"))
-    else:
-        out.print(render_dose(result))
+    show(result, format, lambda: render_dose(result))
 
 
 @app.command("plan")
@@ -278,10 +276,7 @@ def plan(
     pol = load_policy(policy)
     request = parse_plan_request(read_json(file, expect="plan"), kb)
     result = plan_from_request(request, kb, as_of=when, policy=pol)
-    if format is Format.json:
-        emit_json(result.model_dump(mode="json"))
-    else:
-        out.print(render_plan(result, title=str(file)))
+    show(result, format, lambda: render_plan(result, title=str(file)))
 
 
 @schema_app.command("plan")
