@@ -16,14 +16,12 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
+from triggerpath.adapters.migrations.columns import TS
+
 revision: str = "0004_cds_production"
 down_revision: str | None = "0003_security"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
-
-
-def TS() -> sa.DateTime:  # noqa: N802 - reads like a type in the column lists
-    return sa.DateTime(timezone=True)
 
 
 def upgrade() -> None:
