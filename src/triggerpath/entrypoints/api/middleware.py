@@ -247,17 +247,10 @@ def _body_problems(body: bytes, content_type: str) -> list[FieldProblem]:
     if not body:
         return []
     if "json" in content_type:
-<<<<<<< HEAD
-        try:
-            data: Any = json.loads(body)
-        except (ValueError, RecursionError):
-            return []  # the route reports malformed (400) or too deeply nested (422) JSON
-=======
         try:  # bounded (depth, number size): the walk below must not recurse without end
             data: Any = jsontext.loads(body.decode("utf-8"))
-        except (ValueError, InvalidInput):
+        except (ValueError, RecursionError, InvalidInput):
             return []  # the route reports malformed or out-of-bounds JSON itself
->>>>>>> engine
         return list(control_character_problems(data, multiline_fields=FREE_TEXT_FIELDS))
     if "x-www-form-urlencoded" in content_type:
         # a form field may be a textarea (one item a line): tab and newline allowed in all
