@@ -12,7 +12,6 @@ its audit event.
 
 from __future__ import annotations
 
-import json
 import logging
 import re
 import time
@@ -28,9 +27,10 @@ from starlette.requests import Request
 from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from triggerpath.domain import jsontext
 from triggerpath.domain.text import control_character_problems, text_problem
 from triggerpath.entrypoints.api.problems import FieldError, problem_response
-from triggerpath.errors import FieldProblem
+from triggerpath.errors import FieldProblem, InvalidInput
 from triggerpath.services import audit
 from triggerpath.services.model import Actor, AuditEvent, Outcome
 from triggerpath.services.uow import UowFactory
@@ -247,10 +247,10 @@ def _body_problems(body: bytes, content_type: str) -> list[FieldProblem]:
     if not body:
         return []
     if "json" in content_type:
-        try:
-            data: Any = json.loads(body)
-        except (ValueError, RecursionError):
-            return []  # the route reports malformed (400) or too deeply nested (422) JSON
+        try:  # bounded (depth, number size): the walk below must not recurse without end
+            data: Any = jsontext.loads(body.decode("utf-8"))
+        except (ValueError, RecursionError, InvalidInput):
+            return []  # the route reports malformed or out-of-bounds JSON itself
         return list(control_character_problems(data, multiline_fields=FREE_TEXT_FIELDS))
     if "x-www-form-urlencoded" in content_type:
         # a form field may be a textarea (one item a line): tab and newline allowed in all

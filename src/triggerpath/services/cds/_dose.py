@@ -9,11 +9,14 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from decimal import Decimal
+from decimal import ROUND_CEILING, Decimal
 from typing import Any
+
+from pydantic import ValidationError
 
 from triggerpath.domain.dosing import DoseCheck, DoseRequest, PriorDose, SolutionDose, check_dose
 from triggerpath.domain.policy import Policy
+from triggerpath.domain.validation import problems_from
 from triggerpath.errors import InvalidInput
 from triggerpath.knowledge.loader import Knowledge
 from triggerpath.services.cds._builder import Cards, CardText, Why
@@ -38,6 +41,10 @@ def _agent_of(kb: Knowledge, text: str) -> str | None:
     return None
 
 
+ML_STEP = Decimal("0.000001")
+LARGE = Decimal(10) ** 7  # beyond the engine's bound: refused there, named
+
+
 def _percent(text: str) -> Decimal | None:
     """The strength in %, from "1%" or "10 MG/ML" (10 mg/mL = 1%)."""
     m = PERCENT.search(text)
@@ -54,10 +61,15 @@ def _quantity_ml(q: Any, percent: Decimal | None, *, mg_ok: bool) -> Decimal | N
     unit = str(q.get("code") or q.get("unit") or "").lower()
     value = Decimal(str(q["value"]))
     if unit in ML_UNITS:
-        return value
+        return _up(value)
     if mg_ok and unit == "mg" and percent:
-        return value / (percent * 10)
+        return _up(value / (percent * 10))
     return None
+
+
+def _up(ml: Decimal) -> Decimal:
+    """A volume to the engine's 6 decimal places, rounded up: the dose is never understated."""
+    return ml.quantize(ML_STEP, rounding=ROUND_CEILING) if ml.is_finite() and ml < LARGE else ml
 
 
 def _ml(resource: Mapping[str, Any], percent: Decimal | None) -> Decimal | None:
@@ -193,17 +205,20 @@ def dose_card(
         _incomplete_card(b, order, snap, missing)
         return None
     prior, unknown = _prior_doses(snap, kb)
-    request = DoseRequest(
-        weight_kg=snap.weight.value,
-        height_cm=snap.height.value if snap.height else None,
-        sex="female" if snap.sex == "female" else "male" if snap.sex == "male" else None,
-        solutions=[
-            SolutionDose(agent=o.agent, percent=o.percent, ml=o.ml, epinephrine=o.epinephrine)
-        ],
-        prior_24h=prior,
-    )
     try:
+        request = DoseRequest(
+            weight_kg=snap.weight.value,
+            height_cm=snap.height.value if snap.height else None,
+            sex="female" if snap.sex == "female" else "male" if snap.sex == "male" else None,
+            solutions=[
+                SolutionDose(agent=o.agent, percent=o.percent, ml=o.ml, epinephrine=o.epinephrine)
+            ],
+            prior_24h=prior,
+        )
         result = check_dose(request, kb, policy=policy)
+    except ValidationError as exc:  # an EHR value outside the engine's bounds: say so
+        _invalid_card(b, order, InvalidInput(problems_from(exc)))
+        return None
     except InvalidInput as exc:
         _invalid_card(b, order, exc)
         return None
