@@ -5,6 +5,8 @@ Renders the engine's objects as they are: no decision is recomputed here.
 
 from __future__ import annotations
 
+from datetime import date
+
 from rich.console import Group, RenderableType
 from rich.panel import Panel
 from rich.table import Table
@@ -49,6 +51,14 @@ def expected_course(ec: ExpectedCourse, relief: str) -> list[RenderableType]:
         else "phase unknown (duration not recorded)"
     )
     return [heading("Expected course"), Text(f"{sessions}. {relief} {ids(ec.statement_ids)}")]
+
+
+def footer(knowledge_version: str, as_of: date, disclaimer: str) -> Text:
+    """The closing line of an assessment or a plan: which knowledge, which day, the caveat."""
+    return Text(
+        f"\nKnowledge {knowledge_version} · as of {as_of.isoformat()} · {disclaimer}",
+        style="dim italic",
+    )
 
 
 def recommendation(rec: Recommendation, *, title: str | None = None) -> RenderableType:
@@ -102,13 +112,7 @@ def recommendation(rec: Recommendation, *, title: str | None = None) -> Renderab
             parts.append(
                 Text(f"≠ {cf.topic}: {cf.range} — " + "; ".join(cf.positions), style="dim")
             )
-    parts.append(
-        Text(
-            f"\nKnowledge {rec.knowledge_version} · as of {rec.as_of.isoformat()} · "
-            f"{rec.disclaimer}",
-            style="dim italic",
-        )
-    )
+    parts.append(footer(rec.knowledge_version, rec.as_of, rec.disclaimer))
     return Panel(Group(*parts), title=title or "TriggerPath assessment", expand=True)
 
 

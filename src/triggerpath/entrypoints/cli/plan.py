@@ -43,7 +43,14 @@ from triggerpath.entrypoints.cli.app import (
     show,
     user_errors,
 )
-from triggerpath.entrypoints.render import caution, expected_course, heading, ids, section
+from triggerpath.entrypoints.render import (
+    caution,
+    expected_course,
+    footer,
+    heading,
+    ids,
+    section,
+)
 from triggerpath.errors import FieldProblem, InvalidInput
 from triggerpath.knowledge import load_knowledge
 
@@ -496,14 +503,8 @@ def render_plan(plan: ProcedurePlan, *, title: str | None = None) -> RenderableT
                 f"{ids(ra.statement_ids)}"
             )
         )
-    parts.append(Text("\nAlternatives", style="bold underline"))
+    parts.append(heading("Alternatives"))
     for alt in plan.alternatives:
         parts.append(Text(f"- {alt.title}: {alt.text} {ids(alt.statement_ids)}", style="dim"))
-    parts.append(
-        Text(
-            f"\nKnowledge {plan.knowledge_version} · as of {plan.as_of.isoformat()} · "
-            f"{plan.disclaimer}",
-            style="dim italic",
-        )
-    )
+    parts.append(footer(plan.knowledge_version, plan.as_of, plan.disclaimer))
     return Panel(Group(*parts), title=title or "TriggerPath procedure plan", expand=True)
