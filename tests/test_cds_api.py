@@ -210,6 +210,44 @@ def test_jwks_url_is_fetched_and_cached(kb: Knowledge, keys: EhrKeys) -> None:
     assert calls == ["https://ehr.example.org/jwks"]
 
 
+def test_an_unknown_kid_refetches_the_jwks_at_most_every_10_s(kb: Knowledge) -> None:
+    """Key rotation: a token with a new kid makes us fetch the JWKS again, but random kids
+    cannot make us hammer the EHR (one refetch per 10 s)."""
+    old, new = EhrKeys(), EhrKeys()
+    served = {"jwks": old.jwks()}
+    calls: list[str] = []
+    now = [NOW]
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        calls.append(str(request.url))
+        return httpx.Response(200, json=served["jwks"])
+
+    app = FastAPI()
+    clients = {old.issuer: {"jwks_url": "https://ehr.example.org/jwks"}}
+    app.include_router(
+        cds_router(
+            Settings(cds_trusted_clients=clients),
+            knowledge=kb,
+            transport=httpx.MockTransport(handler),
+            clock=lambda: now[0],
+        )
+    )
+    client = TestClient(app)
+    path = "/cds-services"
+    assert client.get(path, headers=auth(old, path, now=now[0])).status_code == 200
+    # the EHR rotates to a new key under the same kid name "ec-1" and issuer
+    served["jwks"] = new.jwks()
+    for k in served["jwks"]["keys"]:
+        k["kid"] = "ec-2" if k["kid"] == "ec-1" else "rsa-2"
+    rotated = new.token(BASE + path, now=now[0], header={"kid": "ec-2"})
+    r = client.get(path, headers={"Authorization": f"Bearer {rotated}"})
+    assert r.status_code == 401 and len(calls) == 1  # cache 0 s old: no refetch yet
+    now[0] = NOW + timedelta(seconds=11)
+    rotated = new.token(BASE + path, now=now[0], header={"kid": "ec-2"})
+    r = client.get(path, headers={"Authorization": f"Bearer {rotated}"})
+    assert r.status_code == 200 and len(calls) == 2  # unknown kid: fetched again
+
+
 def test_configuration_problems_name_the_setting() -> None:
     with pytest.raises(InvalidInput) as info:
         CdsConfig.from_settings(
@@ -546,3 +584,17 @@ def test_synthea_order_sign_over_http(kb: Knowledge, keys: EhrKeys) -> None:
         assert all(len(c["summary"]) < 140 for c in r.json()["cards"])
         checked += 1
     assert checked == 35
+
+
+def test_control_characters_in_a_hook_call_name_the_field(kb: Knowledge) -> None:
+    """The one control-character rule (domain/text.py) on the body the route parses; FHIR
+    strings may hold newlines (narratives, notes), other control characters are refused."""
+    client, _ = make_app(kb, env="development")
+    pat = {**patient("p1"), "text": {"status": "generated", "div": "<div>line one\nline two</div>"}}
+    ok = hook_request("patient-view", "p1", {**minimal_prefetch("p1"), "patient": pat})
+    assert client.post("/cds-services/patient-view", json=ok).status_code == 200
+    bad = hook_request("patient-view", "p1", minimal_prefetch("p1"))
+    bad["prefetch"]["patient"]["gender"] = "fe\x00male"
+    r = client.post("/cds-services/patient-view", json=bad)
+    assert r.status_code == 400
+    assert [e["field"] for e in r.json()["errors"]] == ["prefetch.patient.gender"]

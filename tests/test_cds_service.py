@@ -9,6 +9,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from triggerpath.adapters.cds_fhir import FHIR_R4
 from triggerpath.adapters.fhir_r4 import read_bundle
 from triggerpath.adapters.fhir_r4.read import PatientSnapshot
 from triggerpath.knowledge import Knowledge
@@ -54,7 +55,9 @@ def snap_of(
 
 def sign(kb: Knowledge, snap: PatientSnapshot, *orders: dict[str, Any]) -> Evaluation:
     draft = bundle(*(orders or (tpi_service_request(),)))
-    return order_hook("order-sign", snap, draft, kb, hook_instance="hi-1", options=OPTIONS)
+    return order_hook(
+        "order-sign", snap, draft, kb, hook_instance="hi-1", fhir=FHIR_R4, options=OPTIONS
+    )
 
 
 def by_code(ev: Evaluation) -> dict[str, dict[str, Any]]:
@@ -101,9 +104,9 @@ def test_tpi_orders_are_recognised(kb: Knowledge) -> None:
         {**tpi_service_request("sr-2"), "status": "revoked"},
         {**tpi_service_request("sr-3"), "code": {"coding": [{"system": CPT, "code": "20550"}]}},
     )
-    refs = [o.reference for o in tpi_orders(orders, kb)]
+    refs = [o.reference for o in tpi_orders(orders, kb, fhir=FHIR_R4)]
     assert refs == ["ServiceRequest/sr-1", "MedicationRequest/la-inj"]
-    chosen = tpi_orders(orders, kb, selections=["MedicationRequest/la-inj"])
+    chosen = tpi_orders(orders, kb, fhir=FHIR_R4, selections=["MedicationRequest/la-inj"])
     assert [o.reference for o in chosen] == ["MedicationRequest/la-inj"]
 
 
@@ -118,11 +121,18 @@ def test_order_select_only_looks_at_the_selection(kb: Knowledge) -> None:
         draft,
         kb,
         hook_instance="h",
+        fhir=FHIR_R4,
         selections=["MedicationRequest/m-617993-draft"],
     )
     assert none.cards == []
     some = order_hook(
-        "order-select", snap, draft, kb, hook_instance="h", selections=["ServiceRequest/sr-1"]
+        "order-select",
+        snap,
+        draft,
+        kb,
+        hook_instance="h",
+        fhir=FHIR_R4,
+        selections=["ServiceRequest/sr-1"],
     )
     assert "caution-anticoagulant" in by_code(some)
 
@@ -258,7 +268,9 @@ def test_course_limit(kb: Knowledge) -> None:
 
 
 def test_patient_view(kb: Knowledge) -> None:
-    assert patient_view(snap_of(kb), kb, hook_instance="h").cards == []  # nothing relevant
+    assert (
+        patient_view(snap_of(kb), kb, hook_instance="h", fhir=FHIR_R4).cards == []
+    )  # nothing relevant
     snap = snap_of(
         kb,
         condition("M54.50"),
@@ -271,7 +283,7 @@ def test_patient_view(kb: Knowledge) -> None:
             "performedDateTime": (NOW - timedelta(days=20)).isoformat(),
         },
     )
-    cards = by_code(patient_view(snap, kb, hook_instance="h", options=OPTIONS))
+    cards = by_code(patient_view(snap, kb, hook_instance="h", fhir=FHIR_R4, options=OPTIONS))
     status = cards["tpi-status"]
     check_card(status, kb)
     assert status["indicator"] == "info"
@@ -285,7 +297,9 @@ def test_patient_view(kb: Knowledge) -> None:
 
 def test_patient_view_radiculopathy_suggests_a_referral(kb: Knowledge) -> None:
     snap = snap_of(kb, condition("M54.17"), condition("M54.50", rid="lbp"))
-    card = by_code(patient_view(snap, kb, hook_instance="h", options=OPTIONS))["tpi-status"]
+    card = by_code(patient_view(snap, kb, hook_instance="h", fhir=FHIR_R4, options=OPTIONS))[
+        "tpi-status"
+    ]
     check_card(card, kb)
     assert card["indicator"] == "warning"
     assert card["summary"].startswith("TPI not indicated. Radicular pathway")
@@ -318,7 +332,9 @@ def test_card_uuids_are_stable_per_hook_instance(kb: Knowledge) -> None:
     b = [c["uuid"] for c in sign(kb, snap).cards]
     assert a == b and len(set(a)) == len(a)
     draft = bundle(tpi_service_request())
-    other = order_hook("order-sign", snap, draft, kb, hook_instance="hi-2", options=OPTIONS)
+    other = order_hook(
+        "order-sign", snap, draft, kb, hook_instance="hi-2", fhir=FHIR_R4, options=OPTIONS
+    )
     assert not set(a) & {c["uuid"] for c in other.cards}
 
 
@@ -358,7 +374,7 @@ def test_card_invariants_hold_for_any_record(
     assert ev.cards
     for card in ev.cards:
         check_card(card, kb)
-    pv = patient_view(snap, kb, hook_instance="h", options=OPTIONS)
+    pv = patient_view(snap, kb, hook_instance="h", fhir=FHIR_R4, options=OPTIONS)
     for card in pv.cards:
         check_card(card, kb)
 
@@ -390,7 +406,7 @@ def test_synthea_patient_view_cards(kb: Knowledge) -> None:
     shown = 0
     for path in synthea_files():
         snap = read_bundle(path.read_bytes(), kb, now=NOW)
-        ev = patient_view(snap, kb, hook_instance="h", options=OPTIONS)
+        ev = patient_view(snap, kb, hook_instance="h", fhir=FHIR_R4, options=OPTIONS)
         assert bool(ev.cards) == snap.relevant
         shown += bool(ev.cards)
         for card in ev.cards:

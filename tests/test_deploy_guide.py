@@ -260,7 +260,9 @@ def test_nginx_example_proxies_to_the_service_over_tls(tmp_path: Path) -> None:
             try:
                 with urllib.request.urlopen(url, context=insecure, timeout=5) as response:
                     body = response.read().decode()
-                    assert "max-age=63072000" in response.headers["Strict-Transport-Security"]
+                    hsts = response.headers.get_all("Strict-Transport-Security") or []
+                    assert len(hsts) == 1, hsts  # the service's, not doubled by the proxy
+                    assert "max-age=" in hsts[0]
                     break
             except (urllib.error.HTTPError, urllib.error.URLError, ConnectionError):
                 assert proxy.poll() is None, proxy.stderr.read() if proxy.stderr else ""

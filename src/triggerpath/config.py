@@ -126,6 +126,26 @@ class Settings(BaseSettings):
         "required in production (the EHR's access token goes only there)",
     )
 
+    # ---- CDS Hooks (owned by the CDS work; see docs/cds.md)
+    cds_max_request_bytes: int = Field(
+        default=16 * 1_048_576,
+        ge=1024,
+        le=256 * 1_048_576,
+        description="largest CDS Hooks request body (prefetch of a whole record); others: "
+        "max_request_bytes",
+    )
+    cds_trusted_clients: str | None = Field(
+        default=None,
+        description='EHRs allowed to call, JSON {"<iss>": {"jwks": {...}} | {"jwks_url": "https://..."}}',
+    )
+    cds_public_base_url: str | None = Field(
+        default=None, description="base URL the EHR calls (the JWT aud); default: the request's"
+    )
+    cds_fhir_timeout_seconds: float = Field(default=2.0, gt=0, le=30)
+    web_base_url: str | None = Field(
+        default=None, description="TriggerPath web view base URL for links on cards"
+    )
+
     @property
     def development(self) -> bool:
         return self.env == DEVELOPMENT

@@ -1,26 +1,130 @@
-"""Durable store for CDS Hooks cards and feedback (SQLAlchemy Core).
+"""Durable store for CDS Hooks cards, feedback, hook-call answers and jti (SQLAlchemy Core).
 
-Implements the ``FeedbackStore`` port of :mod:`triggerpath.services.feedback`, so
-the feedback loop survives restarts and is shared by every worker: each card is kept
-with its evaluation trace, and each accepted/overridden outcome is appended, never changed.
+Implements the ``CdsStore`` ports of :mod:`triggerpath.services.feedback`, so the feedback
+loop survives restarts and is shared by every worker: each card is kept with its evaluation
+trace (the first issue wins: a repeated hookInstance never hits the unique key), each
+accepted/overridden outcome is appended, never changed, and each signed call's ``jti`` is
+claimed by one atomic insert that every worker sees.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Any, Literal, cast
+import threading
+import time
+from collections.abc import Callable, Sequence
+from datetime import datetime, timedelta
+from typing import Any, Literal, TypeVar, cast
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
 
 from triggerpath.adapters import orm
-from triggerpath.services.feedback import FeedbackRecord, IssuedCard
+from triggerpath.services.feedback import FeedbackRecord, HookCall, IssuedCard
+
+PURGE_EVERY_SECONDS = 60.0
+KEEP_CALLS = timedelta(days=1)
+T = TypeVar("T")
 
 
 class SqlFeedbackStore:
-    """Cards and feedback in the clinic database."""
+    """Cards, feedback, hook-call answers and the jti replay store in the clinic database."""
 
     def __init__(self, engine: sa.Engine) -> None:
         self._engine = engine
+        self._next_purge = 0.0
+        self._local = threading.local()
+
+    def _insert_new(self, table: sa.Table) -> Any:
+        """INSERT that skips rows whose key is already there (PostgreSQL and SQLite)."""
+        if self._engine.dialect.name == "postgresql":
+            return postgresql.insert(table).on_conflict_do_nothing()
+        if self._engine.dialect.name == "sqlite":
+            return sqlite.insert(table).on_conflict_do_nothing()
+        raise NotImplementedError(f"no conflict-free insert for {self._engine.dialect.name}")
+
+    def _on_request_path(self, work: Callable[[sa.Connection], T]) -> T:
+        """Run one statement of the request path with as few round trips as possible.
+
+        PostgreSQL: a connection kept per thread in autocommit, with
+        ``synchronous_commit`` off (no pool checkout, ping, BEGIN or WAL-flush wait per
+        call; a crash may forget the last fraction of a second of jti, which expire within
+        minutes anyway); a dropped connection is replaced once. SQLite: a short
+        transaction from the pool.
+        """
+        if self._engine.dialect.name != "postgresql":
+            with self._engine.begin() as conn:
+                return work(conn)
+        for attempt in (1, 2):
+            conn = self._kept_connection()
+            try:
+                return work(conn)
+            except sa.exc.DBAPIError as exc:
+                self._local.conn = None
+                conn.close()
+                if attempt == 2 or not exc.connection_invalidated:
+                    raise
+        raise AssertionError("unreachable")
+
+    def _kept_connection(self) -> sa.Connection:
+        conn: sa.Connection | None = getattr(self._local, "conn", None)
+        if conn is None or conn.closed or conn.invalidated:
+            conn = self._engine.connect().execution_options(isolation_level="AUTOCOMMIT")
+            conn.exec_driver_sql("SET synchronous_commit TO OFF")
+            self._local.conn = conn
+        return conn
+
+    def claim(self, issuer: str, jti: str, expires_at: datetime, now: datetime) -> bool:
+        """One atomic insert: True for the first use of (issuer, jti), False for a replay."""
+        row = {"issuer": issuer[:255], "jti": jti[:255], "expires_at": expires_at}
+        insert = self._insert_new(orm.cds_jti).returning(orm.cds_jti.c.jti)
+        return self._on_request_path(lambda conn: conn.execute(insert, row).first() is not None)
+
+    def _purge(self, conn: sa.Connection, now: datetime) -> None:
+        """Now and then, drop expired jti and day-old answers (bounded tables)."""
+        if time.monotonic() < self._next_purge:
+            return
+        self._next_purge = time.monotonic() + PURGE_EVERY_SECONDS
+        conn.execute(sa.delete(orm.cds_jti).where(orm.cds_jti.c.expires_at < now))
+        old = orm.cds_hook_calls.c.created_at < now - KEEP_CALLS
+        conn.execute(sa.delete(orm.cds_hook_calls).where(old))
+
+    def record_calls(self, calls: Sequence[HookCall]) -> None:
+        if not calls:
+            return
+        rows = [
+            {
+                "client": c.client[:255],
+                "service_id": c.service_id,
+                "hook_instance": c.hook_instance,
+                "request_digest": c.request_digest,
+                "response": c.response,
+                "created_at": c.created_at,
+            }
+            for c in calls
+        ]
+        with self._engine.begin() as conn:  # the write-behind thread, off the request path
+            conn.execute(self._insert_new(orm.cds_hook_calls), rows)
+            self._purge(conn, max(c.created_at for c in calls))
+
+    def hook_call(self, client: str, service_id: str, hook_instance: str) -> HookCall | None:
+        t = orm.cds_hook_calls
+        q = sa.select(t).where(
+            t.c.client == client[:255],
+            t.c.service_id == service_id,
+            t.c.hook_instance == hook_instance,
+        )
+        row = self._on_request_path(lambda conn: conn.execute(q).first())
+        if row is None:
+            return None
+        m = row._mapping
+        return HookCall(
+            m["client"],
+            m["service_id"],
+            m["hook_instance"],
+            m["request_digest"],
+            bytes(m["response"]),
+            m["created_at"],
+        )
 
     def record_cards(self, cards: Sequence[IssuedCard]) -> None:
         if not cards:
@@ -43,7 +147,7 @@ class SqlFeedbackStore:
             for c in cards
         ]
         with self._engine.begin() as conn:
-            conn.execute(sa.insert(orm.cds_cards), rows)
+            conn.execute(self._insert_new(orm.cds_cards), rows)  # a repeated call keeps the first
 
     def card(self, card_uuid: str) -> IssuedCard | None:
         with self._engine.connect() as conn:

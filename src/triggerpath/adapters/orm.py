@@ -226,3 +226,24 @@ cds_feedback = sa.Table(
     sa.Column("card_known", sa.Boolean(), nullable=False),
     sa.CheckConstraint(_in("outcome", ("accepted", "overridden")), name="outcome"),
 )
+
+# CDS Hooks in production (migration 0004): the jti replay store shared by every worker,
+# and the answer given to each hook call so a repeated hookInstance gets the same cards.
+cds_jti = sa.Table(
+    "cds_jti",
+    metadata,
+    sa.Column("issuer", sa.String(255), primary_key=True),
+    sa.Column("jti", sa.String(255), primary_key=True),
+    sa.Column("expires_at", UTCDateTime(), nullable=False, index=True),
+)
+
+cds_hook_calls = sa.Table(
+    "cds_hook_calls",
+    metadata,
+    sa.Column("client", sa.String(255), primary_key=True),
+    sa.Column("service_id", sa.String(64), primary_key=True),
+    sa.Column("hook_instance", sa.String(128), primary_key=True),
+    sa.Column("request_digest", sa.String(64), nullable=False),
+    sa.Column("response", sa.LargeBinary(), nullable=False),
+    sa.Column("created_at", UTCDateTime(), nullable=False, index=True),
+)

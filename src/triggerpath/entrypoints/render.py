@@ -5,12 +5,14 @@ Renders the engine's objects as they are: no decision is recomputed here.
 
 from __future__ import annotations
 
+from datetime import date
+
 from rich.console import Group, RenderableType
 from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
-from triggerpath.domain.recommendation import Recommendation
+from triggerpath.domain.recommendation import ExpectedCourse, Recommendation
 
 VERDICT_STYLE = {
     "urgent_referral": "bold white on red",
@@ -26,6 +28,39 @@ def ids(statement_ids: list[str]) -> str:
     return "[" + ", ".join(statement_ids) + "]" if statement_ids else ""
 
 
+def caution(text: str, action: str, statement_ids: list[str]) -> Text:
+    """A caution line with what to do about it, as every view prints one."""
+    return Text(f"! {text}\n    → {action} {ids(statement_ids)}", style="yellow")
+
+
+def heading(title: str) -> Text:
+    """A section heading of the terminal views (one look for every command)."""
+    return Text(f"\n{title}", style="bold underline")
+
+
+def section(title: str, lines: list[RenderableType]) -> list[RenderableType]:
+    """A heading over its lines; nothing at all when there are no lines."""
+    return [heading(title), *lines] if lines else []
+
+
+def expected_course(ec: ExpectedCourse, relief: str) -> list[RenderableType]:
+    """The expected-course section of an assessment or a plan: sessions, relief, sources."""
+    sessions = (
+        f"{ec.sessions_min}-{ec.sessions_max} sessions ({ec.phase})"
+        if ec.phase
+        else "phase unknown (duration not recorded)"
+    )
+    return [heading("Expected course"), Text(f"{sessions}. {relief} {ids(ec.statement_ids)}")]
+
+
+def footer(knowledge_version: str, as_of: date, disclaimer: str) -> Text:
+    """The closing line of an assessment or a plan: which knowledge, which day, the caveat."""
+    return Text(
+        f"\nKnowledge {knowledge_version} · as of {as_of.isoformat()} · {disclaimer}",
+        style="dim italic",
+    )
+
+
 def recommendation(rec: Recommendation, *, title: str | None = None) -> RenderableType:
     """Verdict first, then reasons, cautions, next step; statement ids everywhere."""
     parts: list[RenderableType] = []
@@ -38,24 +73,17 @@ def recommendation(rec: Recommendation, *, title: str | None = None) -> Renderab
             head.append(f" (also: {', '.join(rec.redirects[1:])})")
     parts.append(head)
 
-    parts.append(Text("\nReasons", style="bold underline"))
-    for r in rec.reasons:
-        parts.append(Text(f"• {r.text} {ids(r.statement_ids)}"))
-    if rec.cautions:
-        parts.append(Text("\nCautions", style="bold underline"))
-        for c in rec.cautions:
-            parts.append(
-                Text(f"! {c.text}\n    → {c.action} {ids(c.statement_ids)}", style="yellow")
-            )
-    if rec.needs:
-        parts.append(Text("\nNeeded (not guessed)", style="bold underline"))
-        for n in rec.needs:
-            mark = "" if n.blocking else " (optional)"
-            parts.append(Text(f"? {n.field} — {n.why}{mark}"))
-    if rec.findings:
-        parts.append(Text("\nOther findings", style="bold underline"))
-        for f in rec.findings:
-            parts.append(Text(f"- {f.text} {ids(f.statement_ids)}", style="dim"))
+    parts.append(heading("Reasons"))
+    parts += [Text(f"• {r.text} {ids(r.statement_ids)}") for r in rec.reasons]
+    parts += section("Cautions", [caution(c.text, c.action, c.statement_ids) for c in rec.cautions])
+    parts += section(
+        "Needed (not guessed)",
+        [Text(f"? {n.field} — {n.why}{'' if n.blocking else ' (optional)'}") for n in rec.needs],
+    )
+    parts += section(
+        "Other findings",
+        [Text(f"- {f.text} {ids(f.statement_ids)}", style="dim") for f in rec.findings],
+    )
 
     sc = rec.stepped_care
     parts.append(Text("\nStepped care", style="bold underline"))
@@ -72,14 +100,7 @@ def recommendation(rec: Recommendation, *, title: str | None = None) -> Renderab
         parts.append(Text("\nBefore the procedure", style="bold underline"))
         for item in rec.before_procedure:
             parts.append(Text(f"□ {item.title}: {item.text} {ids(item.statement_ids)}"))
-        ec = rec.expected_course
-        parts.append(Text("\nExpected course", style="bold underline"))
-        sessions = (
-            f"{ec.sessions_min}-{ec.sessions_max} sessions ({ec.phase})"
-            if ec.phase
-            else "phase unknown (duration not recorded)"
-        )
-        parts.append(Text(f"{sessions}. {ec.relief} {ids(ec.statement_ids)}"))
+        parts += expected_course(rec.expected_course, rec.expected_course.relief)
         parts.append(Text("\nEvidence", style="bold underline"))
         for item in rec.evidence_notes:
             parts.append(
@@ -91,13 +112,7 @@ def recommendation(rec: Recommendation, *, title: str | None = None) -> Renderab
             parts.append(
                 Text(f"≠ {cf.topic}: {cf.range} — " + "; ".join(cf.positions), style="dim")
             )
-    parts.append(
-        Text(
-            f"\nKnowledge {rec.knowledge_version} · as of {rec.as_of.isoformat()} · "
-            f"{rec.disclaimer}",
-            style="dim italic",
-        )
-    )
+    parts.append(footer(rec.knowledge_version, rec.as_of, rec.disclaimer))
     return Panel(Group(*parts), title=title or "TriggerPath assessment", expand=True)
 
 

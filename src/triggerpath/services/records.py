@@ -138,6 +138,22 @@ def _append(
     return replace(record, current=new)
 
 
+def _next(cur: Version, actor: Actor, now: datetime, reason: str, **changes: Any) -> Version:
+    """The version after ``cur``: numbered next, recorded by ``actor`` at ``now`` for ``reason``.
+
+    Sign, retract, attest and mark-stale differ only in ``changes``; the rest of a new
+    version's bookkeeping is this one rule.
+    """
+    return replace(
+        cur,
+        version=cur.version + 1,
+        recorded_at=now,
+        recorded_by=actor.username,
+        reason=reason,
+        **changes,
+    )
+
+
 def _writable(record: Record) -> None:
     if record.status != "active":
         raise Conflict(f"{record.kind} {record.id} was entered in error; it cannot change")
@@ -197,16 +213,7 @@ def sign(
     if record.signed:
         raise Conflict(f"{kind} {record_id} is already signed")
     kernel.admit_signature(record)
-    cur = record.current
-    new = replace(
-        cur,
-        version=cur.version + 1,
-        recorded_at=now,
-        recorded_by=actor.username,
-        reason="signed",
-        signed_at=now,
-        signed_by=actor.username,
-    )
+    new = _next(record.current, actor, now, "signed", signed_at=now, signed_by=actor.username)
     return _append(uow, record, expected, new)
 
 
@@ -226,15 +233,7 @@ def retract(
     check_if_match(record, if_match)
     _writable(record)
     kernel.admit_retraction(actor, record)
-    cur = record.current
-    new = replace(
-        cur,
-        version=cur.version + 1,
-        status="entered_in_error",
-        recorded_at=now,
-        recorded_by=actor.username,
-        reason=reason,
-    )
+    new = _next(record.current, actor, now, reason, status="entered_in_error")
     retracted = _append(uow, record, expected, new)
     if kind == "assessment":
         mark_plans_stale(uow, actor, record, f"assessment entered in error on {now:%Y-%m-%d}", now)
@@ -255,14 +254,8 @@ def mark_plans_stale(
         if plan.current.data.get("stale"):
             continue
         cur = plan.current
-        new = replace(
-            cur,
-            version=cur.version + 1,
-            data={**cur.data, "stale": True, "stale_reason": why},
-            recorded_at=now,
-            recorded_by=actor.username,
-            reason=f"marked stale: {why}; re-plan before signing",
-        )
+        data = {**cur.data, "stale": True, "stale_reason": why}
+        new = _next(cur, actor, now, f"marked stale: {why}; re-plan before signing", data=data)
         _append(uow, plan, plan.version, new)
 
 
@@ -288,14 +281,7 @@ def attest(
         "attested_by": actor.username,
         "attested_at": now.isoformat(),
     }
-    new = replace(
-        cur,
-        version=cur.version + 1,
-        data=data,
-        recorded_at=now,
-        recorded_by=actor.username,
-        reason="attested by the performer",
-    )
+    new = _next(cur, actor, now, "attested by the performer", data=data)
     return _append(uow, record, expected, new)
 
 

@@ -73,6 +73,20 @@ def patient_in(reference: str) -> str | None:
     return parts[-1] if parts[-2] == "Patient" and parts[-1] else None
 
 
+_PATIENT_IN: dict[str, str | None] = {}
+
+
+def _patient_in_cached(reference: str) -> str | None:
+    """``patient_in`` memoised: a patient's hundreds of resources repeat one reference."""
+    try:
+        return _PATIENT_IN[reference]
+    except KeyError:
+        if len(_PATIENT_IN) > 100_000:
+            _PATIENT_IN.clear()
+        found = _PATIENT_IN[reference] = patient_in(reference)
+        return found
+
+
 def patient_of(resource: dict[str, Any]) -> str | None:
     if resource.get("resourceType") == "Patient":
         pid = resource.get("id")
@@ -81,7 +95,7 @@ def patient_of(resource: dict[str, Any]) -> str | None:
         ref = resource.get(key)
         ref = ref.get("reference") if isinstance(ref, dict) else None
         if isinstance(ref, str) and ref:
-            return patient_in(ref)
+            return _patient_in_cached(ref)
     return None
 
 
@@ -96,6 +110,9 @@ class _Writer:
         self.folder, self.parts = folder, parts
         folder.mkdir(parents=True, exist_ok=True)
         self.files: dict[int, IO[bytes]] = {}
+        # patient id -> (its line prefix, its partition file): a patient's lines come in
+        # hundreds, so the encode and hash are done once per patient, not once per line
+        self._routes: dict[str, tuple[bytes, IO[bytes]]] = {}
 
     def _file(self, index: int) -> IO[bytes]:
         fh = self.files.get(index)
@@ -105,8 +122,13 @@ class _Writer:
         return fh
 
     def patient(self, pid: str, line: bytes) -> None:
-        key = pid.encode()
-        self._file(zlib.crc32(key) % self.parts).write(b"%s\t%s\n" % (key, line.rstrip(b"\r\n")))
+        route = self._routes.get(pid)
+        if route is None:
+            if len(self._routes) > 100_000:
+                self._routes.clear()
+            key = pid.encode()
+            route = self._routes[pid] = (key + b"\t", self._file(zlib.crc32(key) % self.parts))
+        route[1].write(route[0] + line.rstrip(b"\r\n") + b"\n")
 
     def shared(self, line: bytes) -> None:
         self._file(-1).write(line.rstrip(b"\r\n") + b"\n")

@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args
 
 import orjson
 
@@ -37,25 +37,12 @@ from triggerpath.domain.policy import DEFAULT_POLICY, Policy
 from triggerpath.errors import FieldProblem, InvalidInput
 from triggerpath.knowledge.loader import Knowledge
 from triggerpath.knowledge.schema import REGIONS, Region
-from triggerpath.knowledge.valuesets import ValueSetIndex
+from triggerpath.knowledge.valuesets import ResourceType, ValueSetIndex
 
 FHIR_VERSION = "4.0.1"
 
 #: Resource types the reader maps; everything else in a record is skipped.
-READ_TYPES: frozenset[str] = frozenset(
-    {
-        "Patient",
-        "Condition",
-        "Observation",
-        "MedicationRequest",
-        "MedicationStatement",
-        "MedicationAdministration",
-        "AllergyIntolerance",
-        "Procedure",
-        "ServiceRequest",
-        "Medication",
-    }
-)
+READ_TYPES: frozenset[str] = frozenset({"Patient", "Medication", *get_args(ResourceType)})
 ACTIVE_CONDITION = frozenset({"active", "recurrence", "relapse"})
 EXCLUDED_VERIFICATION = frozenset({"refuted", "entered-in-error"})
 ACTIVE_ORDER = frozenset({"active", "on-hold"})
@@ -341,16 +328,24 @@ def _match_text(index: ValueSetIndex, text: str | None) -> tuple[str, ...]:
     return hits
 
 
+# (value sets, code, name, matched_by, drug class) of a medication concept
+_Drug = tuple[tuple[str, ...], str, str, str, str | None]
+_DRUG_CACHE: dict[tuple[int, bytes], _Drug] = {}
+
+
 def references_to(patient_id: str) -> frozenset[str]:
     """The forms a reference to this patient takes in bundles and exports."""
     return frozenset({f"Patient/{patient_id}", f"urn:uuid:{patient_id}", patient_id})
 
 
 def _subject_ref(resource: Mapping[str, Any]) -> str | None:
+    # _str(_dict(...)) spelt out: this runs once per resource of every screened patient
     for key in ("subject", "patient"):
-        ref = _str(_dict(resource.get(key)).get("reference"))
-        if ref:
-            return ref
+        value = resource.get(key)
+        if isinstance(value, dict):
+            ref = value.get("reference")
+            if isinstance(ref, str) and ref:
+                return ref
     return None
 
 
@@ -508,6 +503,35 @@ class _Reader:
             return None, ref
         return med.get("code"), None
 
+    def _drug_uncached(self, concept: Any) -> _Drug:
+        hits, code, display = self.matches(concept)
+        name = self.text_of(concept) or display
+        matched_by = "code" if hits else "none"
+        if not hits:
+            hits = _match_text(self.vs, name)
+            matched_by = "name" if hits else "none"
+        drug_class = next(
+            (self.vs.by_id[h].drug_class for h in hits if self.vs.by_id[h].drug_class), None
+        )
+        if drug_class is None:
+            drug_class = _class_by_name(self.kb, name)
+        return hits, code, name, matched_by, drug_class
+
+    def _drug(self, concept: Any) -> _Drug:
+        """What a medication concept means (value sets, code, name, class), memoised by the
+        concept's JSON: a population orders the same few hundred drugs over and over, and
+        the result depends on nothing but the concept and the knowledge base."""
+        try:
+            key = (id(self.vs), orjson.dumps(concept))
+        except TypeError:  # not plain JSON (orjson.JSONEncodeError is a TypeError)
+            return self._drug_uncached(concept)
+        found = _DRUG_CACHE.get(key)
+        if found is None:
+            if len(_DRUG_CACHE) > 20_000:
+                _DRUG_CACHE.clear()
+            found = _DRUG_CACHE[key] = self._drug_uncached(concept)
+        return found
+
     def medication(self, r: Mapping[str, Any], snap: PatientSnapshot, kind: str) -> None:
         status = _str(r.get("status")) or "unknown"
         if status == "entered-in-error":
@@ -529,17 +553,7 @@ class _Reader:
                     Missing(f"medications ({ref})", f"active order whose drug is unknown: {why}")
                 )
             return
-        hits, code, display = self.matches(concept)
-        name = self.text_of(concept) or display
-        matched_by = "code" if hits else "none"
-        if not hits:
-            hits = _match_text(self.vs, name)
-            matched_by = "name" if hits else "none"
-        drug_class = next(
-            (self.vs.by_id[h].drug_class for h in hits if self.vs.by_id[h].drug_class), None
-        )
-        if drug_class is None:
-            drug_class = _class_by_name(self.kb, name)
+        hits, code, name, matched_by, drug_class = self._drug(concept)
         entry = MedicationEntry(
             name=name,
             drug_class=drug_class,

@@ -96,8 +96,12 @@ def create_app(
     )
     problems.install(app)
     # innermost first: the last one added sees the request first
-    app.add_middleware(middleware.ControlCharacters)
-    app.add_middleware(middleware.BodyLimit, max_bytes=settings.max_request_bytes)
+    app.add_middleware(middleware.ControlCharacters, own_check_prefixes=("/cds-services",))
+    app.add_middleware(
+        middleware.BodyLimit,
+        max_bytes=settings.max_request_bytes,
+        prefix_limits={"/cds-services": settings.cds_max_request_bytes},
+    )
     app.add_middleware(middleware.PatientAudit, uow_factory=lambda: app.state.tp.uow_factory)
     if settings.cors_origins:  # closed unless origins are listed explicitly
         app.add_middleware(
@@ -109,10 +113,11 @@ def create_app(
         )
     app.add_middleware(middleware.SecurityHeaders, docs_paths=frozenset({"/docs"}))
     app.add_middleware(middleware.RequestContext)
+    # CDS Hooks 2.0 (/cds-services) first, so the EHR's calls are matched before the other
+    # routes; cards, feedback, answers and jti are kept in the clinic database.
+    app.include_router(cds_router(settings, SqlFeedbackStore(engine), knowledge=app.state.tp.kb))
     for router in [*default_routers(), *extra_routers]:
         app.include_router(router)
-    # CDS Hooks 2.0 (/cds-services): cards and feedback are kept in the clinic database.
-    app.include_router(cds_router(settings, SqlFeedbackStore(engine), knowledge=app.state.tp.kb))
     _document_text_rule(app)
     return app
 

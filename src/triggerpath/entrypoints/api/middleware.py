@@ -12,7 +12,6 @@ its audit event.
 
 from __future__ import annotations
 
-import json
 import logging
 import re
 import time
@@ -28,9 +27,10 @@ from starlette.requests import Request
 from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from triggerpath.domain import jsontext
 from triggerpath.domain.text import control_character_problems, text_problem
 from triggerpath.entrypoints.api.problems import FieldError, problem_response
-from triggerpath.errors import FieldProblem
+from triggerpath.errors import FieldProblem, InvalidInput
 from triggerpath.services import audit
 from triggerpath.services.model import Actor, AuditEvent, Outcome
 from triggerpath.services.uow import UowFactory
@@ -93,16 +93,20 @@ class BodyLimit:
     """Refuse request bodies over ``max_bytes`` with 413 problem details.
 
     Checks ``Content-Length`` up front and counts the bytes of streamed bodies, so a
-    chunked upload cannot get round the limit.
+    chunked upload cannot get round the limit. ``prefix_limits`` gives paths their own
+    limit (CDS Hooks calls carry a whole record as prefetch: 16 MiB by default).
     """
 
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+    def __init__(
+        self, app: ASGIApp, max_bytes: int, prefix_limits: dict[str, int] | None = None
+    ) -> None:
         self.app = app
-        self.max_bytes = max_bytes
+        self.default_max_bytes = max_bytes
+        self.prefix_limits = tuple((prefix_limits or {}).items())
 
-    async def _refuse(self, scope: Scope, receive: Receive, send: Send) -> None:
+    async def _refuse(self, scope: Scope, receive: Receive, send: Send, limit: int) -> None:
         response = problem_response(
-            Request(scope), 413, f"request bodies are limited to {self.max_bytes} bytes"
+            Request(scope), 413, f"request bodies are limited to {limit} bytes"
         )
         await response(scope, receive, send)
 
@@ -110,14 +114,21 @@ class BodyLimit:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        path = scope.get("path", "")
+        limit = next(
+            (n for p, n in self.prefix_limits if path.startswith(p)), self.default_max_bytes
+        )
+        await self._limited(scope, receive, send, limit)
+
+    async def _limited(self, scope: Scope, receive: Receive, send: Send, max_bytes: int) -> None:
         for key, value in scope.get("headers", []):
             if key == b"content-length":
                 try:
                     declared = int(value)
                 except ValueError:
-                    declared = self.max_bytes + 1
-                if declared > self.max_bytes:
-                    await self._refuse(scope, receive, send)
+                    declared = max_bytes + 1
+                if declared > max_bytes:
+                    await self._refuse(scope, receive, send, max_bytes)
                     return
         seen = 0
         response_started = False
@@ -127,8 +138,8 @@ class BodyLimit:
             message = await receive()
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
-                if seen > self.max_bytes:
-                    raise _TooLarge(self.max_bytes)
+                if seen > max_bytes:
+                    raise _TooLarge(max_bytes)
             return message
 
         async def tracking(message: Message) -> None:
@@ -141,7 +152,7 @@ class BodyLimit:
             await self.app(scope, counted, tracking)
         except _TooLarge:
             if not response_started:
-                await self._refuse(scope, receive, send)
+                await self._refuse(scope, receive, send, max_bytes)
 
 
 # --------------------------------------------------------------------------- headers
@@ -236,10 +247,10 @@ def _body_problems(body: bytes, content_type: str) -> list[FieldProblem]:
     if not body:
         return []
     if "json" in content_type:
-        try:
-            data: Any = json.loads(body)
-        except ValueError:
-            return []  # the route reports malformed JSON (400) itself
+        try:  # bounded (depth, number size): the walk below must not recurse without end
+            data: Any = jsontext.loads(body.decode("utf-8"))
+        except (ValueError, RecursionError, InvalidInput):
+            return []  # the route reports malformed or out-of-bounds JSON itself
         return list(control_character_problems(data, multiline_fields=FREE_TEXT_FIELDS))
     if "x-www-form-urlencoded" in content_type:
         # a form field may be a textarea (one item a line): tab and newline allowed in all
@@ -259,13 +270,18 @@ class ControlCharacters:
     Query strings, header values and JSON or form bodies: a control character (other
     than tab and newline in free-text fields) is a 422 naming the field, before any
     route or database sees it, so SQLite and PostgreSQL answer alike.
+
+    ``own_check_prefixes``: routes that apply the same rule themselves on the body they
+    parse (CDS Hooks: FHIR strings may hold tab, CR and newline anywhere, and a 16 MiB
+    prefetch is parsed once, with orjson, by the route).
     """
 
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, own_check_prefixes: tuple[str, ...] = ()) -> None:
         self.app = app
+        self.own_check_prefixes = own_check_prefixes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
+        if scope["type"] != "http" or scope.get("path", "").startswith(self.own_check_prefixes):
             await self.app(scope, receive, send)
             return
         problems = _header_problems(scope) + _query_problems(scope.get("query_string", b""))

@@ -62,12 +62,7 @@ def create_user(body: s.UserCreate, call: Annotated[Call, action("user.create")]
 def list_users(paging: Paging, call: Annotated[Call, action("user.list")]) -> Any:
     def run(uow: UnitOfWork, note: AuditNote) -> dict[str, Any]:
         items, total = users.list_users(uow, paging)
-        return {
-            "items": [s.user_view(u) for u in items],
-            "total": total,
-            "limit": paging.limit,
-            "offset": paging.offset,
-        }
+        return s.page_of([s.user_view(u) for u in items], total, paging)
 
     return call.run(run)
 
@@ -182,12 +177,7 @@ def list_audit(
 
     def run(uow: UnitOfWork, note: AuditNote) -> dict[str, Any]:
         items, total = uow.audit.page(query, paging)
-        return {
-            "items": [s.audit_view(e) for e in items],
-            "total": total,
-            "limit": paging.limit,
-            "offset": paging.offset,
-        }
+        return s.page_of([s.audit_view(e) for e in items], total, paging)
 
     return call.run(run)
 

@@ -447,12 +447,7 @@ def _page(
             include_retracted=include_retracted,
         )
         view = SPECS[kind].view
-        return {
-            "items": [view(r, state) for r in items],
-            "total": total,
-            "limit": paging.limit,
-            "offset": paging.offset,
-        }
+        return s.page_of([view(r, state) for r in items], total, paging)
 
     return call.run(run)
 

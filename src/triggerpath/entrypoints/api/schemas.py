@@ -14,7 +14,17 @@ from triggerpath.domain.integrity import SafetyEvent
 from triggerpath.domain.policy import Policy
 from triggerpath.knowledge.loader import Knowledge
 from triggerpath.services.clinical import Phase, episode_phase
-from triggerpath.services.model import ApiKey, AuditEvent, Kind, Record, Role, Status, User, Version
+from triggerpath.services.model import (
+    ApiKey,
+    AuditEvent,
+    Kind,
+    Record,
+    Role,
+    Status,
+    User,
+    Version,
+    Window,
+)
 from triggerpath.services.payloads import (
     AssessmentIn,
     Correction,
@@ -39,6 +49,11 @@ class Page(Out, Generic[T]):
     total: int = Field(description="items matching, over all pages")
     limit: int
     offset: int
+
+
+def page_of(items: list[Any], total: int, window: Window) -> dict[str, Any]:
+    """A ``Page`` body: one window's items, the total over all pages, and the window itself."""
+    return {"items": items, "total": total, "limit": window.limit, "offset": window.offset}
 
 
 class RecordMeta(Out):

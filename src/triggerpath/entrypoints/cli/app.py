@@ -338,3 +338,14 @@ def check_shape(data: Any, expect: str, path: Path, field: str = "FILE") -> None
 
 def emit_json(data: Any) -> None:
     sys.stdout.write(json.dumps(data, indent=2, ensure_ascii=False, default=str) + "\n")
+
+
+def show(result: Any, format: Format, text: Callable[[], object]) -> None:
+    """Every command's one output rule: the result model as JSON, or its text rendering.
+
+    ``text`` is called only for text output, so a JSON run never builds the rich view.
+    """
+    if format is Format.json:
+        emit_json(result.model_dump(mode="json"))
+    else:
+        out.print(text())

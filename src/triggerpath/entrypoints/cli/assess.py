@@ -22,6 +22,7 @@ from triggerpath.entrypoints.cli.app import (
     parse_date,
     read_json,
     schema_app,
+    show,
     user_errors,
 )
 from triggerpath.errors import InvalidInput, NotFound
@@ -40,10 +41,7 @@ def assess(
     when = parse_date(as_of)
     assessment = parse_assessment(read_json(file, expect="assessment"), kb)
     rec = run_assess(assessment, kb, as_of=when)
-    if format is Format.json:
-        emit_json(rec.model_dump(mode="json"))
-    else:
-        out.print(render.recommendation(rec, title=str(file)))
+    show(rec, format, lambda: render.recommendation(rec, title=str(file)))
 
 
 @app.command()

@@ -37,13 +37,13 @@ from triggerpath.entrypoints.cli.app import (
     FormatOpt,
     app,
     emit_json,
-    out,
     parse_date,
     read_json,
     schema_app,
+    show,
     user_errors,
 )
-from triggerpath.entrypoints.render import ids
+from triggerpath.entrypoints.render import ids, section
 from triggerpath.knowledge import load_knowledge
 
 RESPONSE_STYLE = {
@@ -87,10 +87,7 @@ def score_command(
     """Score an outcome questionnaire by its published rules (JSON: score, band, subscales)."""
     kb = load_knowledge()
     result = score_answers(instrument.strip().lower(), parse_answers(answers), kb)
-    if format is Format.json:
-        emit_json(result.model_dump(mode="json"))
-    else:
-        out.print(render_score(result))
+    show(result, format, lambda: render_score(result))
 
 
 @app.command("course")
@@ -107,10 +104,7 @@ def course_command(
     when = parse_date(as_of)
     episode = parse_episode(read_json(file, expect="episode"), kb, as_of=when)
     report = evaluate_course(episode, kb, as_of=when)
-    if format is Format.json:
-        emit_json(report.model_dump(mode="json"))
-    else:
-        out.print(render_course(report, title=str(file)))
+    show(report, format, lambda: render_course(report, title=str(file)))
 
 
 @schema_app.command("episode")
@@ -202,9 +196,9 @@ def _ablation(d: AblationDecision) -> list[RenderableType]:
 def render_course(r: CourseReport, *, title: str | None = None) -> RenderableType:
     """Response first, then warnings, sessions, reassessment and the re-evaluation."""
     parts: list[RenderableType] = [*_response(r)]
-    parts += _section("Warnings", [_warning(w) for w in r.warnings])
+    parts += section("Warnings", [_warning(w) for w in r.warnings])
     parts += _sessions(r)
-    parts += _section(
+    parts += section(
         "Outcome measures",
         [
             Text(
@@ -215,10 +209,10 @@ def render_course(r: CourseReport, *, title: str | None = None) -> RenderableTyp
             for o in r.outcomes
         ],
     )
-    parts += _section(
+    parts += section(
         "Notes", [Text(f"- {n.text} {ids(n.statement_ids)}", style="dim") for n in r.notes]
     )
-    parts += _section("Needed (not guessed)", [Text(f"? {n.field} — {n.why}") for n in r.needs])
+    parts += section("Needed (not guessed)", [Text(f"? {n.field} — {n.why}") for n in r.needs])
     if r.reevaluation is not None:
         parts.extend(_worksheet(r.reevaluation))
     if r.ablation is not None:
@@ -231,11 +225,6 @@ def render_course(r: CourseReport, *, title: str | None = None) -> RenderableTyp
         )
     )
     return Panel(Group(*parts), title=title or "TriggerPath course", expand=True)
-
-
-def _section(heading: str, lines: list[RenderableType]) -> list[RenderableType]:
-    """A heading over its lines; nothing at all when there are no lines."""
-    return [Text(f"\n{heading}", style="bold underline"), *lines] if lines else []
 
 
 def _response(r: CourseReport) -> list[RenderableType]:

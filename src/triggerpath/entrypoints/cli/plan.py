@@ -40,9 +40,17 @@ from triggerpath.entrypoints.cli.app import (
     parse_date,
     read_json,
     schema_app,
+    show,
     user_errors,
 )
-from triggerpath.entrypoints.render import ids
+from triggerpath.entrypoints.render import (
+    caution,
+    expected_course,
+    footer,
+    heading,
+    ids,
+    section,
+)
 from triggerpath.errors import FieldProblem, InvalidInput
 from triggerpath.knowledge import load_knowledge
 
@@ -256,10 +264,7 @@ def dose(
         result = check_dose(request, kb, policy=pol)
     except InvalidInput as exc:
         raise InvalidInput([_cli_field(p, list(injectate), priors) for p in exc.problems]) from None
-    if format is Format.json:
-        emit_json(result.model_dump(mode="json"))
-    else:
-        out.print(render_dose(result))
+    show(result, format, lambda: render_dose(result))
 
 
 @app.command("plan")
@@ -278,10 +283,7 @@ def plan(
     pol = load_policy(policy)
     request = parse_plan_request(read_json(file, expect="plan"), kb)
     result = plan_from_request(request, kb, as_of=when, policy=pol)
-    if format is Format.json:
-        emit_json(result.model_dump(mode="json"))
-    else:
-        out.print(render_plan(result, title=str(file)))
+    show(result, format, lambda: render_plan(result, title=str(file)))
 
 
 @schema_app.command("plan")
@@ -401,7 +403,7 @@ def render_dose(result: DoseCheck, *, title: str = "TriggerPath dose check") -> 
             f"{ids(m.statement_ids)}"
         )
     )
-    parts.append(Text("\nWhy", style="bold underline"))
+    parts.append(heading("Why"))
     for r in result.reasons:
         parts.append(Text(f"• {r.text} {ids(r.statement_ids)}"))
     tox = result.toxicity
@@ -425,14 +427,17 @@ def render_plan(plan: ProcedurePlan, *, title: str | None = None) -> RenderableT
     head.append(f"  {plan.headline}")
     parts.append(head)
     parts.append(Text(f"Assessment verdict: {plan.verdict}", style="dim"))
-    parts.append(Text("\nWhy", style="bold underline"))
+    parts.append(heading("Why"))
     for r in plan.reasons:
         parts.append(Text(f"• {r.text} {ids(r.statement_ids)}"))
-    others = [i for i in plan.issues if not i.blocking]
-    if others:
-        parts.append(Text("\nNotes", style="bold underline"))
-        for i in others:
-            parts.append(Text(f"- {i.text} {ids(i.statement_ids)}", style="yellow"))
+    parts += section(
+        "Notes",
+        [
+            Text(f"- {i.text} {ids(i.statement_ids)}", style="yellow")
+            for i in plan.issues
+            if not i.blocking
+        ],
+    )
     ack = plan.acknowledgements
     if ack.required or ack.unmatched:
         parts.append(Text("\nAcknowledgements", style="bold underline"))
@@ -441,12 +446,9 @@ def render_plan(plan: ProcedurePlan, *, title: str | None = None) -> RenderableT
             parts.append(Text(f"{mark} {code}", style="green" if mark == "✓" else "bold yellow"))
         for code in ack.unmatched:
             parts.append(Text(f"? {code} (matches no caution)", style="dim"))
-    if plan.cautions:
-        parts.append(Text("\nCautions", style="bold underline"))
-        for c in plan.cautions:
-            parts.append(
-                Text(f"! {c.text}\n    → {c.action} {ids(c.statement_ids)}", style="yellow")
-            )
+    parts += section(
+        "Cautions", [caution(c.text, c.action, c.statement_ids) for c in plan.cautions]
+    )
     for card in plan.targets:
         lines = [
             f"Position: {card.position}",
@@ -485,22 +487,14 @@ def render_plan(plan: ProcedurePlan, *, title: str | None = None) -> RenderableT
         st = plan.steroid
         parts.append(Text(f"\nCorticosteroid: {st.status}", style="bold underline"))
         parts.append(Text(f"{st.text} {st.caveat} {ids(st.statement_ids)}"))
-    if plan.checklist:
-        parts.append(Text("\nBefore the procedure", style="bold underline"))
-        for item in plan.checklist:
-            parts.append(Text(f"□ {item.title}: {item.text} {ids(item.statement_ids)}"))
-    if plan.materials:
-        parts.append(Text("\nMaterials", style="bold underline"))
-        for mat in plan.materials:
-            parts.append(Text(f"- {mat.name} {ids(mat.statement_ids)}"))
-    ec = plan.expected_course
-    parts.append(Text("\nExpected course", style="bold underline"))
-    sessions = (
-        f"{ec.sessions_min}-{ec.sessions_max} sessions ({ec.phase})"
-        if ec.phase
-        else "phase unknown (duration not recorded)"
+    parts += section(
+        "Before the procedure",
+        [Text(f"□ {i.title}: {i.text} {ids(i.statement_ids)}") for i in plan.checklist],
     )
-    parts.append(Text(f"{sessions}. {ec.relief.strip()} {ids(ec.statement_ids)}"))
+    parts += section(
+        "Materials", [Text(f"- {m.name} {ids(m.statement_ids)}") for m in plan.materials]
+    )
+    parts += expected_course(plan.expected_course, plan.expected_course.relief.strip())
     if plan.reassessment is not None:
         ra = plan.reassessment
         parts.append(
@@ -509,14 +503,8 @@ def render_plan(plan: ProcedurePlan, *, title: str | None = None) -> RenderableT
                 f"{ids(ra.statement_ids)}"
             )
         )
-    parts.append(Text("\nAlternatives", style="bold underline"))
+    parts.append(heading("Alternatives"))
     for alt in plan.alternatives:
         parts.append(Text(f"- {alt.title}: {alt.text} {ids(alt.statement_ids)}", style="dim"))
-    parts.append(
-        Text(
-            f"\nKnowledge {plan.knowledge_version} · as of {plan.as_of.isoformat()} · "
-            f"{plan.disclaimer}",
-            style="dim italic",
-        )
-    )
+    parts.append(footer(plan.knowledge_version, plan.as_of, plan.disclaimer))
     return Panel(Group(*parts), title=title or "TriggerPath procedure plan", expand=True)

@@ -67,6 +67,53 @@ def _is_loopback(host: str) -> bool:
 
 
 # --------------------------------------------------------------------------- serve
+#: Seconds in-flight requests get to finish after SIGTERM before workers are stopped.
+GRACEFUL_SHUTDOWN_SECONDS = 30
+#: A worker that does not answer the supervisor's ping this long is replaced. uvicorn's 5 s
+#: default kills workers still loading the knowledge and warming up on a busy host.
+WORKER_HEALTHCHECK_SECONDS = 60
+
+
+def _prepare_database(settings: Settings) -> None:
+    """Development: migrate and create the demo admin; elsewhere: warn when not ready."""
+    engine = database.make_engine(settings.db_url)
+    try:
+        if settings.development:
+            database.upgrade(engine)
+            with UnitOfWork(engine) as uow:
+                created = user_service.ensure_dev_admin(uow, _now())
+                uow.commit()
+            if created:
+                name, password = created
+                sys.stderr.write(
+                    f"Development admin created (shown once): username {name}  "
+                    f"password {password}\n"
+                )
+            err.print(f"development mode: data in {settings.data_dir}", highlight=False)
+        else:
+            state = database.readiness(engine)
+            if not state.ready:
+                err.print(f"[yellow]not ready:[/] {state.detail}; /readyz answers 503", markup=True)
+    finally:
+        engine.dispose()  # each worker opens its own pool
+
+
+def _check_serving(settings: Settings, workers: int) -> None:
+    """Development listens on loopback only and runs one auto-reloading process."""
+    if settings.development and not _is_loopback(settings.host):
+        raise InvalidInput.single(
+            "--host",
+            f"development mode only listens on loopback, not {settings.host}; set "
+            "TRIGGERPATH_ENV=production and real secrets to serve on the network",
+        )
+    if settings.development and workers != 1:
+        raise InvalidInput.single(
+            "--workers",
+            "development runs one auto-reloading process; set TRIGGERPATH_ENV=production "
+            "(and real secrets) for worker processes",
+        )
+
+
 @app.command()
 @user_errors
 def serve(
@@ -76,11 +123,31 @@ def serve(
     port: Annotated[
         int | None, typer.Option(help="port (default TRIGGERPATH_PORT, 8000)", min=1, max=65535)
     ] = None,
+    workers: Annotated[
+        int,
+        typer.Option(
+            help="worker processes (production; one per CPU core is the usual choice)",
+            min=1,
+            max=64,
+        ),
+    ] = 1,
+    forwarded_allow_ips: Annotated[
+        str,
+        typer.Option(
+            help="comma-separated proxy IPs (or '*') whose X-Forwarded-For/-Proto are trusted",
+        ),
+    ] = "127.0.0.1",
 ) -> None:
-    """Run the REST API (docs at /docs, probes at /healthz and /readyz)."""
+    """Run the REST API, web app and CDS Hooks (docs at /docs, probes at /healthz, /readyz).
+
+    Production (``TRIGGERPATH_ENV=production``): ``--workers N`` processes under uvicorn's
+    supervisor (a crashed worker is replaced), proxy headers from ``--forwarded-allow-ips``,
+    and on SIGTERM in-flight requests finish (up to 30 s) and queued card writes are
+    flushed. Development: one process that reloads when the code changes.
+    """
     import uvicorn
 
-    from triggerpath.entrypoints.api import create_app
+    from triggerpath.entrypoints.api.serving import APP_FACTORY
 
     overrides: dict[str, Any] = {}
     if host is not None:
@@ -88,33 +155,23 @@ def serve(
     if port is not None:
         overrides["port"] = port
     settings = load_settings(**overrides)
-    if settings.development and not _is_loopback(settings.host):
-        raise InvalidInput.single(
-            "--host",
-            f"development mode only listens on loopback, not {settings.host}; set "
-            "TRIGGERPATH_ENV=production and real secrets to serve on the network",
-        )
-    engine = database.make_engine(settings.db_url)
-    if settings.development:
-        database.upgrade(engine)
-        with UnitOfWork(engine) as uow:
-            created = user_service.ensure_dev_admin(uow, _now())
-            uow.commit()
-        if created:
-            name, password = created
-            sys.stderr.write(
-                f"Development admin created (shown once): username {name}  password {password}\n"
-            )
-        err.print(f"development mode: data in {settings.data_dir}", highlight=False)
-    else:
-        state = database.readiness(engine)
-        if not state.ready:
-            err.print(f"[yellow]not ready:[/] {state.detail}; /readyz answers 503", markup=True)
+    _check_serving(settings, workers)
+    _prepare_database(settings)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    package = Path(__file__).resolve().parents[2]
     uvicorn.run(
-        create_app(settings, engine=engine),
+        APP_FACTORY,
+        factory=True,
         host=settings.host,
         port=settings.port,
+        workers=None if settings.development else workers,
+        reload=settings.development,
+        reload_dirs=[str(package)] if settings.development else None,
+        proxy_headers=True,
+        forwarded_allow_ips=forwarded_allow_ips,
+        timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
+        timeout_worker_healthcheck=WORKER_HEALTHCHECK_SECONDS,
+        backlog=2048,
         access_log=False,  # ours logs route templates, never paths or query strings
         server_header=False,
         log_level="info",

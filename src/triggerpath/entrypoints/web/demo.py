@@ -27,6 +27,7 @@ from triggerpath.errors import InvalidInput
 from triggerpath.knowledge.loader import Knowledge
 from triggerpath.services import clinical, users
 from triggerpath.services.audit import AuditNote, Call
+from triggerpath.services.episodes import COMPLICATIONS as SESSION_COMPLICATIONS
 from triggerpath.services.episodes import PLAN_REQUEST_KIND
 from triggerpath.services.model import Actor, Record
 from triggerpath.services.payloads import (
@@ -56,18 +57,8 @@ SINGLE_ASSESSMENTS = (
     "cauda_equina_signs",
     "rhomboids_between_shoulder_blades",
 )
-#: course complication id -> session complication of the services
-COMPLICATIONS = {
-    "soreness": "post_injection_soreness",
-    "bruising": "bleeding_or_haematoma",
-    "infection": "infection",
-    "pneumothorax": "pneumothorax",
-    "allergic_reaction": "allergic_reaction",
-    "systemic_toxicity": "local_anaesthetic_toxicity",
-    "nerve_injury": "nerve_injury",
-    "vasovagal": "vasovagal",
-    "other": "other",
-}
+#: course complication id -> session complication of the services (the episodes map, inverted)
+COMPLICATIONS = {course: session for session, course in SESSION_COMPLICATIONS.items()}
 
 
 @dataclass

@@ -6,7 +6,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import replace
 from datetime import date, datetime, timedelta
-from typing import Annotated, Any
+from typing import Annotated, Any, get_args
 from uuid import UUID
 
 from fastapi import APIRouter, Query, Request, Response
@@ -50,6 +50,7 @@ from triggerpath.services.episodes import (
 )
 from triggerpath.services.model import Record
 from triggerpath.services.payloads import (
+    Complication,
     EpisodeData,
     OutcomeData,
     PlanData,
@@ -59,18 +60,8 @@ from triggerpath.services.payloads import (
 from triggerpath.services.uow import UnitOfWork
 
 router = APIRouter(route_class=WebRoute, include_in_schema=False)
-COMPLICATIONS = (
-    "none",
-    "vasovagal",
-    "bleeding_or_haematoma",
-    "post_injection_soreness",
-    "pneumothorax",
-    "infection",
-    "nerve_injury",
-    "allergic_reaction",
-    "local_anaesthetic_toxicity",
-    "other",
-)
+#: The complication choices, in the order the payload type lists them (one home).
+COMPLICATIONS: tuple[str, ...] = get_args(Complication)
 
 
 def _plan_of(b: Bundle, plan_id: UUID | None) -> Record | None:

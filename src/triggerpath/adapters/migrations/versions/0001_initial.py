@@ -12,18 +12,14 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
+from triggerpath.adapters.migrations.columns import TS, BigId
+
 revision: str = "0001_initial"
 down_revision: str | None = None
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
 APPEND_ONLY = ("record_versions", "audit_events", "policy_versions")
-BigId = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
-
-
-def TS() -> sa.DateTime:  # noqa: N802 - reads like a type in the column lists
-    """UTC timestamps (the ORM's UTCDateTime stores this type)."""
-    return sa.DateTime(timezone=True)
 
 
 def _in(column: str, values: tuple[str, ...]) -> str:

@@ -12,16 +12,12 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
+from triggerpath.adapters.migrations.columns import TS, BigId
+
 revision: str = "0002_cds_feedback"
 down_revision: str | None = "0001_initial"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
-
-BigId = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
-
-
-def TS() -> sa.DateTime:  # noqa: N802 - reads like a type in the column lists
-    return sa.DateTime(timezone=True)
 
 
 def upgrade() -> None:

@@ -27,14 +27,12 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
+from triggerpath.adapters.migrations.columns import TS
+
 revision: str = "0003_security"
 down_revision: str | None = "0002_cds_feedback"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
-
-
-def TS() -> sa.DateTime:  # noqa: N802 - reads like a type in the column lists
-    return sa.DateTime(timezone=True)
 
 
 def _version_column() -> sa.Column[int]:
