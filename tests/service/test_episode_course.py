@@ -51,3 +51,13 @@ def test_course_from_stored_sessions_and_follow_ups(service: Service) -> None:
     assert [s["post_nrs"] for s in report["sessions"]] == [3]
     assert report["response"]["classification"] == "responder"  # >= 50%: substantial
     assert report["as_of"] == "2026-11-21"
+
+
+def test_course_as_of_must_be_a_calendar_date(service: Service) -> None:
+    """A bare number is not a date (pydantic alone would read it as a Unix timestamp);
+    schemathesis found it accepted with 200."""
+    episode = service.episode(service.patient()["id"])["id"]
+    for bad in ("0", "1700000000", "21/11/2026"):
+        r = service.get(f"/api/v1/episodes/{episode}/course", params={"as_of": bad})
+        assert r.status_code == 422, (bad, r.text)
+        assert r.json()["errors"][0]["field"] == "query.as_of"

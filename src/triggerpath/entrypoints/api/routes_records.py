@@ -24,6 +24,7 @@ from local variables, which FastAPI must be able to evaluate.)
 """
 
 import base64
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
@@ -31,7 +32,7 @@ from typing import Annotated, Any
 from uuid import UUID
 
 from fastapi import APIRouter, Header, Path, Query, Response
-from pydantic import BaseModel
+from pydantic import BaseModel, BeforeValidator
 
 from triggerpath.domain.course import evaluate_course
 from triggerpath.domain.recommendation import Recommendation
@@ -648,6 +649,16 @@ for _kind in KINDS_TABLE:
 
 
 # --------------------------------------------------------------------------- beyond the table
+ISO_DATE = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$")
+
+
+def _iso_date(value: object) -> object:
+    """Only a calendar date YYYY-MM-DD: pydantic would read a bare number as a timestamp."""
+    if isinstance(value, str) and not ISO_DATE.match(value):
+        raise ValueError("must be a date YYYY-MM-DD")
+    return value
+
+
 @router.get(
     "/episodes/{episode_id}/course",
     response_model=s.EpisodeCourse,
@@ -658,7 +669,9 @@ def episode_course(
     state: State,
     call: Annotated[Call, action("episode.course")],
     as_of: Annotated[
-        date | None, Query(description="the date to compute for (default today)")
+        date | None,
+        BeforeValidator(_iso_date),
+        Query(description="the date to compute for, YYYY-MM-DD (default today)"),
     ] = None,
 ) -> s.EpisodeCourse:
     """The course of TPIs from the stored sessions and follow-ups (computed, not stored):
