@@ -25,7 +25,9 @@ from triggerpath.services.model import (
     AuditQuery,
     Kind,
     NewRecord,
+    NextVersion,
     Record,
+    RecordQuery,
     User,
     Version,
     Window,
@@ -60,21 +62,13 @@ class MemoryRecords:
             versions[-1],
         )
 
-    def append(
-        self,
-        record_id: UUID,
-        expected: int,
-        new: Version,
-        *,
-        mrn: str | None = None,
-        occurred_at: datetime | None = None,
-    ) -> bool:
-        versions = self.rows[record_id][1]
-        if versions[-1].version != expected:
+    def append(self, next_: NextVersion) -> bool:
+        versions = self.rows[next_.record_id][1]
+        if versions[-1].version != next_.expected:
             return False
-        versions.append(new)
-        if occurred_at is not None:
-            self.when[record_id] = occurred_at
+        versions.append(next_.new)
+        if next_.occurred_at is not None:
+            self.when[next_.record_id] = next_.occurred_at
         return True
 
     def history(self, record_id: UUID) -> list[Version]:
@@ -96,16 +90,8 @@ class MemoryRecords:
             and start <= when <= end
         ]
 
-    def page(
-        self,
-        kind: Kind,
-        window: Window,
-        *,
-        parent_id: UUID | None = None,
-        mrn: str | None = None,
-        include_retracted: bool = False,
-    ) -> tuple[list[Record], int]:
-        found = [r for i in self.rows if (r := self.get(i)) and r.kind == kind]
+    def page(self, query: RecordQuery, window: Window) -> tuple[list[Record], int]:
+        found = [r for i in self.rows if (r := self.get(i)) and r.kind == query.kind]
         return found[window.offset : window.offset + window.limit], len(found)
 
 
@@ -255,32 +241,15 @@ def test_record_use_cases_run_on_the_port() -> None:
 
     store, actor = MemoryStore(), Actor("dr.a", "clinician")
     with factory(store)() as uow:
-        patient = records.create(uow, AuditNote(), actor, "patient", {"mrn": "1"}, now=NOW)
+        w = records.Write(uow, AuditNote(), actor, NOW)
+        patient = records.create(w, "patient", {"mrn": "1"})
         uow.commit()
     with factory(store)() as uow:
-        fixed = records.correct(
-            uow,
-            AuditNote(),
-            actor,
-            "patient",
-            patient.id,
-            expected=1,
-            reason="typo",
-            data={"mrn": "2"},
-            now=NOW,
-        )
+        w = records.Write(uow, AuditNote(), actor, NOW)
+        fixed = records.correct(w, "patient", patient.id, records.Change(1, "typo"), {"mrn": "2"})
         with pytest.raises(VersionConflict):  # a second writer who read version 1 loses
-            records.correct(
-                uow,
-                AuditNote(),
-                actor,
-                "patient",
-                patient.id,
-                expected=1,
-                reason="again",
-                data={"mrn": "3"},
-                now=NOW,
-            )
+            again = records.Change(1, "again")
+            records.correct(w, "patient", patient.id, again, {"mrn": "3"})
         uow.commit()
     assert fixed.version == 2
     assert [v.data["mrn"] for v in store.records.history(patient.id)] == ["1", "2"]

@@ -19,6 +19,7 @@ from triggerpath.domain.validation import parse_assessment
 from triggerpath.entrypoints.api import create_app
 from triggerpath.knowledge import Knowledge
 from triggerpath.services.auth import CSRF_HEADER, SESSION_COOKIE
+from triggerpath.services.model import NextVersion
 
 from ..conftest import AS_OF, example
 from .conftest import PASSWORD, Service, make_settings
@@ -232,7 +233,7 @@ def test_old_assessments_stay_readable_exactly_as_stored(service: Service) -> No
             reason="schema test",
             recorded_at=rec.current.recorded_at,
         )
-        assert uow.records.append(rec.id, 1, new)
+        assert uow.records.append(NextVersion(rec.id, 1, new))
         uow.commit()
     got = service.get(f"/api/v1/assessments/{a['id']}")
     assert got.status_code == 200 and got.json()["data"] == old

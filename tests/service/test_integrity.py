@@ -22,6 +22,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from triggerpath.services.model import NextVersion
+
 from .conftest import Service, plan_body
 
 PLANS = Path(__file__).resolve().parents[2] / "examples" / "plans"
@@ -203,7 +205,7 @@ def test_plans_recorded_before_the_kernel_stay_readable(service: Service) -> Non
         rec = uow.records.get(uuid.UUID(plan["id"]))
         assert rec is not None
         new = replace(rec.current, version=2, data=old, reason="old shape")
-        assert uow.records.append(rec.id, 1, new)
+        assert uow.records.append(NextVersion(rec.id, 1, new))
         uow.commit()
     got = service.get(f"/api/v1/plans/{plan['id']}")
     assert got.status_code == 200, got.text

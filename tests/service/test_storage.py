@@ -23,9 +23,9 @@ from triggerpath.domain.policy import Policy
 from triggerpath.errors import Conflict, NotFound
 from triggerpath.services import clinical, records, users
 from triggerpath.services.audit import AuditNote, Call
-from triggerpath.services.model import Actor, AuditEvent, AuditQuery, Version, Window
+from triggerpath.services.model import Actor, AuditEvent, AuditQuery, NextVersion, Version, Window
 from triggerpath.services.payloads import PatientData
-from triggerpath.services.records import VersionConflict
+from triggerpath.services.records import Change, VersionConflict, Write
 
 from .conftest import Backend, Service
 
@@ -38,10 +38,14 @@ def _clinician(service: Service) -> Actor:
     return Actor(service.usernames["clinician"], "clinician")
 
 
+def _write(uow: UnitOfWork, actor: Actor) -> Write:
+    return Write(uow, AuditNote(), actor, _now())
+
+
 def _new_patient(service: Service) -> tuple[uuid.UUID, PatientData]:
     data = PatientData(mrn=f"S-{uuid.uuid4().hex[:10]}", birth_year=1960, sex="female")
     with service.backend.uow() as uow:
-        rec = clinical.create_patient(uow, AuditNote(), _clinician(service), data, _now())
+        rec = clinical.create(_write(uow, _clinician(service)), "patient", None, data)
         uow.commit()
     return rec.id, data
 
@@ -89,16 +93,7 @@ def test_correction_appends_a_version_with_who_when_why(service: Service) -> Non
     nurse = Actor(service.usernames["clinician"], "clinician")
     with service.backend.uow() as uow:
         fixed = data.model_copy(update={"birth_year": 1961})
-        rec = clinical.correct_patient(
-            uow,
-            AuditNote(),
-            nurse,
-            pid,
-            expected=1,
-            reason="typo in year",
-            data=fixed,
-            now=_now(),
-        )
+        rec = clinical.correct(_write(uow, nurse), "patient", pid, Change(1, "typo in year"), fixed)
         uow.commit()
     assert rec.version == 2
     with service.backend.uow() as uow:
@@ -115,15 +110,9 @@ def test_stale_version_is_a_conflict_and_changes_nothing(service: Service) -> No
     for year, expected in ((1970, 1), (1980, 1)):
         with service.backend.uow() as uow:
             try:
-                clinical.correct_patient(
-                    uow,
-                    AuditNote(),
-                    actor,
-                    pid,
-                    expected=expected,
-                    reason="update",
-                    data=data.model_copy(update={"birth_year": year}),
-                    now=_now(),
+                fixed = data.model_copy(update={"birth_year": year})
+                clinical.correct(
+                    _write(uow, actor), "patient", pid, Change(expected, "update"), fixed
                 )
                 uow.commit()
             except VersionConflict as exc:
@@ -136,7 +125,7 @@ def test_stale_version_is_a_conflict_and_changes_nothing(service: Service) -> No
 def test_mrn_is_unique(service: Service) -> None:
     _, data = _new_patient(service)
     with service.backend.uow() as uow, pytest.raises(Conflict, match="mrn"):
-        clinical.create_patient(uow, AuditNote(), _clinician(service), data, _now())
+        clinical.create(_write(uow, _clinician(service)), "patient", None, data)
 
 
 def test_signed_record_is_immutable_but_can_be_retracted(service: Service) -> None:
@@ -146,32 +135,14 @@ def test_signed_record_is_immutable_but_can_be_retracted(service: Service) -> No
     aid = uuid.UUID(a["id"])
     actor = _clinician(service)
     with service.backend.uow() as uow:
-        signed = records.sign(uow, AuditNote(), actor, "assessment", aid, expected=1, now=_now())
+        signed = records.sign(_write(uow, actor), "assessment", aid, Change(1))
         uow.commit()
     assert signed.signed and signed.version == 2
     with service.backend.uow() as uow, pytest.raises(Conflict, match="signed"):
-        records.correct(
-            uow,
-            AuditNote(),
-            actor,
-            "assessment",
-            aid,
-            expected=2,
-            reason="change",
-            data=signed.current.data,
-            now=_now(),
-        )
+        change = Change(2, "change")
+        records.correct(_write(uow, actor), "assessment", aid, change, signed.current.data)
     with service.backend.uow() as uow:
-        gone = records.retract(
-            uow,
-            AuditNote(),
-            actor,
-            "assessment",
-            aid,
-            expected=2,
-            reason="wrong patient",
-            now=_now(),
-        )
+        gone = records.retract(_write(uow, actor), "assessment", aid, Change(2, "wrong patient"))
         uow.commit()
     assert gone.status == "entered_in_error" and gone.signed and gone.version == 3
     assert gone.current.data == signed.current.data
@@ -189,16 +160,9 @@ def test_parallel_writers_from_the_same_version_exactly_one_wins(service: Servic
         barrier.wait()
         try:
             with UnitOfWork(service.backend.engine) as uow:
-                clinical.correct_patient(
-                    uow,
-                    AuditNote(),
-                    _clinician(service),
-                    pid,
-                    expected=1,
-                    reason=f"writer {i}",
-                    data=data.model_copy(update={"birth_year": 1900 + i}),
-                    now=_now(),
-                )
+                fixed = data.model_copy(update={"birth_year": 1900 + i})
+                change = Change(1, f"writer {i}")
+                clinical.correct(_write(uow, _clinician(service)), "patient", pid, change, fixed)
                 uow.commit()
             outcome = f"ok {i}"
         except (VersionConflict, sa.exc.IntegrityError):
@@ -240,17 +204,8 @@ def test_parallel_read_modify_write_loses_no_update(service: Service) -> None:
             data = dict(rec.current.data, value=rec.current.data["value"] + 1)
             try:
                 with UnitOfWork(service.backend.engine) as uow:
-                    records.correct(
-                        uow,
-                        AuditNote(),
-                        _clinician(service),
-                        "outcome",
-                        oid,
-                        expected=rec.version,
-                        reason=f"writer {i}",
-                        data=data,
-                        now=_now(),
-                    )
+                    change = Change(rec.version, f"writer {i}")
+                    records.correct(_write(uow, _clinician(service)), "outcome", oid, change, data)
                     uow.commit()
                 done += 1
             except (VersionConflict, sa.exc.IntegrityError):
@@ -296,27 +251,18 @@ def test_interleaved_writers_on_postgres_the_version_guard_stops_the_second(
         actor = Actor(racer, "clinician")
         data = PatientData(mrn=f"R-{uuid.uuid4().hex[:8]}", sex="male")
         with UnitOfWork(engine) as uow:
-            pid = clinical.create_patient(uow, AuditNote(), actor, data, _now()).id
+            pid = clinical.create(_write(uow, actor), "patient", None, data).id
             uow.commit()
         first, second = UnitOfWork(engine), UnitOfWork(engine)
         with first, second:
             a = records.get(first, AuditNote(), "patient", pid)
             b = records.get(second, AuditNote(), "patient", pid)
             assert a.version == b.version == 1
-            records.correct(
-                first,
-                AuditNote(),
-                actor,
-                "patient",
-                pid,
-                expected=1,
-                reason="first",
-                data={**a.current.data, "birth_year": 1950},
-                now=_now(),
-            )
+            fixed = {**a.current.data, "birth_year": 1950}
+            records.correct(_write(first, actor), "patient", pid, Change(1, "first"), fixed)
             first.commit()
             new = Version(2, "active", {**b.current.data}, _now(), racer, "second")
-            assert second.records.append(pid, 1, new) is False
+            assert second.records.append(NextVersion(pid, 1, new)) is False
         with UnitOfWork(engine) as uow:
             _, versions = records.history(uow, AuditNote(), "patient", pid)
         assert [v.reason for v in versions] == [None, "first"]
@@ -333,7 +279,7 @@ CHILD = textwrap.dedent(
     from triggerpath.services.audit import AuditNote
     from triggerpath.services.model import Actor, AuditEvent
     from triggerpath.services.payloads import PatientData, EpisodeData
-    from triggerpath.services.records import create
+    from triggerpath.services.records import Write, create
     from triggerpath.adapters.unit_of_work import SqlUnitOfWork as UnitOfWork
 
     url, user, mrn = sys.argv[1:4]
@@ -342,8 +288,8 @@ CHILD = textwrap.dedent(
     now = datetime.now(UTC)
     with UnitOfWork(engine) as uow:
         data = PatientData(mrn=mrn, sex="female")
-        p = clinical.create_patient(uow, AuditNote(), actor, data, now)
-        create(uow, AuditNote(), actor, "episode", {"regions": ["neck"]}, now=now, parent_id=p.id)
+        p = clinical.create(Write(uow, AuditNote(), actor, now), "patient", None, data)
+        create(Write(uow, AuditNote(), actor, now), "episode", {"regions": ["neck"]}, p.id)
         uow.audit.add(AuditEvent(now, "crash-test", user, "clinician", "patient.create", "success"))
         print(p.id, flush=True)      # rows written, transaction still open
         time.sleep(120)
@@ -381,7 +327,7 @@ def test_writer_killed_mid_transaction_leaves_no_partial_record(service: Service
     # the database is healthy and the MRN is free: the same patient can be registered now
     with service.backend.uow() as uow:
         data = PatientData(mrn=mrn, sex="female")
-        clinical.create_patient(uow, AuditNote(), _clinician(service), data, _now())
+        clinical.create(_write(uow, _clinician(service)), "patient", None, data)
         uow.commit()
 
 

@@ -20,7 +20,9 @@ from triggerpath.services.model import (
     AuditQuery,
     Kind,
     NewRecord,
+    NextVersion,
     Record,
+    RecordQuery,
     Role,
     Status,
     User,
@@ -116,15 +118,7 @@ class SqlRecords:
         row = self.conn.execute(self._select().where(orm.records.c.id == record_id)).first()
         return self._record(row) if row else None
 
-    def append(
-        self,
-        record_id: UUID,
-        expected: int,
-        new: Version,
-        *,
-        mrn: str | None = None,
-        occurred_at: datetime | None = None,
-    ) -> bool:
+    def append(self, next_: NextVersion) -> bool:
         """Add ``new`` on top of version ``expected``; False when someone got there first.
 
         The index row moves from ``expected`` to ``new.version`` in one conditional
@@ -132,16 +126,16 @@ class SqlRecords:
         one move it (the other's UPDATE matches no row), and the primary key on
         (record_id, version) backs that up.
         """
-        r = orm.records
+        r, record_id, expected, new = orm.records, next_.record_id, next_.expected, next_.new
         values: dict[str, Any] = {
             "current_version": new.version,
             "status": new.status,
             "updated_at": new.recorded_at,
         }
-        if mrn is not None:
-            values["mrn"] = mrn
-        if occurred_at is not None:
-            values["occurred_at"] = occurred_at
+        if next_.mrn is not None:
+            values["mrn"] = next_.mrn
+        if next_.occurred_at is not None:
+            values["occurred_at"] = next_.occurred_at
         moved = self.conn.execute(
             r.update().where(r.c.id == record_id, r.c.current_version == expected).values(**values)
         ).rowcount
@@ -178,22 +172,14 @@ class SqlRecords:
         )
         return [self._record(row) for row in rows]
 
-    def page(
-        self,
-        kind: Kind,
-        window: Window,
-        *,
-        parent_id: UUID | None = None,
-        mrn: str | None = None,
-        include_retracted: bool = False,
-    ) -> tuple[list[Record], int]:
+    def page(self, query: RecordQuery, window: Window) -> tuple[list[Record], int]:
         r = orm.records
-        where: list[sa.ColumnElement[bool]] = [r.c.kind == kind]
-        if parent_id is not None:
-            where.append(r.c.parent_id == parent_id)
-        if mrn is not None:
-            where.append(r.c.mrn == mrn)
-        if not include_retracted:
+        where: list[sa.ColumnElement[bool]] = [r.c.kind == query.kind]
+        if query.parent_id is not None:
+            where.append(r.c.parent_id == query.parent_id)
+        if query.mrn is not None:
+            where.append(r.c.mrn == query.mrn)
+        if not query.include_retracted:
             where.append(r.c.status == "active")
         total = self.conn.execute(sa.select(sa.func.count()).select_from(r).where(*where)).scalar()
         rows = self.conn.execute(

@@ -13,17 +13,22 @@ functions, never :func:`records.create` directly for a clinical kind.
 - outcomes are in their instrument's range; nothing clinical is dated in the future;
 - documents keep their SHA-256 digest and size.
 
-Every function takes the unit of work and the audit note of the call it runs in.
+:data:`ADMIT` holds each kind's rules once; :func:`create` and :func:`correct` are the one
+write path for every kind, taking the :class:`~triggerpath.services.records.Write` (unit of
+work, audit note, actor, clock, knowledge) of the call they run in::
+
+    clinical.create(Write(uow, note, actor, now, kb, today), "session", episode_id, SessionIn)
+    clinical.correct(w, "session", session_id, Change(expected, reason, if_match), SessionIn)
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import date, datetime
 from typing import Any, Literal
 from uuid import UUID
 
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from triggerpath.domain.assessment import Assessment
 from triggerpath.domain.engine import assess
@@ -37,7 +42,7 @@ from triggerpath.knowledge.loader import Knowledge
 from triggerpath.services import kernel, records
 from triggerpath.services.audit import AuditNote
 from triggerpath.services.kernel import current_policy
-from triggerpath.services.model import Actor, Record
+from triggerpath.services.model import PARENT_KIND, Actor, Kind, Record
 from triggerpath.services.payloads import (
     AssessmentData,
     AssessmentIn,
@@ -50,9 +55,11 @@ from triggerpath.services.payloads import (
     SessionSite,
     document_data,
 )
+from triggerpath.services.records import Change, Write
 from triggerpath.services.uow import UnitOfWork
 
 Phase = Literal["acute", "subacute", "chronic"]
+Admitted = tuple[BaseModel, str | None]
 
 
 def _json(model: Any) -> dict[str, Any]:
@@ -60,92 +67,135 @@ def _json(model: Any) -> dict[str, Any]:
     return data
 
 
-# --------------------------------------------------------------------------- patients
+# --------------------------------------------------------------------------- the kinds' rules
+#: admit(write, parent, body, record_id) -> (content to keep, MRN): one kind's checks and
+#: what it derives, run by the safety kernel before anything is written. ``record_id`` is
+#: the record being corrected (None for a new one); ``parent`` is the record it hangs under.
+Admit = Callable[[Write, Record | None, Any, UUID | None], tuple[BaseModel, str | None]]
+
+
 def _check_mrn(uow: UnitOfWork, mrn: str, record_id: UUID | None = None) -> None:
     owner = uow.records.mrn_owner(mrn)
     if owner is not None and owner != record_id:
         raise Conflict("mrn: another patient already has this MRN")
 
 
-def create_patient(
-    uow: UnitOfWork, note: AuditNote, actor: Actor, data: PatientData, now: datetime
-) -> Record:
-    kernel.admit_patient(kernel.context(uow, actor, None, now), data)
-    _check_mrn(uow, data.mrn)
-    return records.create(uow, note, actor, "patient", _json(data), now=now, mrn=data.mrn)
+def _patient(w: Write, _: Record | None, data: PatientData, record_id: UUID | None) -> Admitted:
+    """A patient's MRN is unique; a year of birth in the future is refused."""
+    kernel.admit_patient(w.context(), data)
+    _check_mrn(w.uow, data.mrn, record_id)
+    return data, data.mrn
 
 
-def correct_patient(
-    uow: UnitOfWork,
-    note: AuditNote,
-    actor: Actor,
-    patient_id: UUID,
-    *,
-    expected: int,
-    reason: str,
-    data: PatientData,
-    now: datetime,
-    if_match: str | None = None,
-) -> Record:
-    kernel.admit_patient(kernel.context(uow, actor, None, now), data)
-    _check_mrn(uow, data.mrn, patient_id)
-    return records.correct(
-        uow,
-        note,
-        actor,
-        "patient",
-        patient_id,
-        expected=expected,
-        reason=reason,
-        data=_json(data),
-        now=now,
-        mrn=data.mrn,
-        if_match=if_match,
+def _episode(w: Write, patient: Record | None, data: EpisodeData, _: UUID | None) -> Admitted:
+    """Onset and closing date checked against the clock and the birth year."""
+    assert patient is not None
+    kernel.admit_episode(w.context(), patient, data)
+    return data, None
+
+
+def _run_engine(uow: UnitOfWork, body: AssessmentIn, kb: Knowledge, today: date) -> AssessmentData:
+    problems = check_ids(body.input, kb, prefix="input")
+    if problems:
+        raise InvalidInput(problems)
+    policy_version, policy = current_policy(uow)
+    as_of = body.as_of or today
+    return AssessmentData(
+        input=body.input,
+        as_of=as_of,
+        result=assess(body.input, kb, as_of=as_of, policy=policy),
+        knowledge_version=kb.version,
+        policy=policy,
+        policy_version=policy_version,
     )
 
 
-# --------------------------------------------------------------------------- episodes
-def record_episode(
-    uow: UnitOfWork,
-    note: AuditNote,
-    actor: Actor,
-    patient_id: UUID,
-    data: EpisodeData,
-    now: datetime,
-) -> Record:
-    """Open an episode: onset and closing date checked against the clock and the birth year."""
-    patient = records.get(uow, note, "patient", patient_id)
-    kernel.admit_episode(kernel.context(uow, actor, None, now), patient, data)
-    return records.create(uow, note, actor, "episode", _json(data), now=now, parent_id=patient_id)
+def _assessment(w: Write, _: Record | None, body: AssessmentIn, __: UUID | None) -> Admitted:
+    """The engine runs on the input; input, result, knowledge version and policy are kept."""
+    ctx = w.context(clinic_day=True)
+    kernel.admit_assessment(ctx, body)
+    return _run_engine(w.uow, body, ctx.kb, ctx.today), None
 
 
-def correct_episode(
-    uow: UnitOfWork,
-    note: AuditNote,
-    actor: Actor,
-    episode_id: UUID,
-    *,
-    expected: int,
-    reason: str,
-    data: EpisodeData,
-    now: datetime,
-    if_match: str | None = None,
-) -> Record:
-    episode = records.get(uow, note, "episode", episode_id)
-    patient = records.get(uow, AuditNote(), "patient", episode.patient_id)
-    kernel.admit_episode(kernel.context(uow, actor, None, now), patient, data)
-    return records.correct(
-        uow,
-        note,
-        actor,
-        "episode",
-        episode_id,
-        expected=expected,
-        reason=reason,
-        data=_json(data),
-        now=now,
-        if_match=if_match,
-    )
+def _plan(w: Write, assessment: Record | None, body: PlanIn, plan_id: UUID | None) -> Admitted:
+    """The planner's output for the assessment as it now stands; only ``ready`` is kept."""
+    assert assessment is not None
+    if plan_id is not None and assessment.status != "active":
+        raise Conflict("the assessment was entered in error: record a new one and plan from it")
+    return kernel.admit_plan(w.uow, w.context(clinic_day=True), assessment, body), None
+
+
+def _check_muscles(sites: Sequence[SessionSite], kb: Knowledge) -> None:
+    problems = [
+        FieldProblem(f"sites[{i}].muscle", f"unknown muscle {s.muscle!r}")
+        for i, s in enumerate(sites)
+        if s.muscle not in kb.muscles
+    ]
+    if problems:
+        raise InvalidInput(problems)
+
+
+def _session(w: Write, episode: Record | None, body: SessionIn, sid: UUID | None) -> Admitted:
+    """Checked against the 24-hour ledger (without the version it corrects)."""
+    assert episode is not None
+    ctx = w.context()
+    _check_muscles(body.sites, ctx.kb)
+    data = kernel.admit_session(w.uow, ctx, episode, body, replacing=sid)
+    if data.dose_exceeded:
+        w.note.flag("dose_exceeded")
+    return data, None
+
+
+def _outcome(w: Write, episode: Record | None, data: OutcomeData, _: UUID | None) -> Admitted:
+    """In its instrument's range, not in the future, not before its session."""
+    assert episode is not None
+    kernel.admit_outcome(w.uow, w.context(), episode, data)
+    return data, None
+
+
+def _document(w: Write, patient: Record | None, body: DocumentIn, _: UUID | None) -> Admitted:
+    """A document keeps its SHA-256 digest and size; its source is a record of the patient."""
+    assert patient is not None
+    kernel.admit_text(body.model_dump(mode="json", exclude={"content_base64"}))
+    data = document_data(body)
+    if body.source_id is not None:
+        source = w.uow.records.get(body.source_id)
+        if source is None or source.patient_id != patient.id:
+            raise InvalidInput.single("source_id", "not a record of this patient")
+    return data, None
+
+
+ADMIT: dict[Kind, Admit] = {
+    "patient": _patient,
+    "episode": _episode,
+    "assessment": _assessment,
+    "plan": _plan,
+    "session": _session,
+    "outcome": _outcome,
+    "document": _document,
+}
+
+
+# --------------------------------------------------------------------------- the use cases
+def _parent(w: Write, kind: Kind, parent_id: UUID | None, note: AuditNote) -> Record | None:
+    parent_kind = PARENT_KIND[kind]
+    if parent_kind is None or parent_id is None:
+        return None
+    return records.get(w.uow, note, parent_kind, parent_id)
+
+
+def create(w: Write, kind: Kind, parent_id: UUID | None, body: Any) -> Record:
+    """Keep ``body`` as a new record of ``kind`` under ``parent_id`` once its rules admit it."""
+    data, mrn = ADMIT[kind](w, _parent(w, kind, parent_id, w.note), body, None)
+    return records.create(w, kind, _json(data), parent_id, mrn)
+
+
+def correct(w: Write, kind: Kind, record_id: UUID, change: Change, body: Any) -> Record:
+    """A new version of the record from ``body``, checked again by the kind's rules."""
+    record = records.current(w, kind, record_id, change)
+    parent = _parent(w, kind, record.parent_id, AuditNote())  # read, not what the call touches
+    data, mrn = ADMIT[kind](w, parent, body, record_id)
+    return records.correct(w, kind, record_id, change, _json(data), mrn)
 
 
 def episode_phase(onset: date | None, as_of: date, kb: Knowledge) -> Phase | None:
@@ -168,7 +218,6 @@ def episode_phase(onset: date | None, as_of: date, kb: Knowledge) -> Phase | Non
     return None
 
 
-# --------------------------------------------------------------------------- policy
 def update_policy(
     uow: UnitOfWork, actor: Actor, *, expected: int, reason: str, policy: Policy, now: datetime
 ) -> tuple[int, Policy]:
@@ -177,74 +226,6 @@ def update_policy(
         raise records.VersionConflict("policy", expected, version)
     uow.policy.add(version + 1, _json(policy), now, actor.username, reason)
     return version + 1, policy
-
-
-# --------------------------------------------------------------------------- assessments
-def _run_engine(uow: UnitOfWork, body: AssessmentIn, kb: Knowledge, today: date) -> AssessmentData:
-    problems = check_ids(body.input, kb, prefix="input")
-    if problems:
-        raise InvalidInput(problems)
-    policy_version, policy = current_policy(uow)
-    as_of = body.as_of or today
-    result = assess(body.input, kb, as_of=as_of, policy=policy)
-    return AssessmentData(
-        input=body.input,
-        as_of=as_of,
-        result=result,
-        knowledge_version=kb.version,
-        policy=policy,
-        policy_version=policy_version,
-    )
-
-
-def record_assessment(
-    uow: UnitOfWork,
-    note: AuditNote,
-    actor: Actor,
-    episode_id: UUID,
-    body: AssessmentIn,
-    kb: Knowledge,
-    *,
-    today: date,
-    now: datetime,
-) -> Record:
-    records.get(uow, note, "episode", episode_id)
-    kernel.admit_assessment(kernel.context(uow, actor, kb, now, today), body)
-    data = _run_engine(uow, body, kb, today)
-    return records.create(
-        uow, note, actor, "assessment", _json(data), now=now, parent_id=episode_id
-    )
-
-
-def correct_assessment(
-    uow: UnitOfWork,
-    note: AuditNote,
-    actor: Actor,
-    assessment_id: UUID,
-    body: AssessmentIn,
-    kb: Knowledge,
-    *,
-    expected: int,
-    reason: str,
-    today: date,
-    now: datetime,
-    if_match: str | None = None,
-) -> Record:
-    records.get(uow, note, "assessment", assessment_id)
-    kernel.admit_assessment(kernel.context(uow, actor, kb, now, today), body)
-    data = _run_engine(uow, body, kb, today)
-    return records.correct(
-        uow,
-        note,
-        actor,
-        "assessment",
-        assessment_id,
-        expected=expected,
-        reason=reason,
-        data=_json(data),
-        now=now,
-        if_match=if_match,
-    )
 
 
 def reassess(
@@ -259,124 +240,6 @@ def reassess(
     return _run_engine(uow, AssessmentIn(input=stored, as_of=today), kb, today).result
 
 
-# --------------------------------------------------------------------------- plans
-def _check_muscles(sites: Sequence[SessionSite], kb: Knowledge) -> None:
-    problems = [
-        FieldProblem(f"sites[{i}].muscle", f"unknown muscle {s.muscle!r}")
-        for i, s in enumerate(sites)
-        if s.muscle not in kb.muscles
-    ]
-    if problems:
-        raise InvalidInput(problems)
-
-
-def record_plan(
-    uow: UnitOfWork,
-    note: AuditNote,
-    actor: Actor,
-    assessment_id: UUID,
-    body: PlanIn,
-    kb: Knowledge,
-    now: datetime,
-    *,
-    today: date | None = None,
-) -> Record:
-    """Plan from the stored assessment; only a ``ready`` plan is kept (kernel rule)."""
-    assessment = records.get(uow, note, "assessment", assessment_id)
-    ctx = kernel.context(uow, actor, kb, now, today)
-    data = kernel.admit_plan(uow, ctx, assessment, body)
-    return records.create(uow, note, actor, "plan", _json(data), now=now, parent_id=assessment_id)
-
-
-def correct_plan(
-    uow: UnitOfWork,
-    note: AuditNote,
-    actor: Actor,
-    plan_id: UUID,
-    body: PlanIn,
-    kb: Knowledge,
-    *,
-    expected: int,
-    reason: str,
-    now: datetime,
-    today: date | None = None,
-    if_match: str | None = None,
-) -> Record:
-    """Re-plan: the planner runs again on the assessment as it now stands (clears stale)."""
-    plan = records.get(uow, note, "plan", plan_id)
-    assert plan.parent_id is not None
-    assessment = records.get(uow, AuditNote(), "assessment", plan.parent_id)
-    if assessment.status != "active":
-        raise Conflict("the assessment was entered in error: record a new one and plan from it")
-    records.check_if_match(plan, if_match)
-    data = kernel.admit_plan(uow, kernel.context(uow, actor, kb, now, today), assessment, body)
-    return records.correct(
-        uow,
-        note,
-        actor,
-        "plan",
-        plan_id,
-        expected=expected,
-        reason=reason,
-        data=_json(data),
-        now=now,
-    )
-
-
-# --------------------------------------------------------------------------- sessions
-def record_session(
-    uow: UnitOfWork,
-    note: AuditNote,
-    actor: Actor,
-    episode_id: UUID,
-    body: SessionIn,
-    kb: Knowledge,
-    now: datetime,
-) -> Record:
-    """Record a session as performed; the kernel checks it against the 24-hour ledger."""
-    episode = records.get(uow, note, "episode", episode_id)
-    _check_muscles(body.sites, kb)
-    data = kernel.admit_session(uow, kernel.context(uow, actor, kb, now), episode, body)
-    if data.dose_exceeded:
-        note.flag("dose_exceeded")
-    return records.create(uow, note, actor, "session", _json(data), now=now, parent_id=episode_id)
-
-
-def correct_session(
-    uow: UnitOfWork,
-    note: AuditNote,
-    actor: Actor,
-    session_id: UUID,
-    body: SessionIn,
-    kb: Knowledge,
-    *,
-    expected: int,
-    reason: str,
-    now: datetime,
-    if_match: str | None = None,
-) -> Record:
-    session = records.get(uow, note, "session", session_id)
-    assert session.parent_id is not None
-    episode = records.get(uow, AuditNote(), "episode", session.parent_id)
-    records.check_if_match(session, if_match)
-    _check_muscles(body.sites, kb)
-    ctx = kernel.context(uow, actor, kb, now)
-    data = kernel.admit_session(uow, ctx, episode, body, replacing=session_id)
-    if data.dose_exceeded:
-        note.flag("dose_exceeded")
-    return records.correct(
-        uow,
-        note,
-        actor,
-        "session",
-        session_id,
-        expected=expected,
-        reason=reason,
-        data=_json(data),
-        now=now,
-    )
-
-
 def safety_events(sessions: Sequence[Record], kb: Knowledge) -> list[SafetyEvent]:
     """The safety events of stored sessions (a dose over a limit, with what to watch for)."""
     bounds = load_integrity()
@@ -384,90 +247,15 @@ def safety_events(sessions: Sequence[Record], kb: Knowledge) -> list[SafetyEvent
     return [e for e in found if e is not None]
 
 
-# --------------------------------------------------------------------------- outcomes
-def record_outcome(
-    uow: UnitOfWork,
-    note: AuditNote,
-    actor: Actor,
-    episode_id: UUID,
-    data: OutcomeData,
-    now: datetime,
-    *,
-    kb: Knowledge | None = None,
-) -> Record:
-    """Record an outcome: in its instrument's range, not in the future, not before its session."""
-    episode = records.get(uow, note, "episode", episode_id)
-    kernel.admit_outcome(uow, kernel.context(uow, actor, kb, now), episode, data)
-    return records.create(uow, note, actor, "outcome", _json(data), now=now, parent_id=episode_id)
-
-
-def correct_outcome(
-    uow: UnitOfWork,
-    note: AuditNote,
-    actor: Actor,
-    outcome_id: UUID,
-    data: OutcomeData,
-    *,
-    expected: int,
-    reason: str,
-    now: datetime,
-    kb: Knowledge | None = None,
-    if_match: str | None = None,
-) -> Record:
-    outcome = records.get(uow, note, "outcome", outcome_id)
-    assert outcome.parent_id is not None
-    episode = records.get(uow, AuditNote(), "episode", outcome.parent_id)
-    kernel.admit_outcome(uow, kernel.context(uow, actor, kb, now), episode, data)
-    return records.correct(
-        uow,
-        note,
-        actor,
-        "outcome",
-        outcome_id,
-        expected=expected,
-        reason=reason,
-        data=_json(data),
-        now=now,
-        if_match=if_match,
-    )
-
-
-# --------------------------------------------------------------------------- documents
-def record_document(
-    uow: UnitOfWork,
-    note: AuditNote,
-    actor: Actor,
-    patient_id: UUID,
-    body: DocumentIn,
-    now: datetime,
-) -> Record:
-    records.get(uow, note, "patient", patient_id)
-    kernel.admit_text(body.model_dump(mode="json", exclude={"content_base64"}))
-    data = document_data(body)
-    if body.source_id is not None:
-        source = uow.records.get(body.source_id)
-        if source is None or source.patient_id != patient_id:
-            raise InvalidInput.single("source_id", "not a record of this patient")
-    return records.create(uow, note, actor, "document", _json(data), now=now, parent_id=patient_id)
-
-
 __all__ = [
-    "correct_assessment",
-    "correct_episode",
-    "correct_outcome",
-    "correct_patient",
-    "correct_plan",
-    "correct_session",
-    "create_patient",
+    "ADMIT",
+    "Change",
+    "Write",
+    "correct",
+    "create",
     "current_policy",
     "episode_phase",
     "reassess",
-    "record_assessment",
-    "record_document",
-    "record_episode",
-    "record_outcome",
-    "record_plan",
-    "record_session",
     "safety_events",
     "update_policy",
 ]

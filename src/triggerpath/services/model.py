@@ -129,6 +129,27 @@ class NewRecord:
 
 
 @dataclass(frozen=True, slots=True)
+class NextVersion:
+    """A version to put on top of ``expected`` (the index row's MRN and clinical time with it)."""
+
+    record_id: UUID
+    expected: int
+    new: Version
+    mrn: str | None = None
+    occurred_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RecordQuery:
+    """Which records to list: one kind, under one parent or by exact MRN."""
+
+    kind: Kind
+    parent_id: UUID | None = None
+    mrn: str | None = None
+    include_retracted: bool = False
+
+
+@dataclass(frozen=True, slots=True)
 class AuditEvent:
     at: datetime
     request_id: str

@@ -27,7 +27,9 @@ from triggerpath.services.model import (
     AuditQuery,
     Kind,
     NewRecord,
+    NextVersion,
     Record,
+    RecordQuery,
     User,
     Version,
     Window,
@@ -41,15 +43,10 @@ class Records(Protocol):
 
     def get(self, record_id: UUID) -> Record | None: ...
 
-    def append(
-        self,
-        record_id: UUID,
-        expected: int,
-        new: Version,
-        *,
-        mrn: str | None = None,
-        occurred_at: datetime | None = None,
-    ) -> bool: ...
+    def append(self, next_: NextVersion) -> bool:
+        """Put ``next_.new`` on top of version ``next_.expected``; False when someone got there
+        first (nothing written)."""
+        ...
 
     def history(self, record_id: UUID) -> list[Version]: ...
 
@@ -60,15 +57,7 @@ class Records(Protocol):
         (the 24-hour dose ledger)."""
         ...
 
-    def page(
-        self,
-        kind: Kind,
-        window: Window,
-        *,
-        parent_id: UUID | None = None,
-        mrn: str | None = None,
-        include_retracted: bool = False,
-    ) -> tuple[list[Record], int]: ...
+    def page(self, query: RecordQuery, window: Window) -> tuple[list[Record], int]: ...
 
 
 class Users(Protocol):

@@ -20,12 +20,13 @@ the current version before anything else; a mismatch raises :class:`Precondition
 
 from __future__ import annotations
 
-from dataclasses import replace
-from datetime import datetime
+from dataclasses import dataclass, replace
+from datetime import date, datetime
 from typing import Any
 from uuid import UUID, uuid4
 
 from triggerpath.errors import Conflict, NotFound, PreconditionFailed
+from triggerpath.knowledge.loader import Knowledge
 from triggerpath.services import kernel
 from triggerpath.services.audit import AuditNote
 from triggerpath.services.model import (
@@ -35,7 +36,9 @@ from triggerpath.services.model import (
     Actor,
     Kind,
     NewRecord,
+    NextVersion,
     Record,
+    RecordQuery,
     Version,
     Window,
 )
@@ -96,33 +99,52 @@ def _parent(uow: UnitOfWork, note: AuditNote, kind: Kind, parent_id: UUID | None
     return parent
 
 
+@dataclass(frozen=True)
+class Write:
+    """One audited write: its unit of work and audit note, who writes, when, with what.
+
+    ``kb`` is the knowledge the clinical rules use (default: the installed one) and
+    ``today`` the clinic's calendar date (the engine's and planner's ``as_of``).
+    """
+
+    uow: UnitOfWork
+    note: AuditNote
+    actor: Actor
+    now: datetime
+    kb: Knowledge | None = None
+    today: date | None = None
+
+    def context(self, *, clinic_day: bool = False) -> kernel.Context:
+        """The safety kernel's context; ``clinic_day`` dates it ``today``, not ``now``."""
+        today = self.today if clinic_day else None
+        return kernel.context(self.uow, self.actor, self.kb, self.now, today)
+
+
+@dataclass(frozen=True)
+class Change:
+    """What a caller sends with a change: the version it read, why, and its ``If-Match``."""
+
+    expected: int
+    reason: str = ""
+    if_match: str | None = None
+
+
 def create(
-    uow: UnitOfWork,
-    note: AuditNote,
-    actor: Actor,
+    w: Write,
     kind: Kind,
     data: dict[str, Any],
-    *,
-    now: datetime,
     parent_id: UUID | None = None,
     mrn: str | None = None,
 ) -> Record:
     kernel.admit_text(data)  # the one text rule, whichever use case wrote ``data``
-    parent = _parent(uow, note, kind, parent_id)
+    parent = _parent(w.uow, w.note, kind, parent_id)
     record_id = uuid4()
     patient_id = parent.patient_id if parent else record_id
-    first = Version(
-        version=1,
-        status="active",
-        data=data,
-        recorded_at=now,
-        recorded_by=actor.username,
-        reason=None,
-    )
+    first = Version(1, "active", data, recorded_at=w.now, recorded_by=w.actor.username, reason=None)
     when = occurred_at(kind, data)
-    uow.records.add(NewRecord(record_id, kind, patient_id, parent_id, mrn, first, when))
-    note.touch(patient_id, record_id)
-    return Record(record_id, kind, patient_id, parent_id, now, actor.username, first)
+    w.uow.records.add(NewRecord(record_id, kind, patient_id, parent_id, mrn, first, when))
+    w.note.touch(patient_id, record_id)
+    return Record(record_id, kind, patient_id, parent_id, w.now, w.actor.username, first)
 
 
 def _append(
@@ -131,158 +153,109 @@ def _append(
     if expected != record.version:
         raise VersionConflict(record.kind, expected, record.version)
     when = occurred_at(record.kind, new.data)
-    if not uow.records.append(record.id, expected, new, mrn=mrn, occurred_at=when):
+    if not uow.records.append(NextVersion(record.id, expected, new, mrn, when)):
         # read the same version as a concurrent writer, who committed first
         current = uow.records.get(record.id)
         raise VersionConflict(record.kind, expected, current.version if current else expected)
     return replace(record, current=new)
 
 
-def _next(cur: Version, actor: Actor, now: datetime, reason: str, **changes: Any) -> Version:
-    """The version after ``cur``: numbered next, recorded by ``actor`` at ``now`` for ``reason``.
+def _next(cur: Version, w: Write, reason: str, **changes: Any) -> Version:
+    """The version after ``cur``: numbered next, recorded by the writer, now, for ``reason``.
 
-    Sign, retract, attest and mark-stale differ only in ``changes``; the rest of a new
-    version's bookkeeping is this one rule.
+    Correct, sign, retract, attest and mark-stale differ only in ``changes``; the rest of
+    a new version's bookkeeping is this one rule.
     """
     return replace(
         cur,
         version=cur.version + 1,
-        recorded_at=now,
-        recorded_by=actor.username,
+        recorded_at=w.now,
+        recorded_by=w.actor.username,
         reason=reason,
         **changes,
     )
 
 
-def _writable(record: Record) -> None:
+def current(w: Write, kind: Kind, record_id: UUID, change: Change) -> Record:
+    """The record to change: found, at the ``If-Match`` version, not entered in error."""
+    record = get(w.uow, w.note, kind, record_id)
+    check_if_match(record, change.if_match)
     if record.status != "active":
         raise Conflict(f"{record.kind} {record.id} was entered in error; it cannot change")
+    return record
 
 
 def correct(
-    uow: UnitOfWork,
-    note: AuditNote,
-    actor: Actor,
+    w: Write,
     kind: Kind,
     record_id: UUID,
-    *,
-    expected: int,
-    reason: str,
+    change: Change,
     data: dict[str, Any],
-    now: datetime,
     mrn: str | None = None,
-    if_match: str | None = None,
 ) -> Record:
     kernel.admit_text(data)
-    record = get(uow, note, kind, record_id)
-    check_if_match(record, if_match)
-    _writable(record)
+    record = current(w, kind, record_id, change)
     if record.signed:
         raise Conflict(
             f"{kind} {record_id} is signed and cannot change; record a new {kind} instead"
         )
-    new = Version(
-        version=record.version + 1,
-        status="active",
-        data=data,
-        recorded_at=now,
-        recorded_by=actor.username,
-        reason=reason,
-    )
-    updated = _append(uow, record, expected, new, mrn)
+    new = _next(record.current, w, change.reason, status="active", data=data)
+    updated = _append(w.uow, record, change.expected, new, mrn)
     if kind == "assessment":
-        mark_plans_stale(uow, actor, record, f"assessment corrected on {now:%Y-%m-%d}", now)
+        mark_plans_stale(w, record, f"assessment corrected on {w.now:%Y-%m-%d}")
     return updated
 
 
-def sign(
-    uow: UnitOfWork,
-    note: AuditNote,
-    actor: Actor,
-    kind: Kind,
-    record_id: UUID,
-    *,
-    expected: int,
-    now: datetime,
-    if_match: str | None = None,
-) -> Record:
+def sign(w: Write, kind: Kind, record_id: UUID, change: Change) -> Record:
     assert kind in SIGNABLE
-    record = get(uow, note, kind, record_id)
-    check_if_match(record, if_match)
-    _writable(record)
+    record = current(w, kind, record_id, change)
     if record.signed:
         raise Conflict(f"{kind} {record_id} is already signed")
     kernel.admit_signature(record)
-    new = _next(record.current, actor, now, "signed", signed_at=now, signed_by=actor.username)
-    return _append(uow, record, expected, new)
+    new = _next(record.current, w, "signed", signed_at=w.now, signed_by=w.actor.username)
+    return _append(w.uow, record, change.expected, new)
 
 
-def retract(
-    uow: UnitOfWork,
-    note: AuditNote,
-    actor: Actor,
-    kind: Kind,
-    record_id: UUID,
-    *,
-    expected: int,
-    reason: str,
-    now: datetime,
-    if_match: str | None = None,
-) -> Record:
-    record = get(uow, note, kind, record_id)
-    check_if_match(record, if_match)
-    _writable(record)
-    kernel.admit_retraction(actor, record)
-    new = _next(record.current, actor, now, reason, status="entered_in_error")
-    retracted = _append(uow, record, expected, new)
+def retract(w: Write, kind: Kind, record_id: UUID, change: Change) -> Record:
+    record = current(w, kind, record_id, change)
+    kernel.admit_retraction(w.actor, record)
+    new = _next(record.current, w, change.reason, status="entered_in_error")
+    retracted = _append(w.uow, record, change.expected, new)
     if kind == "assessment":
-        mark_plans_stale(uow, actor, record, f"assessment entered in error on {now:%Y-%m-%d}", now)
+        mark_plans_stale(w, record, f"assessment entered in error on {w.now:%Y-%m-%d}")
     return retracted
 
 
-def mark_plans_stale(
-    uow: UnitOfWork, actor: Actor, assessment: Record, why: str, now: datetime
-) -> None:
+def mark_plans_stale(w: Write, assessment: Record, why: str) -> None:
     """Append a 'stale' version to each active plan of ``assessment`` (signed ones too).
 
     The content stays as planned; only ``stale`` and ``stale_reason`` are added, so the
     history shows when the plan stopped matching its assessment. A signed plan keeps its
     signature: it stays a record of what was signed, but it no longer stands.
     """
-    plans, _ = uow.records.page("plan", Window(limit=1000), parent_id=assessment.id)
+    plans, _ = w.uow.records.page(RecordQuery("plan", parent_id=assessment.id), Window(limit=1000))
     for plan in plans:
         if plan.current.data.get("stale"):
             continue
         cur = plan.current
         data = {**cur.data, "stale": True, "stale_reason": why}
-        new = _next(cur, actor, now, f"marked stale: {why}; re-plan before signing", data=data)
-        _append(uow, plan, plan.version, new)
+        new = _next(cur, w, f"marked stale: {why}; re-plan before signing", data=data)
+        _append(w.uow, plan, plan.version, new)
 
 
-def attest(
-    uow: UnitOfWork,
-    note: AuditNote,
-    actor: Actor,
-    record_id: UUID,
-    *,
-    expected: int,
-    now: datetime,
-    if_match: str | None = None,
-) -> Record:
+def attest(w: Write, record_id: UUID, change: Change) -> Record:
     """The performer confirms a session someone else recorded for them."""
-    record = get(uow, note, "session", record_id)
-    check_if_match(record, if_match)
-    _writable(record)
-    kernel.admit_attestation(actor, record)
+    record = current(w, "session", record_id, change)
+    kernel.admit_attestation(w.actor, record)
     cur = record.current
     data = {
         **cur.data,
         "attestation": "attested",
-        "attested_by": actor.username,
-        "attested_at": now.isoformat(),
+        "attested_by": w.actor.username,
+        "attested_at": w.now.isoformat(),
     }
-    new = _next(cur, actor, now, "attested by the performer", data=data)
-    return _append(uow, record, expected, new)
+    new = _next(cur, w, "attested by the performer", data=data)
+    return _append(w.uow, record, change.expected, new)
 
 
 def history(
@@ -302,12 +275,12 @@ def list_(
     mrn: str | None = None,
     include_retracted: bool = False,
 ) -> tuple[list[Record], int]:
+    """A page of records of one kind (under one parent, or by exact MRN); the parent must exist."""
     parent_kind = PARENT_KIND[kind]
     if parent_kind is not None and parent_id is not None:
         get(uow, note, parent_kind, parent_id)
-    items, total = uow.records.page(
-        kind, window, parent_id=parent_id, mrn=mrn, include_retracted=include_retracted
-    )
+    query = RecordQuery(kind, parent_id, mrn, include_retracted)
+    items, total = uow.records.page(query, window)
     if mrn is not None and len(items) == 1:
         note.touch(items[0].patient_id, items[0].id)
     note.returned([r.patient_id for r in items])  # list/search events name who was returned

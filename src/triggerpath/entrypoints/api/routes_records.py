@@ -42,7 +42,7 @@ from triggerpath.entrypoints.api.problems import PROBLEM_JSON, PROBLEM_RESPONSES
 from triggerpath.errors import Conflict
 from triggerpath.services import auth, clinical, episodes, records
 from triggerpath.services.audit import AuditNote, Call
-from triggerpath.services.model import SIGNABLE, Kind, Record
+from triggerpath.services.model import PARENT_KIND, SIGNABLE, Kind, Record
 from triggerpath.services.payloads import (
     AssessmentIn,
     AttestationIn,
@@ -56,6 +56,7 @@ from triggerpath.services.payloads import (
     SessionIn,
     Signature,
 )
+from triggerpath.services.records import Change, Write
 from triggerpath.services.uow import UnitOfWork
 
 router = APIRouter(prefix="/api/v1", responses=PROBLEM_RESPONSES)
@@ -76,11 +77,6 @@ PRECONDITION: dict[int | str, dict[str, Any]] = {
     }
 }
 
-#: create(uow, note, call, state, parent_id, body) -> Record
-Create = Callable[[UnitOfWork, AuditNote, Call, AppState, UUID | None, Any], Record]
-#: correct(uow, note, call, state, record_id, body, if_match) -> Record
-Correct = Callable[[UnitOfWork, AuditNote, Call, AppState, UUID, Any, str | None], Record]
-
 
 @dataclass(frozen=True)
 class KindRoutes:
@@ -88,17 +84,28 @@ class KindRoutes:
 
     kind: Kind
     path: str
-    tag: str
     public: type[BaseModel]
-    view: Callable[[Record, AppState], Any]
     body: type[BaseModel]
-    create: Create
     create_doc: str
     correction: type[BaseModel] | None = None
-    correct: Correct | None = None
     correct_doc: str = ""
-    parent_path: str | None = None  # "patients" -> POST /patients/{patient_id}/<path>
-    parent_param: str | None = None
+    view: Callable[[Record, AppState], Any] | None = None  # default: schemas.<kind>_view
+
+    @property
+    def parent_path(self) -> str | None:
+        """``patients`` for an episode: it is created at ``POST /patients/{patient_id}/...``."""
+        parent = PARENT_KIND[self.kind]
+        return SPECS[parent].path if parent else None
+
+    @property
+    def parent_param(self) -> str | None:
+        parent = PARENT_KIND[self.kind]
+        return f"{parent}_id" if parent else None
+
+    def show(self, record: Record, state: AppState) -> Any:
+        if self.view is not None:
+            return self.view(record, state)
+        return getattr(s, f"{self.kind}_view")(record)
 
     def action(self, verb: str) -> str:
         name = f"{self.kind}.{verb}"
@@ -109,282 +116,97 @@ class KindRoutes:
         return ", ".join(sorted(auth.PERMISSIONS[self.action(verb)]))
 
 
-# --------------------------------------------------------------------------- use cases
-def _create_patient(
-    uow: UnitOfWork, note: AuditNote, call: Call, state: AppState, _p: UUID | None, body: Any
-) -> Record:
-    return clinical.create_patient(uow, note, call.actor, body, call.now)
-
-
-def _correct_patient(
-    uow: UnitOfWork, note: AuditNote, call: Call, st: AppState, rid: UUID, body: Any, im: str | None
-) -> Record:
-    return clinical.correct_patient(
-        uow,
-        note,
-        call.actor,
-        rid,
-        expected=body.version,
-        reason=body.reason,
-        data=body.data,
-        now=call.now,
-        if_match=im,
-    )
-
-
-def _create_episode(
-    uow: UnitOfWork, note: AuditNote, call: Call, state: AppState, pid: UUID | None, body: Any
-) -> Record:
-    assert pid is not None
-    return clinical.record_episode(uow, note, call.actor, pid, body, call.now)
-
-
-def _correct_episode(
-    uow: UnitOfWork, note: AuditNote, call: Call, st: AppState, rid: UUID, body: Any, im: str | None
-) -> Record:
-    return clinical.correct_episode(
-        uow,
-        note,
-        call.actor,
-        rid,
-        expected=body.version,
-        reason=body.reason,
-        data=body.data,
-        now=call.now,
-        if_match=im,
-    )
-
-
-def _create_assessment(
-    uow: UnitOfWork, note: AuditNote, call: Call, state: AppState, pid: UUID | None, body: Any
-) -> Record:
-    assert pid is not None
-    return clinical.record_assessment(
-        uow, note, call.actor, pid, body, state.kb, today=state.today(), now=call.now
-    )
-
-
-def _correct_assessment(
-    uow: UnitOfWork, note: AuditNote, call: Call, st: AppState, rid: UUID, body: Any, im: str | None
-) -> Record:
-    return clinical.correct_assessment(
-        uow,
-        note,
-        call.actor,
-        rid,
-        body.data,
-        st.kb,
-        expected=body.version,
-        reason=body.reason,
-        today=st.today(),
-        now=call.now,
-        if_match=im,
-    )
-
-
-def _create_plan(
-    uow: UnitOfWork, note: AuditNote, call: Call, state: AppState, pid: UUID | None, body: Any
-) -> Record:
-    assert pid is not None
-    return clinical.record_plan(
-        uow, note, call.actor, pid, body, state.kb, call.now, today=state.today()
-    )
-
-
-def _correct_plan(
-    uow: UnitOfWork, note: AuditNote, call: Call, st: AppState, rid: UUID, body: Any, im: str | None
-) -> Record:
-    return clinical.correct_plan(
-        uow,
-        note,
-        call.actor,
-        rid,
-        body.data,
-        st.kb,
-        expected=body.version,
-        reason=body.reason,
-        now=call.now,
-        today=st.today(),
-        if_match=im,
-    )
-
-
-def _create_session(
-    uow: UnitOfWork, note: AuditNote, call: Call, state: AppState, pid: UUID | None, body: Any
-) -> Record:
-    assert pid is not None
-    return clinical.record_session(uow, note, call.actor, pid, body, state.kb, call.now)
-
-
-def _correct_session(
-    uow: UnitOfWork, note: AuditNote, call: Call, st: AppState, rid: UUID, body: Any, im: str | None
-) -> Record:
-    return clinical.correct_session(
-        uow,
-        note,
-        call.actor,
-        rid,
-        body.data,
-        st.kb,
-        expected=body.version,
-        reason=body.reason,
-        now=call.now,
-        if_match=im,
-    )
-
-
-def _create_outcome(
-    uow: UnitOfWork, note: AuditNote, call: Call, state: AppState, pid: UUID | None, body: Any
-) -> Record:
-    assert pid is not None
-    return clinical.record_outcome(uow, note, call.actor, pid, body, call.now, kb=state.kb)
-
-
-def _correct_outcome(
-    uow: UnitOfWork, note: AuditNote, call: Call, st: AppState, rid: UUID, body: Any, im: str | None
-) -> Record:
-    return clinical.correct_outcome(
-        uow,
-        note,
-        call.actor,
-        rid,
-        body.data,
-        expected=body.version,
-        reason=body.reason,
-        now=call.now,
-        kb=st.kb,
-        if_match=im,
-    )
-
-
-def _create_document(
-    uow: UnitOfWork, note: AuditNote, call: Call, state: AppState, pid: UUID | None, body: Any
-) -> Record:
-    assert pid is not None
-    return clinical.record_document(uow, note, call.actor, pid, body, call.now)
-
-
-def _plain(view: Callable[[Record], Any]) -> Callable[[Record, AppState], Any]:
-    return lambda r, _state: view(r)
+def _write(uow: UnitOfWork, note: AuditNote, call: Call, state: AppState) -> Write:
+    return Write(uow, note, call.actor, call.now, state.kb, state.today())
 
 
 KINDS_TABLE: tuple[KindRoutes, ...] = (
     KindRoutes(
         "patient",
         "patients",
-        "patients",
         s.PatientPublic,
-        _plain(s.patient_view),
         PatientData,
-        _create_patient,
         "Register a patient: local MRN, year of birth, sex (nothing more is kept).",
         s.PatientCorrection,
-        _correct_patient,
         "Correct a patient: a new version with the reason; send the version you read.",
     ),
     KindRoutes(
         "episode",
         "episodes",
-        "episodes",
         s.EpisodePublic,
-        lambda r, st: s.episode_view(r, st.kb, st.today()),
         EpisodeData,
-        _create_episode,
         "Open an episode of care (regions, onset; the phase is derived).",
         s.EpisodeCorrection,
-        _correct_episode,
         "Correct an episode: onset and dates are checked again.",
-        "patients",
-        "patient_id",
+        lambda r, st: s.episode_view(r, st.kb, st.today()),
     ),
     KindRoutes(
         "assessment",
         "assessments",
-        "assessments",
         s.AssessmentPublic,
-        _plain(s.assessment_view),
         AssessmentIn,
-        _create_assessment,
         "Record an assessment: runs the engine and keeps input, result, knowledge version.",
         s.AssessmentCorrection,
-        _correct_assessment,
         "Correct an unsigned assessment: the engine runs again on the corrected input; "
         "its plans become stale until re-planned.",
-        "episodes",
-        "episode_id",
     ),
     KindRoutes(
         "plan",
         "plans",
-        "plans",
         s.PlanPublic,
-        _plain(s.plan_view),
         PlanIn,
-        _create_plan,
         "Plan from the stored assessment with the planner's own file shape (targets, "
         "injectate, prior_24h, acknowledged_cautions, steroid). The 24-hour ledger adds the "
         "patient's recorded sessions; only a `ready` plan is stored, anything else is 422 with "
         "the planner's issues.",
         s.PlanCorrection,
-        _correct_plan,
         "Re-plan: the planner runs again on the assessment as it now stands (clears stale).",
-        "assessments",
-        "assessment_id",
     ),
     KindRoutes(
         "session",
         "sessions",
-        "sessions",
         s.SessionPublic,
-        _plain(s.session_view),
         SessionIn,
-        _create_session,
         "Record a procedure session as performed (sites, agents, volumes, mg, complications). "
         "Checked against the 24-hour ledger: over a limit needs `exceedance_reason` and is "
         "stored with `dose_exceeded: true`; implausible amounts are refused.",
         s.SessionCorrection,
-        _correct_session,
         "Correct a session: checked again against the ledger (without its old version).",
-        "episodes",
-        "episode_id",
     ),
     KindRoutes(
         "outcome",
         "outcomes",
-        "outcomes",
         s.OutcomePublic,
-        _plain(s.outcome_view),
         OutcomeData,
-        _create_outcome,
         "Record an outcome measurement, in its instrument's range and not in the future.",
         s.OutcomeCorrection,
-        _correct_outcome,
         "Correct an outcome measurement.",
-        "episodes",
-        "episode_id",
     ),
     KindRoutes(
         "document",
         "documents",
-        "documents",
         s.DocumentPublic,
-        _plain(s.document_view),
         DocumentIn,
-        _create_document,
         "Keep a generated document (report, leaflet, letter) with the patient's record.",
-        parent_path="patients",
-        parent_param="patient_id",
     ),
 )
 SPECS: dict[Kind, KindRoutes] = {k.kind: k for k in KINDS_TABLE}
-
-
-def _with_etag(response: Response, record: Record, view: Any) -> Any:
-    response.headers["ETag"] = records.etag(record)
-    return view
+#: One use case on the call's write (create, correct, read, retract, sign, attest).
+UseCase = Callable[[Write], Record]
 
 
 # --------------------------------------------------------------------------- factories
+def _one(k: KindRoutes, call: Call, state: AppState, response: Response, fn: UseCase) -> Any:
+    """Run one audited use case that returns one record: the record's view, with its ETag."""
+
+    def work(uow: UnitOfWork, note: AuditNote) -> Any:
+        record = fn(_write(uow, note, call, state))
+        response.headers["ETag"] = records.etag(record)
+        return k.show(record, state)
+
+    return call.run(work)
+
+
 def _create_route(k: KindRoutes) -> None:
     """POST under the parent (or at the root for patients): the kind's create use case."""
     body_type = k.body
@@ -392,27 +214,19 @@ def _create_route(k: KindRoutes) -> None:
     meta: dict[str, Any] = {
         "status_code": 201,
         "response_model": k.public,
-        "tags": [k.tag],
+        "tags": [k.path],
         "name": f"create_{k.kind}",
         "description": f"{k.create_doc}\n\nRoles: {k.roles('create')}.",
     }
+    caller = Annotated[Call, action(k.action("create"))]
 
     def run(call: Call, state: AppState, response: Response, pid: UUID | None, body: Any) -> Any:
-        def work(uow: UnitOfWork, note: AuditNote) -> Any:
-            record = k.create(uow, note, call, state, pid, body)
-            return _with_etag(response, record, k.view(record, state))
-
-        return call.run(work)
+        return _one(k, call, state, response, lambda w: clinical.create(w, k.kind, pid, body))
 
     if k.parent_param is None:
 
         @router.post(where, **meta)
-        def create_root(
-            body: body_type,  # type: ignore[valid-type]
-            state: State,
-            response: Response,
-            call: Annotated[Call, action(k.action("create"))],
-        ) -> Any:
+        def create_root(body: body_type, state: State, response: Response, call: caller) -> Any:  # type: ignore[valid-type]
             return run(call, state, response, None, body)
 
         return
@@ -423,32 +237,15 @@ def _create_route(k: KindRoutes) -> None:
         body: body_type,  # type: ignore[valid-type]
         state: State,
         response: Response,
-        call: Annotated[Call, action(k.action("create"))],
+        call: caller,
     ) -> Any:
         return run(call, state, response, parent_id, body)
 
 
-def _page(
-    call: Call,
-    state: AppState,
-    kind: Kind,
-    paging: Any,
-    parent_id: UUID | None = None,
-    include_retracted: bool = False,
-    mrn: str | None = None,
-) -> Any:
+def _page(call: Call, state: AppState, k: KindRoutes, paging: Any, **query: Any) -> Any:
     def run(uow: UnitOfWork, note: AuditNote) -> dict[str, Any]:
-        items, total = records.list_(
-            uow,
-            note,
-            kind,
-            paging,
-            parent_id=parent_id,
-            mrn=mrn,
-            include_retracted=include_retracted,
-        )
-        view = SPECS[kind].view
-        return s.page_of([view(r, state) for r in items], total, paging)
+        items, total = records.list_(uow, note, k.kind, paging, **query)
+        return s.page_of([k.show(r, state) for r in items], total, paging)
 
     return call.run(run)
 
@@ -457,22 +254,23 @@ def _list_route(k: KindRoutes) -> None:
     """GET under the parent, paginated (patients: at the root, findable by exact MRN)."""
     meta: dict[str, Any] = {
         "response_model": s.Page[k.public],  # type: ignore[name-defined]
-        "tags": [k.tag],
+        "tags": [k.path],
         "name": f"list_{k.path}",
     }
+    caller = Annotated[Call, action(k.action("list"))]
     if k.parent_param is None:
 
         @router.get(f"/{k.path}", **meta)
         def list_root(
             state: State,
             paging: Paging,
-            call: Annotated[Call, action(k.action("list"))],
+            call: caller,
             include_retracted: IncludeRetracted = False,
             mrn: Annotated[
                 str | None, Query(min_length=1, max_length=64, description="find by exact MRN")
             ] = None,
         ) -> Any:
-            return _page(call, state, k.kind, paging, include_retracted=include_retracted, mrn=mrn)
+            return _page(call, state, k, paging, include_retracted=include_retracted, mrn=mrn)
 
         return
 
@@ -481,40 +279,12 @@ def _list_route(k: KindRoutes) -> None:
         parent_id: Annotated[UUID, Path(alias=k.parent_param)],
         state: State,
         paging: Paging,
-        call: Annotated[Call, action(k.action("list"))],
+        call: caller,
         include_retracted: IncludeRetracted = False,
     ) -> Any:
-        return _page(call, state, k.kind, paging, parent_id, include_retracted)
-
-
-def _correct_route(k: KindRoutes) -> None:
-    """PUT: a new version with a reason; ``If-Match`` and the JSON ``version`` both checked."""
-    if k.correction is None or k.correct is None:
-        return
-    body_type = k.correction
-    correct = k.correct
-
-    @router.put(
-        f"/{k.path}/{{record_id}}",
-        response_model=k.public,
-        tags=[k.tag],
-        name=f"correct_{k.kind}",
-        description=f"{k.correct_doc}\n\nRoles: {k.roles('correct')}.",
-        responses=PRECONDITION,
-    )
-    def correct_route(
-        record_id: UUID,
-        body: body_type,  # type: ignore[valid-type]
-        state: State,
-        response: Response,
-        call: Annotated[Call, action(k.action("correct"))],
-        if_match: IfMatch = None,
-    ) -> Any:
-        def work(uow: UnitOfWork, note: AuditNote) -> Any:
-            record = correct(uow, note, call, state, record_id, body, if_match)
-            return _with_etag(response, record, k.view(record, state))
-
-        return call.run(work)
+        return _page(
+            call, state, k, paging, parent_id=parent_id, include_retracted=include_retracted
+        )
 
 
 def _read_routes(k: KindRoutes) -> None:
@@ -525,7 +295,7 @@ def _read_routes(k: KindRoutes) -> None:
         response_model=k.public,
         operation_id=f"get_{k.kind}",
         summary=f"Read a {k.kind}",
-        tags=[k.tag],
+        tags=[k.path],
     )
     def read(
         record_id: UUID,
@@ -533,18 +303,16 @@ def _read_routes(k: KindRoutes) -> None:
         response: Response,
         call: Annotated[Call, action(k.action("read"))],
     ) -> Any:
-        def work(uow: UnitOfWork, note: AuditNote) -> Any:
-            record = records.get(uow, note, k.kind, record_id)
-            return _with_etag(response, record, k.view(record, state))
-
-        return call.run(work)
+        return _one(
+            k, call, state, response, lambda w: records.get(w.uow, w.note, k.kind, record_id)
+        )
 
     @router.get(
         f"/{k.path}/{{record_id}}/history",
         response_model=s.History,
         operation_id=f"get_{k.kind}_history",
         summary=f"Every version of a {k.kind}, with who, when and why",
-        tags=[k.tag],
+        tags=[k.path],
     )
     def history(record_id: UUID, call: Annotated[Call, action(k.action("history"))]) -> s.History:
         return call.run(
@@ -552,25 +320,65 @@ def _read_routes(k: KindRoutes) -> None:
         )
 
 
-#: verb -> (summary, body model, use case(uow, note, call, record_id, body, if_match))
-Transition = Callable[[UnitOfWork, AuditNote, Call, UUID, Any, str | None], Record]
+#: A change to one record: use case(write, kind, record_id, change, body).
+Changer = Callable[[Write, Kind, UUID, Change, Any], Record]
+#: The router's decorator for one path and method (``router.put(...)``).
+Route = Callable[[Callable[..., Any]], Callable[..., Any]]
 
 
-def _transition_route(
-    k: KindRoutes, verb: str, summary: str, body_type: Any, fn: Transition
-) -> None:
-    """POST /<path>/{record_id}/<verb>: retract, sign or attest, with If-Match."""
+def _correct(w: Write, kind: Kind, rid: UUID, change: Change, body: Any) -> Record:
+    return clinical.correct(w, kind, rid, change, body.data)
 
-    @router.post(
-        f"/{k.path}/{{record_id}}/{verb}",
-        response_model=k.public,
-        operation_id=f"{verb}_{k.kind}",
-        summary=summary,
-        tags=[k.tag],
-        description=f"Roles: {k.roles(verb)}.",
-        responses=PRECONDITION,
-    )
-    def transition(
+
+def _retract(w: Write, kind: Kind, rid: UUID, change: Change, _body: Any) -> Record:
+    return records.retract(w, kind, rid, change)
+
+
+def _sign(w: Write, kind: Kind, rid: UUID, change: Change, _body: Any) -> Record:
+    return records.sign(w, kind, rid, change)
+
+
+def _attest(w: Write, _kind: Kind, rid: UUID, change: Change, _body: Any) -> Record:
+    return records.attest(w, rid, change)
+
+
+def _transitions(k: KindRoutes) -> list[tuple[str, str, type[BaseModel], Changer]]:
+    """(verb, summary, body, use case) of the POST /<path>/{record_id}/<verb> routes."""
+    found: list[tuple[str, str, type[BaseModel], Changer]] = [
+        (
+            "retract",
+            f"Mark a {k.kind} entered in error (it stays in the history)",
+            Retraction,
+            _retract,
+        )
+    ]
+    if k.kind in SIGNABLE:
+        found.append(
+            (
+                "sign",
+                f"Sign a {k.kind} (clinicians); its content is then immutable",
+                Signature,
+                _sign,
+            )
+        )
+    if k.kind == "session":
+        found.append(
+            (
+                "attest",
+                "The performer attests a session recorded for them by someone else",
+                AttestationIn,
+                _attest,
+            )
+        )
+    return found
+
+
+def _change_route(k: KindRoutes, verb: str, body_type: Any, fn: Changer, add: Route) -> None:
+    """A new version of one record (``add`` is the router's PUT or POST decorator), with
+    ``If-Match`` and the JSON ``version`` both checked."""
+
+    @add
+    def change_route(
         record_id: UUID,
         body: body_type,
         state: State,
@@ -578,70 +386,35 @@ def _transition_route(
         call: Annotated[Call, action(k.action(verb))],
         if_match: IfMatch = None,
     ) -> Any:
-        def work(uow: UnitOfWork, note: AuditNote) -> Any:
-            record = fn(uow, note, call, record_id, body, if_match)
-            return _with_etag(response, record, k.view(record, state))
-
-        return call.run(work)
-
-
-def _retract(kind: Kind) -> Transition:
-    return lambda uow, note, call, rid, body, im: records.retract(
-        uow,
-        note,
-        call.actor,
-        kind,
-        rid,
-        expected=body.version,
-        reason=body.reason,
-        now=call.now,
-        if_match=im,
-    )
-
-
-def _sign(kind: Kind) -> Transition:
-    return lambda uow, note, call, rid, body, im: records.sign(
-        uow, note, call.actor, kind, rid, expected=body.version, now=call.now, if_match=im
-    )
-
-
-def _attest(
-    uow: UnitOfWork, note: AuditNote, call: Call, rid: UUID, body: Any, im: str | None
-) -> Record:
-    return records.attest(
-        uow, note, call.actor, rid, expected=body.version, now=call.now, if_match=im
-    )
+        change = Change(body.version, getattr(body, "reason", ""), if_match)
+        return _one(k, call, state, response, lambda w: fn(w, k.kind, record_id, change, body))
 
 
 def _routes(k: KindRoutes) -> None:
     """Every route of one kind, in the order the OpenAPI document lists them."""
     _create_route(k)
     _list_route(k)
-    _correct_route(k)
+    changed: dict[str, Any] = {
+        "response_model": k.public,
+        "tags": [k.path],
+        "responses": PRECONDITION,
+    }
+    if k.correction is not None:
+        doc = f"{k.correct_doc}\n\nRoles: {k.roles('correct')}."
+        put = router.put(
+            f"/{k.path}/{{record_id}}", name=f"correct_{k.kind}", description=doc, **changed
+        )
+        _change_route(k, "correct", k.correction, _correct, put)
     _read_routes(k)
-    _transition_route(
-        k,
-        "retract",
-        f"Mark a {k.kind} entered in error (it stays in the history)",
-        Retraction,
-        _retract(k.kind),
-    )
-    if k.kind in SIGNABLE:
-        _transition_route(
-            k,
-            "sign",
-            f"Sign a {k.kind} (clinicians); its content is then immutable",
-            Signature,
-            _sign(k.kind),
+    for verb, summary, body, fn in _transitions(k):
+        post = router.post(
+            f"/{k.path}/{{record_id}}/{verb}",
+            operation_id=f"{verb}_{k.kind}",
+            summary=summary,
+            description=f"Roles: {k.roles(verb)}.",
+            **changed,
         )
-    if k.kind == "session":
-        _transition_route(
-            k,
-            "attest",
-            "The performer attests a session recorded for them by someone else",
-            AttestationIn,
-            _attest,
-        )
+        _change_route(k, verb, body, fn, post)
 
 
 for _kind in KINDS_TABLE:

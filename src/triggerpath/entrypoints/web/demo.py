@@ -41,6 +41,7 @@ from triggerpath.services.payloads import (
     SessionIn,
     SessionSite,
 )
+from triggerpath.services.records import Write
 from triggerpath.services.uow import UowFactory
 
 T = TypeVar("T")
@@ -79,6 +80,9 @@ class Seeder:
     def run(self, action: str, fn: Callable[[Any, AuditNote], T]) -> T:
         return Call(self.uow_factory, self.actor, action, "demo-data", self.now).run(fn)
 
+    def write(self, uow: Any, note: AuditNote, today: date | None = None) -> Write:
+        return Write(uow, note, self.actor, self.now, self.kb, today or self.today)
+
     # ------------------------------------------------------------------ records
     def patient(self, mrn: str, a: Assessment, regions: list[str], onset: date | None) -> Record:
         data = PatientData(
@@ -86,13 +90,13 @@ class Seeder:
         )
         patient = self.run(
             "patient.create",
-            lambda uow, note: clinical.create_patient(uow, note, self.actor, data, self.now),
+            lambda uow, note: clinical.create(self.write(uow, note), "patient", None, data),
         )
         episode = EpisodeData.model_validate({"regions": regions, "onset": onset, "note": "Demo"})
         return self.run(
             "episode.create",
-            lambda uow, note: clinical.record_episode(
-                uow, note, self.actor, patient.id, episode, self.now
+            lambda uow, note: clinical.create(
+                self.write(uow, note), "episode", patient.id, episode
             ),
         )
 
@@ -100,8 +104,8 @@ class Seeder:
         body = AssessmentIn(input=a, as_of=as_of)
         return self.run(
             "assessment.create",
-            lambda uow, note: clinical.record_assessment(
-                uow, note, self.actor, episode.id, body, self.kb, today=self.today, now=self.now
+            lambda uow, note: clinical.create(
+                self.write(uow, note), "assessment", episode.id, body
             ),
         )
 
@@ -152,15 +156,12 @@ class Seeder:
         }
 
         def run(uow: Any, note: AuditNote) -> Record:
-            record = clinical.record_plan(
-                uow, note, self.actor, assessment.id, plan_in, self.kb, self.now, today=as_of
-            )
+            record = clinical.create(self.write(uow, note, as_of), "plan", assessment.id, plan_in)
             import base64
 
-            clinical.record_document(
-                uow,
-                AuditNote(),
-                self.actor,
+            clinical.create(
+                self.write(uow, AuditNote()),
+                "document",
                 record.patient_id,
                 DocumentIn(
                     kind=PLAN_REQUEST_KIND,
@@ -170,7 +171,6 @@ class Seeder:
                     source_id=record.id,
                     knowledge_version=self.kb.version,
                 ),
-                self.now,
             )
             return record
 
@@ -223,15 +223,13 @@ class Seeder:
         )
         return self.run(
             "session.create",
-            lambda uow, note_: clinical.record_session(
-                uow, note_, self.actor, episode.id, body, self.kb, self.now
-            ),
+            lambda uow, note_: clinical.create(self.write(uow, note_), "session", episode.id, body),
         )
 
     def outcomes(self, episode: Record, items: list[OutcomeData]) -> None:
         def run(uow: Any, note: AuditNote) -> None:
             for item in items:
-                clinical.record_outcome(uow, note, self.actor, episode.id, item, self.now)
+                clinical.create(self.write(uow, note), "outcome", episode.id, item)
 
         self.run("outcome.create", run)
 

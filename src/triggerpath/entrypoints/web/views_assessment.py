@@ -35,6 +35,7 @@ from triggerpath.services.payloads import (
     AssessmentIn,
     EpisodeData,
 )
+from triggerpath.services.records import Change, Write
 
 router = APIRouter(route_class=WebRoute, include_in_schema=False)
 
@@ -160,15 +161,11 @@ def assess_submit(request: Request, web: Web, form: Posted, episode_id: UUID) ->
     body = AssessmentIn(input=assessment, as_of=as_of or web.today)
     record = web.run(
         "assessment.create",
-        lambda uow, note: clinical.record_assessment(
-            uow,
-            note,
-            web.actor,
+        lambda uow, note: clinical.create(
+            Write(uow, note, web.actor, web.state.clock(), kb, web.today),
+            "assessment",
             episode_id,
             body,
-            kb,
-            today=web.today,
-            now=web.state.clock(),
         ),
     )
     return redirect(f"{PREFIX}/assessments/{record.id}?saved=assess-{episode_id}")
@@ -205,13 +202,10 @@ def assessment_sign(web: Web, form: Posted, assessment_id: UUID) -> Response:
     web.run(
         "assessment.sign",
         lambda uow, note: records.sign(
-            uow,
-            note,
-            web.actor,
+            Write(uow, note, web.actor, web.state.clock()),
             "assessment",
             assessment_id,
-            expected=version,
-            now=web.state.clock(),
+            Change(version),
         ),
     )
     return redirect(f"{PREFIX}/assessments/{assessment_id}")

@@ -57,6 +57,7 @@ from triggerpath.services.payloads import (
     SessionData,
     SessionIn,
 )
+from triggerpath.services.records import Write
 from triggerpath.services.uow import UnitOfWork
 
 router = APIRouter(route_class=WebRoute, include_in_schema=False)
@@ -263,8 +264,8 @@ def session_submit(request: Request, web: Web, form: Posted, episode_id: UUID) -
     try:
         session = web.run(
             "session.create",
-            lambda uow, note_: clinical.record_session(
-                uow, note_, web.actor, episode_id, body, kb, web.state.clock()
+            lambda uow, note_: clinical.create(
+                Write(uow, note_, web.actor, web.state.clock(), kb), "session", episode_id, body
             ),
         )
     except InvalidInput as exc:  # the safety kernel refused it: nothing was stored
@@ -274,10 +275,9 @@ def session_submit(request: Request, web: Web, form: Posted, episode_id: UUID) -
     assert performed is not None and pre_nrs is not None
     web.run(
         "outcome.create",
-        lambda uow, note_: clinical.record_outcome(
-            uow,
-            note_,
-            web.actor,
+        lambda uow, note_: clinical.create(
+            Write(uow, note_, web.actor, web.state.clock()),
+            "outcome",
             episode_id,
             OutcomeData(
                 measured_on=performed.date(),
@@ -287,7 +287,6 @@ def session_submit(request: Request, web: Web, form: Posted, episode_id: UUID) -
                 relation="before",
                 note="before the injection",
             ),
-            web.state.clock(),
         ),
     )
     return redirect(f"{PREFIX}/sessions/{session.id}?saved=session-{episode_id}")
@@ -533,7 +532,8 @@ def outcome_submit(request: Request, web: Web, form: Posted, episode_id: UUID) -
     def run(uow: UnitOfWork, note: AuditNote) -> None:
         for item in items:  # one unit of work: a refused item stores none of them
             try:
-                clinical.record_outcome(uow, note, web.actor, episode_id, item, web.state.clock())
+                w = Write(uow, note, web.actor, web.state.clock())
+                clinical.create(w, "outcome", episode_id, item)
             except InvalidInput as exc:
                 raise type(exc)(_outcome_problems(exc.problems, item.instrument)) from None
 

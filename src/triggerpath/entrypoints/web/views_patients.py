@@ -43,6 +43,7 @@ from triggerpath.services.payloads import (
     PatientData,
     PlanData,
 )
+from triggerpath.services.records import Write
 from triggerpath.services.uow import UnitOfWork
 
 router = APIRouter(route_class=WebRoute, include_in_schema=False)
@@ -137,12 +138,14 @@ def new_patient(request: Request, web: Web, form: Posted) -> Response:
         )
     created = web.run(
         "patient.create",
-        lambda uow, note: clinical.create_patient(uow, note, web.actor, patient, web.state.clock()),
+        lambda uow, note: clinical.create(
+            Write(uow, note, web.actor, web.state.clock()), "patient", None, patient
+        ),
     )
     ep_record = web.run(
         "episode.create",
-        lambda uow, note: clinical.record_episode(
-            uow, note, web.actor, created.id, episode, web.state.clock()
+        lambda uow, note: clinical.create(
+            Write(uow, note, web.actor, web.state.clock()), "episode", created.id, episode
         ),
     )
     return redirect(f"{PREFIX}/episodes/{ep_record.id}/assess?saved=patient-new")
@@ -189,8 +192,8 @@ def new_episode(request: Request, web: Web, form: Posted, patient_id: UUID) -> R
         return error_page(request, 422, "Episode not opened", "; ".join(map(str, p.problems)))
     ep_record = web.run(
         "episode.create",
-        lambda uow, note: clinical.record_episode(
-            uow, note, web.actor, patient_id, episode, web.state.clock()
+        lambda uow, note: clinical.create(
+            Write(uow, note, web.actor, web.state.clock()), "episode", patient_id, episode
         ),
     )
     return redirect(f"{PREFIX}/episodes/{ep_record.id}")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+from dataclasses import replace
 from typing import Annotated
 from uuid import UUID
 
@@ -45,6 +46,7 @@ from triggerpath.services.payloads import (
     DocumentIn,
     PlanIn,
 )
+from triggerpath.services.records import Change, Write
 from triggerpath.services.uow import UnitOfWork
 
 router = APIRouter(route_class=WebRoute, include_in_schema=False)
@@ -222,14 +224,12 @@ def planner_submit(request: Request, web: Web, form: Posted, assessment_id: UUID
     }
 
     def run(uow: UnitOfWork, note: AuditNote) -> Record:
-        plan_record = clinical.record_plan(
-            uow, note, web.actor, assessment_id, plan_in, kb, web.state.clock(), today=web.today
-        )
+        w = Write(uow, note, web.actor, web.state.clock(), kb, web.today)
+        plan_record = clinical.create(w, "plan", assessment_id, plan_in)
         content = json.dumps(request_json).encode()
-        clinical.record_document(
-            uow,
-            AuditNote(),
-            web.actor,
+        clinical.create(
+            replace(w, note=AuditNote()),
+            "document",
             plan_record.patient_id,
             DocumentIn(
                 kind=PLAN_REQUEST_KIND,
@@ -239,7 +239,6 @@ def planner_submit(request: Request, web: Web, form: Posted, assessment_id: UUID
                 source_id=plan_record.id,
                 knowledge_version=kb.version,
             ),
-            web.state.clock(),
         )
         return plan_record
 
@@ -285,7 +284,7 @@ def plan_sign(web: Web, form: Posted, plan_id: UUID) -> Response:
     web.run(
         "plan.sign",
         lambda uow, note: records.sign(
-            uow, note, web.actor, "plan", plan_id, expected=version, now=web.state.clock()
+            Write(uow, note, web.actor, web.state.clock()), "plan", plan_id, Change(version)
         ),
     )
     return redirect(f"{PREFIX}/plans/{plan_id}")
@@ -331,10 +330,9 @@ def keep_plan_document(web: Web, form: Posted, plan_id: UUID, kind: str) -> Resp
     pdf = docs.render_pdf(doc)
     web.run(
         "document.create",
-        lambda uow, note: clinical.record_document(
-            uow,
-            note,
-            web.actor,
+        lambda uow, note: clinical.create(
+            Write(uow, note, web.actor, web.state.clock()),
+            "document",
             b.patient.id,
             DocumentIn(
                 kind=doc.kind,
@@ -344,7 +342,6 @@ def keep_plan_document(web: Web, form: Posted, plan_id: UUID, kind: str) -> Resp
                 source_id=plan_record.id,
                 knowledge_version=kb_of(web).version,
             ),
-            web.state.clock(),
         ),
     )
     return redirect(f"{PREFIX}/plans/{plan_id}?kept={kind}")

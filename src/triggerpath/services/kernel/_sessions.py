@@ -19,7 +19,7 @@ from triggerpath.domain.dosing import DoseCheck, DoseRequest, PriorDose, Solutio
 from triggerpath.errors import FieldProblem, InvalidInput, WriteRefused
 from triggerpath.services.kernel._context import Context, _present, admit_text, refuse
 from triggerpath.services.kernel._ledger import session_ledger
-from triggerpath.services.model import Record, Window
+from triggerpath.services.model import Record, RecordQuery, Window
 from triggerpath.services.payloads import (
     Attestation,
     LedgerEntry,
@@ -98,7 +98,7 @@ def _patient_measures(uow: UnitOfWork, episode: Record, plan: Record | None) -> 
     if plan is not None and plan.parent_id is not None:
         source = uow.records.get(plan.parent_id)
     if source is None or source.status != "active":
-        found, _ = uow.records.page("assessment", Window(limit=200), parent_id=episode.id)
+        found, _ = uow.records.page(RecordQuery("assessment", episode.id), Window(limit=200))
         source = found[-1] if found else None
     if source is None:
         return {}
