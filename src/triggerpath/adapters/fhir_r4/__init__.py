@@ -8,13 +8,13 @@ records of a session as FHIR resources. The engine never sees FHIR.
 
 from triggerpath.adapters.fhir_r4.read import (
     FHIR_VERSION,
-    Missing,
     PatientSnapshot,
     bulk_patient_ids,
     read_bulk_ndjson,
     read_bundle,
     snapshot_from_resources,
 )
+from triggerpath.services.ehr import Missing
 
 __all__ = [
     "FHIR_VERSION",

@@ -1,5 +1,8 @@
 """Read a patient's FHIR R4 (4.0.1) record into a ``PatientSnapshot``.
 
+The snapshot and its entries are the services' plain types (:mod:`triggerpath.services.ehr`);
+this module only builds them (and names them again for its importers).
+
 Sources: a Bundle (transaction, collection, searchset …), the prefetch of a CDS
 Hooks call, or a FHIR Bulk Data NDJSON export folder. Only the resource types
 TriggerPath needs are mapped: Patient, Condition, Observation (weight, height,
@@ -24,7 +27,6 @@ as ``now``.
 from __future__ import annotations
 
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
-from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
@@ -34,10 +36,18 @@ import orjson
 
 from triggerpath.domain.medications import medication_class
 from triggerpath.domain.policy import DEFAULT_POLICY, Policy
-from triggerpath.errors import FieldProblem, InvalidInput
+from triggerpath.errors import InvalidInput
 from triggerpath.knowledge.loader import Knowledge
-from triggerpath.knowledge.schema import REGIONS, Region
 from triggerpath.knowledge.valuesets import ResourceType, ValueSetIndex
+from triggerpath.services.ehr import (
+    Administration,
+    Evidence,
+    Measurement,
+    MedicationEntry,
+    Missing,
+    ProcedureEntry,
+)
+from triggerpath.services.ehr import PatientSnapshot as PatientSnapshot  # its importers' name
 
 FHIR_VERSION = "4.0.1"
 
@@ -58,171 +68,6 @@ WEIGHT_UNITS: dict[str, Decimal] = {
     "lb": Decimal("0.45359237"),
     "lbs": Decimal("0.45359237"),
 }
-
-
-# --------------------------------------------------------------------------- result types
-@dataclass(frozen=True, slots=True)
-class Evidence:
-    """One record behind a fact: which resource, which code, which value set."""
-
-    reference: str
-    code: str
-    display: str
-    valueset: str
-    when: str | None = None
-
-    def __str__(self) -> str:
-        when = f", {self.when}" if self.when else ""
-        return f"{self.display} ({self.code}{when}; {self.reference})"
-
-
-@dataclass(frozen=True, slots=True)
-class Measurement:
-    value: Decimal
-    unit: str
-    when: datetime | None
-    reference: str
-
-
-@dataclass(frozen=True, slots=True)
-class MedicationEntry:
-    name: str
-    drug_class: str | None
-    status: str
-    active: bool
-    reference: str
-    code: str | None
-    valuesets: tuple[str, ...]
-    matched_by: str  # "code", "name" or "none"
-    authored: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class ProcedureEntry:
-    reference: str
-    code: str
-    display: str
-    status: str
-    when: datetime | None
-
-
-@dataclass(frozen=True, slots=True)
-class Administration:
-    """A local anesthetic given (MedicationAdministration), for the 24-hour total."""
-
-    reference: str
-    name: str
-    when: datetime | None
-    dose_value: Decimal | None
-    dose_unit: str | None
-    text: str | None
-
-
-@dataclass(frozen=True, slots=True)
-class Missing:
-    field: str
-    why: str
-
-
-@dataclass
-class PatientSnapshot:
-    """What the EHR record says about one patient, with its evidence and gaps."""
-
-    patient_id: str | None
-    now: datetime
-    knowledge_version: str
-    age_years: int | None = None
-    birth_date: str | None = None
-    sex: str = "unknown"
-    deceased: bool = False
-    weight: Measurement | None = None
-    last_weight: Measurement | None = None
-    height: Measurement | None = None
-    pregnant: bool | None = None
-    findings: dict[str, list[Evidence]] = field(default_factory=dict)
-    regions: list[Region] = field(default_factory=list)
-    causes: list[str] = field(default_factory=list)
-    pain_conditions: list[Evidence] = field(default_factory=list)
-    pain_onset: date | None = None
-    medications: list[MedicationEntry] | None = None
-    allergies: list[Evidence] | None = None
-    allergy_list_reviewed: bool = False
-    tpis: list[ProcedureEntry] | None = None
-    administrations_24h: list[Administration] = field(default_factory=list)
-    last_pain: Measurement | None = None
-    recent_pain: Measurement | None = None
-    pain_scores: list[Measurement] = field(default_factory=list)  # all, oldest first (measures)
-    service_requests: list[Evidence] = field(default_factory=list)
-    procedures: list[Evidence] = field(default_factory=list)  # coded non-TPI ones (e.g. PT)
-    available: frozenset[str] = frozenset()
-    missing: list[Missing] = field(default_factory=list)
-    notes: list[str] = field(default_factory=list)
-
-    @property
-    def as_of(self) -> date:
-        return self.now.date()
-
-    @property
-    def relevant(self) -> bool:
-        """Back or neck pain is documented, or the patient has had TPIs."""
-        return bool(self.pain_conditions or self.tpis)
-
-    @property
-    def active_medications(self) -> list[MedicationEntry]:
-        return [m for m in self.medications or [] if m.active]
-
-    def evidence(self, path: str) -> list[Evidence]:
-        return self.findings.get(path, [])
-
-    def assessment_input(self, *, screen_all_regions: bool = False) -> dict[str, Any]:
-        """A partial assessment (only what the record tells; unknown findings omitted).
-
-        ``screen_all_regions`` screens every body region when the record codes none
-        (used by CDS Hooks so that safety checks still run; the caller says so).
-        Raises ``InvalidInput`` when a required field (age, region) is unknown.
-        """
-        problems: list[FieldProblem] = []
-        if self.age_years is None:
-            problems.append(FieldProblem("patient.age_years", "no birth date in the record"))
-        regions: list[str] = list(self.regions)
-        if not regions and screen_all_regions:
-            regions = list(REGIONS)
-        if not regions:
-            problems.append(FieldProblem("regions", "no back or neck pain site in the record"))
-        if problems:
-            raise InvalidInput(problems)
-        patient: dict[str, Any] = {"age_years": self.age_years, "sex": self.sex}
-        if self.weight is not None:
-            patient["weight_kg"] = str(self.weight.value)
-        if self.height is not None and Decimal(50) <= self.height.value <= Decimal(250):
-            patient["height_cm"] = str(self.height.value)
-        data: dict[str, Any] = {"patient": patient, "regions": regions}
-        if self.pregnant is not None and not (self.sex == "male" and self.pregnant):
-            patient["pregnant"] = self.pregnant
-        pain: dict[str, Any] = {}
-        if self.pain_onset is not None:
-            pain["duration_weeks"] = round(max((self.as_of - self.pain_onset).days, 0) / 7, 1)
-        if self.recent_pain is not None:
-            pain["nrs"] = int(self.recent_pain.value)
-        if pain:
-            data["pain"] = pain
-        if self.causes:
-            data["causes"] = list(dict.fromkeys(self.causes))
-        for path in self.findings:
-            if path == "patient.pregnant":
-                continue
-            node = data
-            *parents, leaf = path.split(".")
-            for part in parents:
-                node = node.setdefault(part, {})
-            node[leaf] = True
-        if self.medications is not None:
-            data["medications"] = [
-                {"name": m.name[:200], "drug_class": m.drug_class, "active": m.active}
-                for m in self.medications
-                if m.name
-            ]
-        return data
 
 
 # --------------------------------------------------------------------------- small readers

@@ -13,6 +13,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from triggerpath.services.ehr import Evidence
+
 Hook = Literal["patient-view", "order-select", "order-sign"]
 HOOKS: tuple[Hook, ...] = ("patient-view", "order-select", "order-sign")
 Indicator = Literal["info", "warning", "critical"]
@@ -96,15 +98,9 @@ class Card(_M):
         return out
 
 
-@dataclass(frozen=True, slots=True)
-class TraceEvidence:
-    """An EHR record behind a card that the cards name themselves (a course's TPIs, a drug)."""
-
-    reference: str
-    code: str
-    display: str
-    valueset: str
-    when: str | None = None
+#: An EHR record behind a card that the cards name themselves (a course's TPIs, a drug):
+#: the same coded evidence the record reader gives (:class:`triggerpath.services.ehr.Evidence`).
+TraceEvidence = Evidence
 
 
 @dataclass(frozen=True)
