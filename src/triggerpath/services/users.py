@@ -240,14 +240,8 @@ def revoke_api_key(uow: UnitOfWork, user_id: UUID, key_id: UUID, now: datetime) 
         raise NotFound(f"no active API key {key_id} for user {user_id}")
 
 
-def ensure_dev_admin(uow: UnitOfWork, now: datetime) -> tuple[str, str] | None:
-    """Development only: with no users at all, create ``admin`` and return its password.
-
-    Returns None when users exist (the password is only ever shown at creation).
-    """
-    if uow.users.count() > 0:
-        return None
-    password = secrets.token_urlsafe(18)
+def _create_dev_admin(uow: UnitOfWork, password: str, now: datetime) -> None:
+    """The development ``admin``: refused outside development (issue 14 §8)."""
     create_user(
         uow,
         username=DEV_ADMIN,
@@ -257,4 +251,30 @@ def ensure_dev_admin(uow: UnitOfWork, now: datetime) -> tuple[str, str] | None:
         created_by=None,
         dev_only=True,
     )
+
+
+def ensure_dev_admin(uow: UnitOfWork, now: datetime) -> tuple[str, str] | None:
+    """Development only: with no users at all, create ``admin`` and return its password.
+
+    Returns None when users exist (the password is only ever shown at creation).
+    """
+    if uow.users.count() > 0:
+        return None
+    password = secrets.token_urlsafe(18)
+    _create_dev_admin(uow, password, now)
     return DEV_ADMIN, password
+
+
+def reset_dev_admin(uow: UnitOfWork, now: datetime) -> str:
+    """Development only: create ``admin`` or give it a new random password (and the admin
+    role, active, every old credential ended); return the password."""
+    password = secrets.token_urlsafe(12)
+    existing = uow.users.by_username(DEV_ADMIN)
+    if existing is None:
+        _create_dev_admin(uow, password, now)
+    else:  # the local operator resets the development admin
+        uow.users.update(
+            existing.id, role="admin", active=True, password_hash=auth.hash_password(password)
+        )
+        auth.end_credentials(uow, existing.id)
+    return password

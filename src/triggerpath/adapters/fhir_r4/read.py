@@ -30,7 +30,7 @@ from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
-from typing import Any, get_args
+from typing import Any, Generic, TypeVar, get_args
 
 import orjson
 
@@ -50,6 +50,8 @@ from triggerpath.services.ehr import (
 from triggerpath.services.ehr import PatientSnapshot as PatientSnapshot  # its importers' name
 
 FHIR_VERSION = "4.0.1"
+K = TypeVar("K")
+V = TypeVar("V")
 
 #: Resource types the reader maps; everything else in a record is skipped.
 READ_TYPES: frozenset[str] = frozenset({"Patient", "Medication", *get_args(ResourceType)})
@@ -143,20 +145,33 @@ def _age(birth: date, on: date) -> int:
     return on.year - birth.year - ((on.month, on.day) < (birth.month, birth.day))
 
 
-_CLASS_CACHE: dict[tuple[int, str], str | None] = {}
+class _Memo(Generic[K, V]):
+    """A memo for the reader's hot path, emptied whole once it holds more than ``size``
+    results (a population repeats the same drugs and texts; memory stays bounded)."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self.found: dict[K, V] = {}
+
+    def get(self, key: K, compute: Callable[[], V]) -> V:
+        found = self.found
+        if key in found:
+            return found[key]
+        if len(found) > self.size:
+            found.clear()
+        value = found[key] = compute()
+        return value
+
+
+_CLASS_CACHE: _Memo[tuple[int, str], str | None] = _Memo(20_000)
 
 
 def _class_by_name(kb: Knowledge, name: str) -> str | None:
     """The domain's medication normaliser on a name, memoised (drug names repeat across records)."""
-    key = (id(kb.pathway), name)
-    if key not in _CLASS_CACHE:
-        if len(_CLASS_CACHE) > 20_000:
-            _CLASS_CACHE.clear()
-        _CLASS_CACHE[key] = medication_class(name, kb)
-    return _CLASS_CACHE[key]
+    return _CLASS_CACHE.get((id(kb.pathway), name), lambda: medication_class(name, kb))
 
 
-_TEXT_CACHE: dict[tuple[int, str], tuple[str, ...]] = {}
+_TEXT_CACHE: _Memo[tuple[int, str], tuple[str, ...]] = _Memo(50_000)
 
 
 def _match_text(index: ValueSetIndex, text: str | None) -> tuple[str, ...]:
@@ -164,18 +179,12 @@ def _match_text(index: ValueSetIndex, text: str | None) -> tuple[str, ...]:
     allergy texts thousands of times, and the word scan is the reader's costliest step."""
     if not text:
         return ()
-    key = (id(index), text)
-    hits = _TEXT_CACHE.get(key)
-    if hits is None:
-        if len(_TEXT_CACHE) > 50_000:
-            _TEXT_CACHE.clear()
-        hits = _TEXT_CACHE[key] = index.match_text(text)
-    return hits
+    return _TEXT_CACHE.get((id(index), text), lambda: index.match_text(text))
 
 
 # (value sets, code, name, matched_by, drug class) of a medication concept
 _Drug = tuple[tuple[str, ...], str, str, str, str | None]
-_DRUG_CACHE: dict[tuple[int, bytes], _Drug] = {}
+_DRUG_CACHE: _Memo[tuple[int, bytes], _Drug] = _Memo(20_000)
 
 
 def references_to(patient_id: str) -> frozenset[str]:
@@ -370,12 +379,7 @@ class _Reader:
             key = (id(self.vs), orjson.dumps(concept))
         except TypeError:  # not plain JSON (orjson.JSONEncodeError is a TypeError)
             return self._drug_uncached(concept)
-        found = _DRUG_CACHE.get(key)
-        if found is None:
-            if len(_DRUG_CACHE) > 20_000:
-                _DRUG_CACHE.clear()
-            found = _DRUG_CACHE[key] = self._drug_uncached(concept)
-        return found
+        return _DRUG_CACHE.get(key, lambda: self._drug_uncached(concept))
 
     def medication(self, r: Mapping[str, Any], snap: PatientSnapshot, kind: str) -> None:
         status = _str(r.get("status")) or "unknown"

@@ -326,22 +326,6 @@ Changer = Callable[[Write, Kind, UUID, Change, Any], Record]
 Route = Callable[[Callable[..., Any]], Callable[..., Any]]
 
 
-def _correct(w: Write, kind: Kind, rid: UUID, change: Change, body: Any) -> Record:
-    return clinical.correct(w, kind, rid, change, body.data)
-
-
-def _retract(w: Write, kind: Kind, rid: UUID, change: Change, _body: Any) -> Record:
-    return records.retract(w, kind, rid, change)
-
-
-def _sign(w: Write, kind: Kind, rid: UUID, change: Change, _body: Any) -> Record:
-    return records.sign(w, kind, rid, change)
-
-
-def _attest(w: Write, _kind: Kind, rid: UUID, change: Change, _body: Any) -> Record:
-    return records.attest(w, rid, change)
-
-
 def _transitions(k: KindRoutes) -> list[tuple[str, str, type[BaseModel], Changer]]:
     """(verb, summary, body, use case) of the POST /<path>/{record_id}/<verb> routes."""
     found: list[tuple[str, str, type[BaseModel], Changer]] = [
@@ -349,26 +333,18 @@ def _transitions(k: KindRoutes) -> list[tuple[str, str, type[BaseModel], Changer
             "retract",
             f"Mark a {k.kind} entered in error (it stays in the history)",
             Retraction,
-            _retract,
+            lambda w, kind, rid, change, _: records.retract(w, kind, rid, change),
         )
     ]
     if k.kind in SIGNABLE:
+        summary = f"Sign a {k.kind} (clinicians); its content is then immutable"
         found.append(
-            (
-                "sign",
-                f"Sign a {k.kind} (clinicians); its content is then immutable",
-                Signature,
-                _sign,
-            )
+            ("sign", summary, Signature, lambda w, kind, rid, ch, _: records.sign(w, kind, rid, ch))
         )
     if k.kind == "session":
+        summary = "The performer attests a session recorded for them by someone else"
         found.append(
-            (
-                "attest",
-                "The performer attests a session recorded for them by someone else",
-                AttestationIn,
-                _attest,
-            )
+            ("attest", summary, AttestationIn, lambda w, _, rid, ch, __: records.attest(w, rid, ch))
         )
     return found
 
@@ -404,7 +380,10 @@ def _routes(k: KindRoutes) -> None:
         put = router.put(
             f"/{k.path}/{{record_id}}", name=f"correct_{k.kind}", description=doc, **changed
         )
-        _change_route(k, "correct", k.correction, _correct, put)
+        correct: Changer = lambda w, kind, rid, change, body: clinical.correct(  # noqa: E731
+            w, kind, rid, change, body.data
+        )
+        _change_route(k, "correct", k.correction, correct, put)
     _read_routes(k)
     for verb, summary, body, fn in _transitions(k):
         post = router.post(

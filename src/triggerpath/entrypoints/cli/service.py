@@ -11,6 +11,8 @@ import getpass
 import ipaddress
 import logging
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any
@@ -42,19 +44,37 @@ def _operator() -> str:
         return "cli"
 
 
-def _engine(settings: Settings, *, migrate_in_development: bool = True) -> Any:
-    """The engine; in development the schema is brought to head, elsewhere it must be."""
+@contextmanager
+def _database(settings: Settings, *, at_head: bool = True) -> Iterator[Any]:
+    """The engine for one command, disposed after it. ``at_head``: the schema must be at the
+    newest migration (in development it is brought there)."""
     engine = database.make_engine(settings.db_url)
-    if settings.development and migrate_in_development:
-        database.upgrade(engine)
-        return engine
-    state = database.readiness(engine)
-    if not state.ready:
+    try:
+        if at_head and settings.development:
+            database.upgrade(engine)
+        elif at_head:
+            state = database.readiness(engine)
+            if not state.ready:
+                raise InvalidInput.single(
+                    "TRIGGERPATH_DATABASE_URL", f"{state.detail}; run 'triggerpath db upgrade'"
+                )
+        yield engine
+    finally:
         engine.dispose()
-        raise InvalidInput.single(
-            "TRIGGERPATH_DATABASE_URL", f"{state.detail}; run 'triggerpath db upgrade'"
-        )
-    return engine
+
+
+@contextmanager
+def _unit_of_work(settings: Settings) -> Iterator[UnitOfWork]:
+    """One unit of work on the database at head (see :func:`_database`)."""
+    with _database(settings) as engine, UnitOfWork(engine) as uow:
+        yield uow
+
+
+def _operator_event(
+    action: str, target: Any = None, outcome: Outcome = "success", at: datetime | None = None
+) -> AuditEvent:
+    """The audit event of an operator action on the command line (who: the OS user)."""
+    return AuditEvent(at or _now(), "cli", _operator(), None, action, outcome, record_id=target)
 
 
 def _is_loopback(host: str) -> bool:
@@ -182,23 +202,9 @@ def _cli_event(
     settings: Settings, action: str, target: Any = None, outcome: Outcome = "success"
 ) -> None:
     """Audit an operator action taken on the command line (who: the OS user)."""
-    engine = database.make_engine(settings.db_url)
-    try:
-        with UnitOfWork(engine) as uow:
-            uow.audit.add(
-                AuditEvent(
-                    at=_now(),
-                    request_id="cli",
-                    actor=_operator(),
-                    role=None,
-                    action=action,
-                    outcome=outcome,
-                    record_id=target,
-                )
-            )
-            uow.commit()
-    finally:
-        engine.dispose()
+    with _database(settings, at_head=False) as engine, UnitOfWork(engine) as uow:
+        uow.audit.add(_operator_event(action, target, outcome))
+        uow.commit()
 
 
 # --------------------------------------------------------------------------- db
@@ -206,11 +212,9 @@ def _cli_event(
 @user_errors
 def db_upgrade() -> None:
     """Apply the migrations up to the newest (safe to run again)."""
-    settings = load_settings()
-    engine = database.make_engine(settings.db_url)
-    before = database.current_revision(engine)
-    after = database.upgrade(engine)
-    engine.dispose()
+    with _database(load_settings(), at_head=False) as engine:
+        before = database.current_revision(engine)
+        after = database.upgrade(engine)
     out.print(f"database at {after}" + (" (unchanged)" if before == after else f" (was {before})"))
 
 
@@ -218,10 +222,8 @@ def db_upgrade() -> None:
 @user_errors
 def db_status() -> None:
     """Is the database reachable and at the newest migration? Exit 1 when not."""
-    settings = load_settings()
-    engine = database.make_engine(settings.db_url)
-    state = database.readiness(engine)
-    engine.dispose()
+    with _database(load_settings(), at_head=False) as engine:
+        state = database.readiness(engine)
     out.print(f"{'ready' if state.ready else 'not ready'}: {state.detail}")
     if not state.ready:
         raise typer.Exit(1)
@@ -263,9 +265,8 @@ def db_restore(
     ):
         raise typer.Exit(1)
     revision = database.restore_sqlite(settings.db_url, file)
-    engine = database.make_engine(settings.db_url)
-    head = database.upgrade(engine)
-    engine.dispose()
+    with _database(settings, at_head=False) as engine:
+        head = database.upgrade(engine)
     _cli_event(settings, "db.restore")  # into the restored trail, so it shows the restore
     out.print(f"restored {file} (schema {revision}, now {head})")
 
@@ -296,9 +297,8 @@ def users_create(
         password = sys.stdin.readline().rstrip("\n")
     elif not no_password:
         password = typer.prompt("Password", hide_input=True, confirmation_prompt=True)
-    engine = _engine(settings)
     now = _now()
-    with UnitOfWork(engine) as uow:
+    with _unit_of_work(settings) as uow:
         user = user_service.create_user(
             uow, username=username, role=role, password=password, now=now, created_by=None
         )
@@ -307,19 +307,8 @@ def users_create(
             _, token = user_service.create_api_key(
                 uow, settings.secret("secret_key"), user.id, name=api_key, now=now
             )
-        uow.audit.add(
-            AuditEvent(
-                at=now,
-                request_id="cli",
-                actor=_operator(),
-                role=None,
-                action="user.create",
-                outcome="success",
-                record_id=user.id,
-            )
-        )
+        uow.audit.add(_operator_event("user.create", user.id, at=now))
         uow.commit()
-    engine.dispose()
     out.print(f"created {user.role} {user.username}")
     if token:
         out.print(f"API key (shown once): {token}", markup=False, highlight=False)
@@ -329,11 +318,8 @@ def users_create(
 @user_errors
 def users_list(format: FormatOpt = Format.text) -> None:
     """List users and roles."""
-    settings = load_settings()
-    engine = _engine(settings)
-    with UnitOfWork(engine) as uow:
+    with _unit_of_work(load_settings()) as uow:
         found, _ = user_service.list_users(uow, Window(limit=10_000))
-    engine.dispose()
     rows = [
         {"username": u.username, "role": u.role, "active": u.active, "id": str(u.id)} for u in found
     ]
@@ -363,14 +349,12 @@ def users_reset_password(
     then the account cannot act, and every session and token it held has ended.
     """
     settings = load_settings()
-    engine = _engine(settings)
-    with UnitOfWork(engine) as uow:
+    with _unit_of_work(settings) as uow:
         actor, user = _cli_actor(uow, username)
         _, token, expires = user_service.reset_password(
             uow, settings.secret("secret_key"), actor, user.id, _now()
         )
         uow.commit()
-    engine.dispose()
     _cli_event(settings, "user.reset_password", user.id)
     out.print(f"reset token for {username} (shown once, expires {expires:%Y-%m-%d %H:%M} UTC):")
     typer.echo(token)
@@ -383,12 +367,10 @@ def users_deactivate(
 ) -> None:
     """Deactivate USERNAME: every session and token ends; API keys stop working."""
     settings = load_settings()
-    engine = _engine(settings)
-    with UnitOfWork(engine) as uow:
+    with _unit_of_work(settings) as uow:
         actor, user = _cli_actor(uow, username)
         user_service.update_user(uow, user.id, actor=actor, active=False)
         uow.commit()
-    engine.dispose()
     _cli_event(settings, "user.update", user.id)
     out.print(f"deactivated {username}")
 
@@ -417,11 +399,8 @@ def audit_verify(format: FormatOpt = Format.text) -> None:
     """Recompute the audit trail's hash chain; exit 1 naming the first event at fault."""
     from triggerpath.adapters import audit_chain
 
-    settings = load_settings()
-    engine = _engine(settings)
-    with engine.connect() as conn:
+    with _database(load_settings()) as engine, engine.connect() as conn:
         report = audit_chain.verify(conn)
-    engine.dispose()
     if format is Format.json:
         emit_json(
             {
@@ -483,10 +462,8 @@ def audit(
         since=_when(since, "--since"),
         until=_when(until, "--until"),
     )
-    engine = _engine(settings)
-    with UnitOfWork(engine) as uow:
+    with _unit_of_work(settings) as uow:
         events, total = uow.audit.page(query, Window(limit=limit, offset=offset))
-    engine.dispose()
     rows = [
         {
             "id": e.id,

@@ -7,7 +7,6 @@ development ``admin`` with a new one-time password.
 
 from __future__ import annotations
 
-import secrets
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -84,25 +83,7 @@ def _reset_dev_admin(factory: UowFactory, now: datetime) -> str:
     """Create ``admin`` or give it a new random password (and the admin role); return it."""
     from triggerpath.services import users as user_service
 
-    password = secrets.token_urlsafe(12)
     with factory() as uow:
-        existing = uow.users.by_username(DEV_ADMIN)
-        if existing is None:
-            user_service.create_user(
-                uow,
-                username=DEV_ADMIN,
-                role="admin",
-                password=password,
-                now=now,
-                created_by=None,
-                dev_only=True,  # refused outside development (issue 14 §8)
-            )
-        else:  # development only: the local operator resets the development admin
-            from triggerpath.services import auth
-
-            uow.users.update(
-                existing.id, role="admin", active=True, password_hash=auth.hash_password(password)
-            )
-            auth.end_credentials(uow, existing.id)
+        password = user_service.reset_dev_admin(uow, now)
         uow.commit()
     return password
