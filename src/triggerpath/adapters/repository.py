@@ -7,11 +7,15 @@ none of them commits. Clinical versions and audit events are only ever inserted.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import fields
 from datetime import datetime
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 from uuid import UUID
 
 import sqlalchemy as sa
+
+if TYPE_CHECKING:
+    from _typeshed import DataclassInstance
 
 from triggerpath.adapters import audit_chain, orm
 from triggerpath.services.model import (
@@ -30,32 +34,32 @@ from triggerpath.services.model import (
     Window,
 )
 
+T = TypeVar("T", bound="DataclassInstance")
+
+
+def _from_row(cls: type[T], row: Any, **values: Any) -> T:
+    """A service object from a result row: each field from the column of its name (the
+    plain types in ``services.model`` name their fields as the tables name their columns)."""
+    found = {f.name: getattr(row, f.name) for f in fields(cls) if f.name not in values}
+    return cls(**found, **values)
+
+
+def _to_row(table: sa.Table, obj: object, **values: Any) -> dict[str, Any]:
+    """Insert values: each column of ``table`` from ``obj``'s attribute of its name, if any."""
+    found = {
+        c.name: getattr(obj, c.name)
+        for c in table.columns
+        if c.name not in values and hasattr(obj, c.name)
+    }
+    return {**found, **values}
+
 
 def _version(row: Any) -> Version:
-    return Version(
-        version=row.version,
-        status=cast(Status, row.status),
-        data=dict(row.data),
-        recorded_at=row.recorded_at,
-        recorded_by=row.recorded_by,
-        reason=row.reason,
-        signed_at=row.signed_at,
-        signed_by=row.signed_by,
-    )
+    return _from_row(Version, row, status=cast(Status, row.status), data=dict(row.data))
 
 
 def _version_values(record_id: UUID, v: Version) -> dict[str, Any]:
-    return {
-        "record_id": record_id,
-        "version": v.version,
-        "status": v.status,
-        "data": v.data,
-        "recorded_at": v.recorded_at,
-        "recorded_by": v.recorded_by,
-        "reason": v.reason,
-        "signed_at": v.signed_at,
-        "signed_by": v.signed_by,
-    }
+    return _to_row(orm.record_versions, v, record_id=record_id)
 
 
 class SqlRecords:
@@ -85,33 +89,20 @@ class SqlRecords:
 
     @staticmethod
     def _record(row: Any) -> Record:
-        return Record(
-            id=row.id,
-            kind=cast(Kind, row.kind),
-            patient_id=row.patient_id,
-            parent_id=row.parent_id,
-            created_at=row.created_at,
-            created_by=row.created_by,
-            current=_version(row),
-        )
+        return _from_row(Record, row, kind=cast(Kind, row.kind), current=_version(row))
 
     def add(self, new: NewRecord) -> None:
         first = new.first
-        self.conn.execute(
-            orm.records.insert().values(
-                id=new.id,
-                kind=new.kind,
-                patient_id=new.patient_id,
-                parent_id=new.parent_id,
-                mrn=new.mrn,
-                current_version=first.version,
-                status=first.status,
-                created_at=first.recorded_at,
-                created_by=first.recorded_by,
-                updated_at=first.recorded_at,
-                occurred_at=new.occurred_at,
-            )
+        index = _to_row(
+            orm.records,
+            new,
+            current_version=first.version,
+            status=first.status,
+            created_at=first.recorded_at,
+            created_by=first.recorded_by,
+            updated_at=first.recorded_at,
         )
+        self.conn.execute(orm.records.insert().values(index))
         self.conn.execute(orm.record_versions.insert().values(_version_values(new.id, first)))
 
     def get(self, record_id: UUID) -> Record | None:
@@ -193,32 +184,8 @@ class SqlRecords:
 
 
 def _user(row: Any) -> User:
-    return User(
-        id=row.id,
-        username=row.username,
-        role=cast(Role, row.role),
-        active=row.active,
-        created_at=row.created_at,
-        created_by=row.created_by,
-        password_hash=row.password_hash,
-        token_version=row.token_version,
-        reset_pending=row.reset_digest is not None,
-        failed_logins=row.failed_logins,
-        locked_until=row.locked_until,
-        dev_only=row.dev_only,
-    )
-
-
-def _api_key(row: Any) -> ApiKey:
-    return ApiKey(
-        id=row.id,
-        user_id=row.user_id,
-        name=row.name,
-        prefix=row.prefix,
-        created_at=row.created_at,
-        expires_at=row.expires_at,
-        revoked_at=row.revoked_at,
-    )
+    pending = row.reset_digest is not None
+    return _from_row(User, row, role=cast(Role, row.role), reset_pending=pending)
 
 
 class SqlUsers:
@@ -228,18 +195,7 @@ class SqlUsers:
         self.conn = conn
 
     def add(self, user: User) -> None:
-        self.conn.execute(
-            orm.users.insert().values(
-                id=user.id,
-                username=user.username,
-                role=user.role,
-                password_hash=user.password_hash,
-                active=user.active,
-                created_at=user.created_at,
-                created_by=user.created_by,
-                dev_only=user.dev_only,
-            )
-        )
+        self.conn.execute(orm.users.insert().values(_to_row(orm.users, user)))
 
     def get(self, user_id: UUID) -> User | None:
         row = self.conn.execute(sa.select(orm.users).where(orm.users.c.id == user_id)).first()
@@ -309,30 +265,20 @@ class SqlUsers:
 
     # API keys ------------------------------------------------------------------
     def add_api_key(self, key: ApiKey, digest: str) -> None:
-        self.conn.execute(
-            orm.api_keys.insert().values(
-                id=key.id,
-                user_id=key.user_id,
-                name=key.name,
-                prefix=key.prefix,
-                digest=digest,
-                created_at=key.created_at,
-                expires_at=key.expires_at,
-                revoked_at=None,
-            )
-        )
+        row = _to_row(orm.api_keys, key, digest=digest, revoked_at=None)
+        self.conn.execute(orm.api_keys.insert().values(row))
 
     def api_key_by_digest(self, digest: str) -> ApiKey | None:
         k = orm.api_keys
         row = self.conn.execute(sa.select(k).where(k.c.digest == digest)).first()
-        return _api_key(row) if row else None
+        return _from_row(ApiKey, row) if row else None
 
     def api_keys(self, user_id: UUID) -> list[ApiKey]:
         k = orm.api_keys
         rows = self.conn.execute(
             sa.select(k).where(k.c.user_id == user_id).order_by(k.c.created_at)
         )
-        return [_api_key(row) for row in rows]
+        return [_from_row(ApiKey, row) for row in rows]
 
     def revoke_api_key(self, user_id: UUID, key_id: UUID, at: datetime) -> bool:
         k = orm.api_keys
@@ -430,18 +376,7 @@ class SqlAudit:
             sa.select(a).where(*where).order_by(a.c.id).limit(window.limit).offset(window.offset)
         )
         events = [
-            AuditEvent(
-                id=row.id,
-                at=row.at,
-                request_id=row.request_id,
-                actor=row.actor,
-                role=row.role,
-                action=row.action,
-                patient_id=row.patient_id,
-                record_id=row.record_id,
-                outcome=row.outcome,
-                patient_ids=tuple(UUID(p) for p in row.patient_ids or ()),
-            )
+            _from_row(AuditEvent, row, patient_ids=tuple(UUID(p) for p in row.patient_ids or ()))
             for row in rows
         ]
         return events, int(total or 0)

@@ -30,7 +30,7 @@ from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
-from typing import Any, Generic, TypeVar, get_args
+from typing import Any, Generic, NamedTuple, TypeVar, get_args
 
 import orjson
 
@@ -183,7 +183,16 @@ def _match_text(index: ValueSetIndex, text: str | None) -> tuple[str, ...]:
 
 
 # (value sets, code, name, matched_by, drug class) of a medication concept
-_Drug = tuple[tuple[str, ...], str, str, str, str | None]
+class _Drug(NamedTuple):
+    """What a medication concept means, as a :class:`MedicationEntry` names it."""
+
+    valuesets: tuple[str, ...]
+    code: str | None
+    name: str
+    matched_by: str  # "code", "name" or "none"
+    drug_class: str | None
+
+
 _DRUG_CACHE: _Memo[tuple[int, bytes], _Drug] = _Memo(20_000)
 
 
@@ -369,7 +378,7 @@ class _Reader:
         )
         if drug_class is None:
             drug_class = _class_by_name(self.kb, name)
-        return hits, code, name, matched_by, drug_class
+        return _Drug(hits, code or None, name, matched_by, drug_class)
 
     def _drug(self, concept: Any) -> _Drug:
         """What a medication concept means (value sets, code, name, class), memoised by the
@@ -402,17 +411,10 @@ class _Reader:
                     Missing(f"medications ({ref})", f"active order whose drug is unknown: {why}")
                 )
             return
-        hits, code, name, matched_by, drug_class = self._drug(concept)
+        authored = _str(r.get("authoredOn")) or _str(r.get("dateAsserted"))
+        drug = self._drug(concept)._asdict()
         entry = MedicationEntry(
-            name=name,
-            drug_class=drug_class,
-            status=status,
-            active=active,
-            reference=ref,
-            code=code or None,
-            valuesets=hits,
-            matched_by=matched_by,
-            authored=_str(r.get("authoredOn")) or _str(r.get("dateAsserted")),
+            **drug, status=status, active=active, reference=ref, authored=authored
         )
         assert snap.medications is not None
         snap.medications.append(entry)

@@ -193,6 +193,10 @@ KINDS_TABLE: tuple[KindRoutes, ...] = (
 SPECS: dict[Kind, KindRoutes] = {k.kind: k for k in KINDS_TABLE}
 #: One use case on the call's write (create, correct, read, retract, sign, attest).
 UseCase = Callable[[Write], Record]
+#: A change to one record: use case(write, kind, record_id, change, body).
+Changer = Callable[[Write, Kind, UUID, Change, Any], Record]
+#: The router's decorator for one path and method (``router.put(...)``).
+Route = Callable[[Callable[..., Any]], Callable[..., Any]]
 
 
 # --------------------------------------------------------------------------- factories
@@ -290,13 +294,12 @@ def _list_route(k: KindRoutes) -> None:
 def _read_routes(k: KindRoutes) -> None:
     """GET one record (with its ETag) and its history."""
 
-    @router.get(
-        f"/{k.path}/{{record_id}}",
-        response_model=k.public,
-        operation_id=f"get_{k.kind}",
-        summary=f"Read a {k.kind}",
-        tags=[k.path],
-    )
+    def get(suffix: str, model: Any, summary: str) -> Route:
+        op = f"get_{k.kind}{suffix.replace('/', '_')}"
+        at = f"/{k.path}/{{record_id}}{suffix}"
+        return router.get(at, response_model=model, operation_id=op, summary=summary, tags=[k.path])
+
+    @get("", k.public, f"Read a {k.kind}")
     def read(
         record_id: UUID,
         state: State,
@@ -307,23 +310,11 @@ def _read_routes(k: KindRoutes) -> None:
             k, call, state, response, lambda w: records.get(w.uow, w.note, k.kind, record_id)
         )
 
-    @router.get(
-        f"/{k.path}/{{record_id}}/history",
-        response_model=s.History,
-        operation_id=f"get_{k.kind}_history",
-        summary=f"Every version of a {k.kind}, with who, when and why",
-        tags=[k.path],
-    )
+    @get("/history", s.History, f"Every version of a {k.kind}, with who, when and why")
     def history(record_id: UUID, call: Annotated[Call, action(k.action("history"))]) -> s.History:
         return call.run(
             lambda uow, note: s.history_view(*records.history(uow, note, k.kind, record_id))
         )
-
-
-#: A change to one record: use case(write, kind, record_id, change, body).
-Changer = Callable[[Write, Kind, UUID, Change, Any], Record]
-#: The router's decorator for one path and method (``router.put(...)``).
-Route = Callable[[Callable[..., Any]], Callable[..., Any]]
 
 
 def _transitions(k: KindRoutes) -> list[tuple[str, str, type[BaseModel], Changer]]:

@@ -38,6 +38,7 @@ from triggerpath.services.payloads import (
 )
 
 T = TypeVar("T")
+M = TypeVar("M", bound=BaseModel)
 
 
 class Out(BaseModel):
@@ -369,55 +370,25 @@ def history_view(r: Record, versions: list[Version]) -> History:
         kind=r.kind,
         patient_id=r.patient_id,
         current_version=r.version,
-        versions=[
-            VersionPublic(
-                version=v.version,
-                status=v.status,
-                data=data(v),
-                recorded_at=v.recorded_at,
-                recorded_by=v.recorded_by,
-                reason=v.reason,
-                signed_at=v.signed_at,
-                signed_by=v.signed_by,
-            )
-            for v in versions
-        ],
+        versions=[_public(VersionPublic, v, data=data(v)) for v in versions],
     )
+
+
+def _public(model: type[M], obj: object, **values: Any) -> M:
+    """A response from a service object: each field from the attribute of its name, unless
+    given (a response names its fields as :mod:`triggerpath.services.model` does)."""
+    found = {name: getattr(obj, name) for name in model.model_fields if name not in values}
+    return model.model_validate({**found, **values})
 
 
 def user_view(u: User) -> UserPublic:
-    return UserPublic(
-        id=u.id,
-        username=u.username,
-        role=u.role,
-        active=u.active,
-        created_at=u.created_at,
-        created_by=u.created_by,
-        has_password=u.password_hash is not None,
-    )
+    return _public(UserPublic, u, has_password=u.password_hash is not None)
 
 
 def api_key_view(k: ApiKey) -> ApiKeyPublic:
-    return ApiKeyPublic(
-        id=k.id,
-        name=k.name,
-        prefix=k.prefix,
-        created_at=k.created_at,
-        expires_at=k.expires_at,
-        revoked_at=k.revoked_at,
-    )
+    return _public(ApiKeyPublic, k)
 
 
 def audit_view(e: AuditEvent) -> AuditEventPublic:
     assert e.id is not None
-    return AuditEventPublic(
-        id=e.id,
-        at=e.at,
-        request_id=e.request_id,
-        actor=e.actor,
-        role=e.role,
-        action=e.action,
-        patient_id=e.patient_id,
-        record_id=e.record_id,
-        outcome=e.outcome,
-    )
+    return _public(AuditEventPublic, e)
