@@ -256,7 +256,7 @@ def _describe(cond: Condition) -> str:
     return "a required finding"
 
 
-def _phase(weeks: float | None, kb: Knowledge) -> DurationPhase | None:
+def duration_phase(weeks: float | None, kb: Knowledge) -> DurationPhase | None:
     """The first phase (acute, subacute, chronic) whose bounds hold the duration."""
     if weeks is None:
         return None
@@ -880,7 +880,7 @@ def assess(
     cautions.extend(step_cautions)
     verdict, reasons, redirect = _verdict(sc, tp, (eligible, step_reasons, step_needs), supporting)
     findings = _findings(sc, tp, step_reasons, supporting, reasons)
-    phase = _phase(assessment.pain.duration_weeks, kb)
+    phase = duration_phase(assessment.pain.duration_weeks, kb)
     blocking = _blocking_needs(sc, tp, step_needs)
     extra = [*sc.region_needs, *sc.medication_needs, *_extra_needs(assessment, phase)]
     needs = list({n.field: n for n in [*blocking, *extra]}.values())

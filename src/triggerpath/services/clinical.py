@@ -31,7 +31,7 @@ from uuid import UUID
 from pydantic import BaseModel, ValidationError
 
 from triggerpath.domain.assessment import Assessment
-from triggerpath.domain.engine import assess
+from triggerpath.domain.engine import assess, duration_phase
 from triggerpath.domain.integrity import SafetyEvent, dose_safety_event
 from triggerpath.domain.policy import Policy
 from triggerpath.domain.recommendation import Recommendation
@@ -122,7 +122,7 @@ def _plan(w: Write, assessment: Record | None, body: PlanIn, plan_id: UUID | Non
     assert assessment is not None
     if plan_id is not None and assessment.status != "active":
         raise Conflict("the assessment was entered in error: record a new one and plan from it")
-    return kernel.admit_plan(w.uow, w.context(clinic_day=True), assessment, body), None
+    return kernel.admit_plan(w.context(clinic_day=True), assessment, body), None
 
 
 def _check_muscles(sites: Sequence[SessionSite], kb: Knowledge) -> None:
@@ -140,7 +140,7 @@ def _session(w: Write, episode: Record | None, body: SessionIn, sid: UUID | None
     assert episode is not None
     ctx = w.context()
     _check_muscles(body.sites, ctx.kb)
-    data = kernel.admit_session(w.uow, ctx, episode, body, replacing=sid)
+    data = kernel.admit_session(ctx, episode, body, replacing=sid)
     if data.dose_exceeded:
         w.note.flag("dose_exceeded")
     return data, None
@@ -149,7 +149,7 @@ def _session(w: Write, episode: Record | None, body: SessionIn, sid: UUID | None
 def _outcome(w: Write, episode: Record | None, data: OutcomeData, _: UUID | None) -> Admitted:
     """In its instrument's range, not in the future, not before its session."""
     assert episode is not None
-    kernel.admit_outcome(w.uow, w.context(), episode, data)
+    kernel.admit_outcome(w.context(), episode, data)
     return data, None
 
 
@@ -199,23 +199,12 @@ def correct(w: Write, kind: Kind, record_id: UUID, change: Change, body: Any) ->
 
 
 def episode_phase(onset: date | None, as_of: date, kb: Knowledge) -> Phase | None:
-    """Acute / subacute / chronic from the weeks since onset, by the knowledge base's bounds.
-
-    The bounds are data (``duration_phases`` in pathway.yaml: < 6 weeks acute, 6-12
-    subacute, > 12 chronic; van Tulder 2006, Airaksinen 2006).
-    """
+    """Acute / subacute / chronic from the weeks since onset, by the knowledge base's bounds
+    (the engine's one rule, :func:`triggerpath.domain.engine.duration_phase`)."""
     if onset is None or onset > as_of:
         return None
-    weeks = (as_of - onset).days / 7
-    for ph in kb.pathway.duration_phases:
-        below_max = (
-            ph.max_weeks is None
-            or weeks < ph.max_weeks
-            or (ph.max_inclusive and weeks == ph.max_weeks)
-        )
-        if weeks >= ph.min_weeks and below_max:
-            return ph.id
-    return None
+    phase = duration_phase((as_of - onset).days / 7, kb)
+    return phase.id if phase else None
 
 
 def update_policy(

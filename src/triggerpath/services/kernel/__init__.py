@@ -12,13 +12,13 @@ stored and the audit event's outcome is ``invalid``.
 
 Public interface (for every entry point)::
 
-    ctx = kernel.context(uow, actor, kb, now)            # policy + bounds + clock, once
+    ctx = kernel.context(uow, actor, kb, now)     # store + policy + bounds + clock, once
     kernel.admit_patient(ctx, PatientData)
     kernel.admit_episode(ctx, patient_record, EpisodeData)
     kernel.admit_assessment(ctx, AssessmentIn)
-    plan_data = kernel.admit_plan(uow, ctx, assessment_record, PlanIn)
-    session_data = kernel.admit_session(uow, ctx, episode_record, SessionIn, replacing=None)
-    kernel.admit_outcome(uow, ctx, episode_record, OutcomeData)
+    plan_data = kernel.admit_plan(ctx, assessment_record, PlanIn)
+    session_data = kernel.admit_session(ctx, episode_record, SessionIn, replacing=None)
+    kernel.admit_outcome(ctx, episode_record, OutcomeData)
     kernel.admit_retraction(actor, record)               # author or a clinician
     kernel.admit_signature(record)                       # a stale plan cannot be signed
     kernel.admit_attestation(actor, record)              # only the named performer

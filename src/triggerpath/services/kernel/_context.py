@@ -26,10 +26,16 @@ class Context:
     policy_version: int
     bounds: Integrity
     today: date
+    #: the store the rules read (a patient's recorded sessions, a plan's assessment)
+    uow: UnitOfWork
 
     @property
     def skew(self) -> timedelta:
         return timedelta(minutes=self.policy.clock_skew_minutes)
+
+    def ledger_window(self, at: datetime) -> tuple[datetime, datetime]:
+        """The dose ledger's window around ``at`` (24 hours either side, by the bounds data)."""
+        return rules.ledger_window(at, self.bounds.session.ledger_hours)
 
 
 def current_policy(uow: UnitOfWork) -> tuple[int, Policy]:
@@ -54,7 +60,8 @@ def context(
     """
     version, policy = current_policy(uow)
     knowledge = kb if kb is not None else load_knowledge()
-    return Context(actor, now, knowledge, policy, version, load_integrity(), today or now.date())
+    bounds = load_integrity()
+    return Context(actor, now, knowledge, policy, version, bounds, today or now.date(), uow)
 
 
 def refuse(problems: list[FieldProblem]) -> None:

@@ -5,33 +5,22 @@ from __future__ import annotations
 from datetime import datetime
 from uuid import UUID
 
-from triggerpath.domain import integrity as rules
 from triggerpath.services.kernel._context import Context
 from triggerpath.services.payloads import LedgerEntry
-from triggerpath.services.uow import UnitOfWork
 
 
 def session_ledger(
-    uow: UnitOfWork,
-    ctx: Context,
-    patient_id: UUID,
-    at: datetime,
-    *,
-    exclude: UUID | None = None,
-    before_only: bool = False,
+    ctx: Context, patient_id: UUID, start: datetime, end: datetime, exclude: UUID | None = None
 ) -> list[LedgerEntry]:
-    """Local anesthetic of every active session of the patient within the window of ``at``.
+    """Local anesthetic of every active session of the patient performed from ``start`` to ``end``.
 
-    A session counts from ``at`` minus 24 hours to ``at`` plus 24 hours (only up to ``at``
-    for a plan made now), so a session documented late still sees the doses given after
-    it. ``exclude`` is the session being corrected (its old version must not count).
+    A session counts within 24 hours either side of its time (:meth:`Context.ledger_window`;
+    only up to now for a plan made now), so a session documented late still sees the doses
+    given after it. ``exclude`` is the session being corrected (its old version must not count).
     """
-    start, end = rules.ledger_window(at, ctx.bounds.session.ledger_hours)
     anesthetics = {la.id for la in ctx.kb.injectates.local_anesthetics}
-    if before_only:
-        end = at
     entries: list[LedgerEntry] = []
-    for record in uow.records.near("session", patient_id, start, end):
+    for record in ctx.uow.records.near("session", patient_id, start, end):
         if record.id == exclude:
             continue
         data = record.current.data

@@ -25,7 +25,6 @@ from triggerpath.services.kernel._context import Context, admit_text, refuse
 from triggerpath.services.kernel._ledger import session_ledger
 from triggerpath.services.model import Record
 from triggerpath.services.payloads import LedgerEntry, PlanData, PlanIn
-from triggerpath.services.uow import UnitOfWork
 
 
 def _number(value: Any) -> Any:
@@ -75,11 +74,12 @@ def _run_planner(
         ) from None
 
 
-def admit_plan(uow: UnitOfWork, ctx: Context, assessment: Record, body: PlanIn) -> PlanData:
+def admit_plan(ctx: Context, assessment: Record, body: PlanIn) -> PlanData:
     """The plan to store for ``assessment``, or :class:`WriteRefused` (nothing stored)."""
     admit_text(body.model_dump(mode="json"))
     refuse(rules.plan_site_problems([t.sites for t in body.targets], ctx.bounds))
-    ledger = session_ledger(uow, ctx, assessment.patient_id, ctx.now, before_only=True)
+    start, _ = ctx.ledger_window(ctx.now)
+    ledger = session_ledger(ctx, assessment.patient_id, start, ctx.now)
     result = _run_planner(ctx, _assessment_input(assessment), body, ledger)
     refuse(rules.plan_refusal(result))
     return PlanData(

@@ -10,7 +10,6 @@ from triggerpath.services.auth import Forbidden
 from triggerpath.services.kernel._context import Context, _present, admit_text, refuse
 from triggerpath.services.model import Actor, Record
 from triggerpath.services.payloads import AssessmentIn, EpisodeData, OutcomeData, PatientData
-from triggerpath.services.uow import UnitOfWork
 
 
 # --------------------------------------------------------------------------- simple kinds
@@ -49,7 +48,7 @@ def admit_assessment(ctx: Context, body: AssessmentIn) -> None:
         refuse(_present(rules.future_date_problem("as_of", body.as_of, ctx.now)))
 
 
-def admit_outcome(uow: UnitOfWork, ctx: Context, episode: Record, data: OutcomeData) -> None:
+def admit_outcome(ctx: Context, episode: Record, data: OutcomeData) -> None:
     """The value in its instrument's range, not in the future, not before its session."""
     admit_text(data.model_dump(mode="json"))
     problems = rules.outcome_value_problems(
@@ -57,7 +56,7 @@ def admit_outcome(uow: UnitOfWork, ctx: Context, episode: Record, data: OutcomeD
     )
     problems += _present(rules.future_date_problem("measured_on", data.measured_on, ctx.now))
     if data.session_id is not None:
-        session = uow.records.get(data.session_id)
+        session = ctx.uow.records.get(data.session_id)
         if session is None or session.kind != "session" or session.parent_id != episode.id:
             problems.append(FieldProblem("session_id", "not a session of this episode"))
         elif data.relation is not None:

@@ -211,20 +211,17 @@ def _first_checks(ctx: Context, body: SessionIn) -> None:
 
 
 def admit_session(
-    uow: UnitOfWork,
-    ctx: Context,
-    episode: Record,
-    body: SessionIn,
-    *,
-    replacing: UUID | None = None,
+    ctx: Context, episode: Record, body: SessionIn, *, replacing: UUID | None = None
 ) -> SessionData:
     """The session to store under ``episode``, or :class:`WriteRefused` (nothing stored)."""
     _first_checks(ctx, body)
+    uow = ctx.uow
     performer, attestation = _authorship(uow, ctx, body)
     plan = _plan_of(uow, episode, body.plan_id)
     sites, totals = sites_with_mg(body)
     refuse(rules.implausible_problems(totals, ctx.kb, ctx.bounds))
-    ledger = session_ledger(uow, ctx, episode.patient_id, body.performed_at, exclude=replacing)
+    start, end = ctx.ledger_window(body.performed_at)
+    ledger = session_ledger(ctx, episode.patient_id, start, end, exclude=replacing)
     check = _dose(ctx, _patient_measures(uow, episode, plan), sites, ledger)
     dose = _summary(check) if check is not None else None
     exceeded = dose is not None and dose.level == "exceeds"
