@@ -28,9 +28,14 @@ def ids(statement_ids: list[str]) -> str:
     return "[" + ", ".join(statement_ids) + "]" if statement_ids else ""
 
 
+def cited(text: str, statement_ids: list[str], style: str = "") -> Text:
+    """A line of text followed by the statement ids it rests on."""
+    return Text(f"{text} {ids(statement_ids)}", style=style)
+
+
 def caution(text: str, action: str, statement_ids: list[str]) -> Text:
     """A caution line with what to do about it, as every view prints one."""
-    return Text(f"! {text}\n    → {action} {ids(statement_ids)}", style="yellow")
+    return cited(f"! {text}\n    → {action}", statement_ids, "yellow")
 
 
 def heading(title: str) -> Text:

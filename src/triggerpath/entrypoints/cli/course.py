@@ -43,7 +43,7 @@ from triggerpath.entrypoints.cli.app import (
     show,
     user_errors,
 )
-from triggerpath.entrypoints.render import ids, section
+from triggerpath.entrypoints.render import caution, cited, ids, section
 from triggerpath.knowledge import load_knowledge
 
 RESPONSE_STYLE = {
@@ -148,11 +148,11 @@ def render_score(s: Score) -> RenderableType:
 
 def _worksheet(w: Worksheet) -> list[RenderableType]:
     parts: list[RenderableType] = [
-        Text(f"\n{w.title} {ids(w.statement_ids)}", style="bold underline red"),
+        cited(f"\n{w.title}", w.statement_ids, "bold underline red"),
         Text(w.text),
     ]
     for r in w.opened_because:
-        parts.append(Text(f"» {r.text} {ids(r.statement_ids)}"))
+        parts.append(cited(f"» {r.text}", r.statement_ids))
     for label, items in (
         ("Technical review", w.technical_review),
         ("Perpetuating factors", w.perpetuating_factors),
@@ -176,7 +176,7 @@ def _worksheet(w: Worksheet) -> list[RenderableType]:
     parts.append(Text("\nAlternative pathways", style="bold"))
     for a in w.alternatives:
         mark = "★" if a.highlighted else "·"
-        parts.append(Text(f"  {mark} {a.name}: {a.text} ({a.why}) {ids(a.statement_ids)}"))
+        parts.append(cited(f"  {mark} {a.name}: {a.text} ({a.why})", a.statement_ids))
     return parts
 
 
@@ -188,7 +188,7 @@ def _ablation(d: AblationDecision) -> list[RenderableType]:
     for b in d.blocks:
         mark = "✓" if b.qualifies else "✗"
         parts.append(Text(f"  {mark} block {b.number}: {b.relief_pct:g}% relief"))
-    parts.append(Text(f"{d.text} {ids(d.statement_ids)}"))
+    parts.append(cited(f"{d.text}", d.statement_ids))
     parts.append(Text(d.other_rule, style="dim"))
     return parts
 
@@ -209,9 +209,7 @@ def render_course(r: CourseReport, *, title: str | None = None) -> RenderableTyp
             for o in r.outcomes
         ],
     )
-    parts += section(
-        "Notes", [Text(f"- {n.text} {ids(n.statement_ids)}", style="dim") for n in r.notes]
-    )
+    parts += section("Notes", [cited(f"- {n.text}", n.statement_ids, "dim") for n in r.notes])
     parts += section("Needed (not guessed)", [Text(f"? {n.field} — {n.why}") for n in r.needs])
     if r.reevaluation is not None:
         parts.extend(_worksheet(r.reevaluation))
@@ -236,7 +234,7 @@ def _response(r: CourseReport) -> list[RenderableType]:
         style=RESPONSE_STYLE[resp.classification],
     )
     head.append(f"  {r.headline}")
-    parts: list[RenderableType] = [head, Text(f"{resp.text} {ids(resp.statement_ids)}")]
+    parts: list[RenderableType] = [head, cited(f"{resp.text}", resp.statement_ids)]
     if resp.change_pct is not None:
         parts.append(
             Text(
@@ -252,7 +250,7 @@ def _response(r: CourseReport) -> list[RenderableType]:
 
 def _warning(w: Caution) -> Text:
     """A warning with its action and sources, in yellow."""
-    return Text(f"! {w.text}\n    → {w.action} {ids(w.statement_ids)}", style="yellow")
+    return caution(w.text, w.action, w.statement_ids)
 
 
 def _sessions(r: CourseReport) -> list[RenderableType]:
@@ -267,7 +265,7 @@ def _sessions(r: CourseReport) -> list[RenderableType]:
         limit += f"; {c.planned} planned"
     parts: list[RenderableType] = [
         Text("\nSessions", style="bold underline"),
-        Text(f"{limit} {ids(c.statement_ids)}"),
+        cited(f"{limit}", c.statement_ids),
     ]
     if r.sessions:
         parts.append(_session_table(r.sessions))

@@ -45,6 +45,7 @@ from triggerpath.entrypoints.cli.app import (
 )
 from triggerpath.entrypoints.render import (
     caution,
+    cited,
     expected_course,
     footer,
     heading,
@@ -398,14 +399,14 @@ def render_dose(result: DoseCheck, *, title: str = "TriggerPath dose check") -> 
     parts.append(s)
     m = result.mixture
     parts.append(
-        Text(
-            f"{m.name}: this procedure {_pct(m.fraction_single)}, 24 hours {_pct(m.fraction_24h)} "
-            f"{ids(m.statement_ids)}"
+        cited(
+            f"{m.name}: this procedure {_pct(m.fraction_single)}, 24 hours {_pct(m.fraction_24h)}",
+            m.statement_ids,
         )
     )
     parts.append(heading("Why"))
     for r in result.reasons:
-        parts.append(Text(f"• {r.text} {ids(r.statement_ids)}"))
+        parts.append(cited(f"• {r.text}", r.statement_ids))
     tox = result.toxicity
     parts.append(Text(f"\nWatch for {tox.name}", style="bold underline"))
     parts.append(
@@ -429,14 +430,10 @@ def render_plan(plan: ProcedurePlan, *, title: str | None = None) -> RenderableT
     parts.append(Text(f"Assessment verdict: {plan.verdict}", style="dim"))
     parts.append(heading("Why"))
     for r in plan.reasons:
-        parts.append(Text(f"• {r.text} {ids(r.statement_ids)}"))
+        parts.append(cited(f"• {r.text}", r.statement_ids))
     parts += section(
         "Notes",
-        [
-            Text(f"- {i.text} {ids(i.statement_ids)}", style="yellow")
-            for i in plan.issues
-            if not i.blocking
-        ],
+        [cited(f"- {i.text}", i.statement_ids, "yellow") for i in plan.issues if not i.blocking],
     )
     ack = plan.acknowledgements
     if ack.required or ack.unmatched:
@@ -470,7 +467,7 @@ def render_plan(plan: ProcedurePlan, *, title: str | None = None) -> RenderableT
         )
     if plan.injectate is not None:
         parts.append(Text("\nInjectate", style="bold underline"))
-        parts.append(Text(f"{plan.injectate.text} {ids(plan.injectate.statement_ids)}"))
+        parts.append(cited(f"{plan.injectate.text}", plan.injectate.statement_ids))
         for sol in plan.injectate.solutions:
             epi = " with epinephrine" if sol.epinephrine else ""
             parts.append(
@@ -486,25 +483,23 @@ def render_plan(plan: ProcedurePlan, *, title: str | None = None) -> RenderableT
     if plan.steroid is not None:
         st = plan.steroid
         parts.append(Text(f"\nCorticosteroid: {st.status}", style="bold underline"))
-        parts.append(Text(f"{st.text} {st.caveat} {ids(st.statement_ids)}"))
+        parts.append(cited(f"{st.text} {st.caveat}", st.statement_ids))
     parts += section(
         "Before the procedure",
-        [Text(f"□ {i.title}: {i.text} {ids(i.statement_ids)}") for i in plan.checklist],
+        [cited(f"□ {i.title}: {i.text}", i.statement_ids) for i in plan.checklist],
     )
-    parts += section(
-        "Materials", [Text(f"- {m.name} {ids(m.statement_ids)}") for m in plan.materials]
-    )
+    parts += section("Materials", [cited(f"- {m.name}", m.statement_ids) for m in plan.materials])
     parts += expected_course(plan.expected_course, plan.expected_course.relief.strip())
     if plan.reassessment is not None:
         ra = plan.reassessment
         parts.append(
-            Text(
-                f"Reassess between {ra.earliest.isoformat()} and {ra.latest.isoformat()}. "
-                f"{ids(ra.statement_ids)}"
+            cited(
+                f"Reassess between {ra.earliest.isoformat()} and {ra.latest.isoformat()}.",
+                ra.statement_ids,
             )
         )
     parts.append(heading("Alternatives"))
     for alt in plan.alternatives:
-        parts.append(Text(f"- {alt.title}: {alt.text} {ids(alt.statement_ids)}", style="dim"))
+        parts.append(cited(f"- {alt.title}: {alt.text}", alt.statement_ids, "dim"))
     parts.append(footer(plan.knowledge_version, plan.as_of, plan.disclaimer))
     return Panel(Group(*parts), title=title or "TriggerPath procedure plan", expand=True)
