@@ -10,7 +10,7 @@ from typing import Annotated, Any
 from uuid import UUID
 
 from fastapi import APIRouter, Query, Response
-from pydantic import AwareDatetime, BeforeValidator
+from pydantic import AwareDatetime, BaseModel, BeforeValidator, Field
 
 from triggerpath.entrypoints.api import schemas as s
 from triggerpath.entrypoints.api import schemas_security as ss
@@ -33,6 +33,18 @@ def _iso_only(value: object) -> object:
 
 
 IsoTime = Annotated[AwareDatetime, BeforeValidator(_iso_only)]
+
+
+class AuditFilter(BaseModel):
+    """The audit trail's filters, as query parameters; each one is a field of ``AuditQuery``."""
+
+    patient_id: UUID | None = None
+    actor: str | None = Field(default=None, max_length=64)
+    action: str | None = Field(default=None, max_length=64, description="exact, or prefix*")
+    outcome: str | None = Field(default=None, max_length=16)
+    request_id: str | None = Field(default=None, max_length=64)
+    since: IsoTime | None = None
+    until: IsoTime | None = None
 
 
 @router.post("/users", status_code=201, response_model=s.UserPublic, tags=["users"])
@@ -154,26 +166,10 @@ def revoke_api_key(
 def list_audit(
     paging: Paging,
     call: Annotated[Call, action("audit.list")],
-    patient_id: UUID | None = None,
-    actor: Annotated[str | None, Query(max_length=64)] = None,
-    action_: Annotated[
-        str | None, Query(alias="action", max_length=64, description="exact, or prefix*")
-    ] = None,
-    outcome: Annotated[str | None, Query(max_length=16)] = None,
-    request_id: Annotated[str | None, Query(max_length=64)] = None,
-    since: IsoTime | None = None,
-    until: IsoTime | None = None,
+    filters: Annotated[AuditFilter, Query()],
 ) -> Any:
     """The audit trail, oldest first, filtered."""
-    query = AuditQuery(
-        patient_id=patient_id,
-        actor=actor,
-        action=action_,
-        outcome=outcome,
-        request_id=request_id,
-        since=since,
-        until=until,
-    )
+    query = AuditQuery(**filters.model_dump())
 
     def run(uow: UnitOfWork, note: AuditNote) -> dict[str, Any]:
         items, total = uow.audit.page(query, paging)
