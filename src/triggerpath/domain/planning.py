@@ -25,7 +25,7 @@ from decimal import Decimal
 from fractions import Fraction
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
 from triggerpath.domain.assessment import Assessment, Side
 from triggerpath.domain.dosing import (
@@ -53,7 +53,7 @@ from triggerpath.domain.recommendation import (
     Recommendation,
     Verdict,
 )
-from triggerpath.domain.validation import check_ids, problems_from
+from triggerpath.domain.validation import check_ids, parse_input
 from triggerpath.errors import FieldProblem, InvalidInput
 from triggerpath.knowledge.conditions import evaluate
 from triggerpath.knowledge.injectates import Corticosteroids, LocalAnesthetic
@@ -268,16 +268,9 @@ class ProcedurePlan(_Out):
 # --------------------------------------------------------------------------- parsing
 def parse_plan_request(data: Any, kb: Knowledge) -> PlanRequest:
     """Validate a plan file into a ``PlanRequest`` or raise ``InvalidInput`` (all problems)."""
-    if not isinstance(data, dict):
-        raise InvalidInput.single("(root)", "expected a JSON object with the plan")
-    try:
-        req = PlanRequest.model_validate(data)
-    except ValidationError as err:
-        raise InvalidInput(problems_from(err)) from None
-    problems = check_ids(req.assessment, kb, prefix="assessment")
-    if problems:
-        raise InvalidInput(problems)
-    return req
+    return parse_input(
+        PlanRequest, data, "plan", lambda r: check_ids(r.assessment, kb, prefix="assessment")
+    )
 
 
 def plan_json_schema(kb: Knowledge) -> dict[str, Any]:

@@ -8,13 +8,16 @@ on them.
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from triggerpath.domain.assessment import Assessment
 from triggerpath.errors import FieldProblem, InvalidInput
 from triggerpath.knowledge.loader import Knowledge
+
+M = TypeVar("M", bound=BaseModel)
 
 
 def loc_to_path(loc: tuple[int | str, ...]) -> str:
@@ -79,18 +82,30 @@ def check_ids(a: Assessment, kb: Knowledge, prefix: str = "") -> list[FieldProbl
     return problems
 
 
-def parse_assessment(data: Any, kb: Knowledge) -> Assessment:
-    """Validate raw JSON-like data into an ``Assessment`` or raise ``InvalidInput``."""
+def parse_input(
+    model: type[M],
+    data: Any,
+    what: str,
+    check: Callable[[M], list[FieldProblem]] = lambda _: [],
+) -> M:
+    """Validate untrusted JSON-like data into ``model``, then ``check`` what the schema cannot
+    know (knowledge-base ids, dates); raise ``InvalidInput`` with every problem, naming its field.
+    """
     if not isinstance(data, dict):
-        raise InvalidInput.single("(root)", "expected a JSON object with the assessment")
+        raise InvalidInput.single("(root)", f"expected a JSON object with the {what}")
     try:
-        assessment = Assessment.model_validate(data)
+        value = model.model_validate(data)
     except ValidationError as err:
         raise InvalidInput(problems_from(err)) from None
-    problems = check_ids(assessment, kb)
+    problems = check(value)
     if problems:
         raise InvalidInput(problems)
-    return assessment
+    return value
+
+
+def parse_assessment(data: Any, kb: Knowledge) -> Assessment:
+    """Validate raw JSON-like data into an ``Assessment`` or raise ``InvalidInput``."""
+    return parse_input(Assessment, data, "assessment", lambda a: check_ids(a, kb))
 
 
 def assessment_json_schema(kb: Knowledge) -> dict[str, Any]:
