@@ -53,7 +53,7 @@ from triggerpath.domain.recommendation import (
     Recommendation,
     Verdict,
 )
-from triggerpath.domain.validation import check_ids, parse_input
+from triggerpath.domain.validation import check_ids, parse_input, unknown_muscle
 from triggerpath.errors import FieldProblem, InvalidInput
 from triggerpath.knowledge.conditions import evaluate
 from triggerpath.knowledge.injectates import Corticosteroids, LocalAnesthetic
@@ -301,13 +301,7 @@ def _target_problems(targets: Sequence[Target], kb: Knowledge) -> list[FieldProb
         problems.append(FieldProblem("targets", "at least one target muscle is needed"))
     for i, t in enumerate(targets):
         at = f"targets[{i}]"
-        if t.muscle not in kb.muscles:
-            problems.append(
-                FieldProblem(
-                    f"{at}.muscle",
-                    f"unknown muscle {t.muscle!r}; see 'triggerpath knowledge muscles'",
-                )
-            )
+        problems += unknown_muscle(f"{at}.muscle", t.muscle, kb)
         v = t.volume_ml_per_site
         if v is not None and (not v.is_finite() or v <= 0):
             problems.append(
@@ -576,30 +570,23 @@ def _target_issues(
                 statement_ids=["S003.11", "S002.10", "S000.09"],
             )
         )
+    return issues + _volume_issues(i, volume, m)
+
+
+def _volume_issues(i: int, volume: Decimal, m: Muscle) -> list[PlanIssue]:
+    """A volume per site above the muscle's range (blocking) or below it (a failure risk)."""
     span = f"{m.volume_ml_min:g}-{m.volume_ml_max:g} mL"
     if volume > Decimal(str(m.volume_ml_max)):
-        issues.append(
-            PlanIssue(
-                code="volume_above_range",
-                text=f"{m.name}: {_fmt(volume)} mL per site is above the "
-                f"{span} the sources describe.",
-                blocking=True,
-                fields=[f"targets[{i}].volume_ml_per_site"],
-                statement_ids=["S002.20", "S003.07"],
-            )
-        )
+        code, blocking, sids = "volume_above_range", True, ["S002.20", "S003.07"]
+        where = f"above the {span} the sources describe."
     elif volume < Decimal(str(m.volume_ml_min)):
-        issues.append(
-            PlanIssue(
-                code="volume_below_range",
-                text=f"{m.name}: {_fmt(volume)} mL per site is below the usual "
-                f"{span}; too little injectate is one cause of failed injections.",
-                blocking=False,
-                fields=[f"targets[{i}].volume_ml_per_site"],
-                statement_ids=["S002.20", "S004.02"],
-            )
-        )
-    return issues
+        code, blocking, sids = "volume_below_range", False, ["S002.20", "S004.02"]
+        where = f"below the usual {span}; too little injectate is one cause of failed injections."
+    else:
+        return []
+    text = f"{m.name}: {_fmt(volume)} mL per site is {where}"
+    field = f"targets[{i}].volume_ml_per_site"
+    return [PlanIssue(code=code, text=text, blocking=blocking, fields=[field], statement_ids=sids)]
 
 
 def _duplicate_issues(targets: Sequence[Target], kb: Knowledge) -> list[PlanIssue]:

@@ -49,18 +49,19 @@ def problems_from(err: ValidationError, prefix: str = "") -> list[FieldProblem]:
     return problems
 
 
+def unknown_muscle(field: str, muscle: str, kb: Knowledge) -> list[FieldProblem]:
+    """The problem with ``field`` when it names a muscle the knowledge base does not hold."""
+    if muscle in kb.muscles:
+        return []
+    return [FieldProblem(field, f"unknown muscle {muscle!r}; see 'triggerpath knowledge muscles'")]
+
+
 def check_ids(a: Assessment, kb: Knowledge, prefix: str = "") -> list[FieldProblem]:
     """Knowledge-base ids the schema cannot know: muscles, modalities, drug classes."""
     pre = f"{prefix}." if prefix else ""
     problems: list[FieldProblem] = []
     for i, tp in enumerate(a.trigger_points):
-        if tp.muscle not in kb.muscles:
-            problems.append(
-                FieldProblem(
-                    f"{pre}trigger_points[{i}].muscle",
-                    f"unknown muscle {tp.muscle!r}; see 'triggerpath knowledge muscles'",
-                )
-            )
+        problems += unknown_muscle(f"{pre}trigger_points[{i}].muscle", tp.muscle, kb)
     modalities = kb.modality_ids
     for i, c in enumerate(a.conservative_care or []):
         if c.modality not in modalities:
