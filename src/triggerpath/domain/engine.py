@@ -44,6 +44,7 @@ from triggerpath.knowledge.schema import (
     CareStep,
     CautionRule,
     DurationPhase,
+    Hazard,
     PainGenerator,
     RedirectCode,
     TextItem,
@@ -662,6 +663,11 @@ def _rule_cautions(facts: dict[str, Any], kb: Knowledge) -> list[Caution]:
     ]
 
 
+def hazard_statement_ids(hazard: Hazard) -> list[str]:
+    """A hazard's own statement ids, or the general one on anatomical hazards (S000.30)."""
+    return list(hazard.statement_ids) or ["S000.30"]
+
+
 def _hazard_cautions(a: Assessment, muscles: list[str], kb: Knowledge) -> list[Caution]:
     """Anatomical hazards (pleura, nerves, vessels) near the muscles that meet the criteria."""
     out: list[Caution] = []
@@ -680,7 +686,7 @@ def _hazard_cautions(a: Assessment, muscles: list[str], kb: Knowledge) -> list[C
                     for i, t in enumerate(a.trigger_points)
                     if hazard_id in kb.muscles[t.muscle].hazards
                 ],
-                statement_ids=list(hz.statement_ids) or ["S000.30"],
+                statement_ids=hazard_statement_ids(hz),
             )
         )
     return out

@@ -41,7 +41,7 @@ from triggerpath.domain.dosing import (
     round_up,
     solution_problems,
 )
-from triggerpath.domain.engine import DISCLAIMER, assess
+from triggerpath.domain.engine import DISCLAIMER, assess, hazard_statement_ids
 from triggerpath.domain.numbers import Quantity
 from triggerpath.domain.policy import DEFAULT_POLICY, Policy
 from triggerpath.domain.recommendation import (
@@ -418,13 +418,13 @@ def _side_confirmed(muscle: str, side: Side, confirmed: set[tuple[str, str]]) ->
 def _needle(m: Muscle) -> Needle:
     n = m.needle
     gauge = f"{n.gauge_min} G" if n.gauge_min == n.gauge_max else f"{n.gauge_min}-{n.gauge_max} G"
-    return Needle(
-        gauge_min=n.gauge_min,
-        gauge_max=n.gauge_max,
-        length_mm_min=n.length_mm_min,
-        length_mm_max=n.length_mm_max,
-        text=f"{gauge}, {n.length_mm_min}-{n.length_mm_max} mm",
-    )
+    return Needle(**n.model_dump(), text=f"{gauge}, {n.length_mm_min}-{n.length_mm_max} mm")
+
+
+#: What a technique card shows as the muscle's knowledge entry words it.
+_FROM_MUSCLE = {"name", "position", "landmarks", "approach", "angle", "depth", "guidance"}
+#: A knowledge item's sources, copied with what it says.
+_SOURCES = {"statement_ids", "references"}
 
 
 def _card(t: Target, volume: Decimal, kb: Knowledge) -> TechniqueCard:
@@ -432,34 +432,22 @@ def _card(t: Target, volume: Decimal, kb: Knowledge) -> TechniqueCard:
     inj = kb.injectates
     hazards = [
         HazardNote(
-            id=h.id,
-            name=h.name,
-            risk=h.risk,
-            precaution=h.precaution,
-            statement_ids=list(h.statement_ids) or ["S000.30"],
-            references=list(h.references),
+            **h.model_dump(include={"id", "name", "risk", "precaution", "references"}),
+            statement_ids=hazard_statement_ids(h),
         )
         for h in (kb.hazards[hid] for hid in m.hazards)
     ]
     return TechniqueCard(
+        **m.model_dump(include=_FROM_MUSCLE | _SOURCES),
         muscle=m.id,
-        name=m.name,
         side=t.side,
         sites=t.sites,
         volume_ml_per_site=volume,
         volume_ml=volume * t.sites,
         volume_range_ml=f"{m.volume_ml_min:g}-{m.volume_ml_max:g} mL per site",
-        position=m.position,
-        landmarks=m.landmarks,
         needle=_needle(m),
-        approach=m.approach,
-        angle=m.angle,
-        depth=m.depth,
-        guidance=m.guidance,
         hazards=hazards,
         steps=[_item(inj.technique_item(i)) for i in ("aspiration", "fanning", "volume_per_site")],
-        statement_ids=list(m.statement_ids),
-        references=list(m.references),
     )
 
 
@@ -710,11 +698,9 @@ def _solution_line(
     if s.epinephrine:
         duration = la.duration.epinephrine or la.duration.plain
     line = SolutionLine(
+        **s.model_dump(include={"percent", "epinephrine", "parts"}),  # the solution as chosen
         agent=la.id,
         name=la.name,
-        percent=s.percent,
-        epinephrine=s.epinephrine,
-        parts=s.parts,
         ml=d.ml,
         mg=s.percent * 10 * d.ml,
         onset=la.onset,
