@@ -47,6 +47,7 @@ from triggerpath.domain.policy import DEFAULT_POLICY, Policy
 from triggerpath.domain.recommendation import (
     CarePlanItem,
     Caution,
+    Coded,
     ExpectedCourse,
     Need,
     Reason,
@@ -139,9 +140,7 @@ class _Out(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-class PlanIssue(_Out):
-    code: str
-    text: str
+class PlanIssue(Coded):
     blocking: bool
     fields: list[str] = Field(default_factory=list)
     statement_ids: list[str] = Field(min_length=1)
