@@ -26,6 +26,7 @@ from typing import Any
 from uuid import UUID, uuid4
 
 from triggerpath.errors import Conflict, NotFound, PreconditionFailed
+from triggerpath.errors import VersionConflict as VersionConflict  # raised here; home: errors
 from triggerpath.knowledge.loader import Knowledge
 from triggerpath.services import kernel
 from triggerpath.services.audit import AuditNote
@@ -43,17 +44,6 @@ from triggerpath.services.model import (
     Window,
 )
 from triggerpath.services.uow import UnitOfWork
-
-
-class VersionConflict(Conflict):
-    """The record is no longer at the version the caller read."""
-
-    def __init__(self, what: str, expected: int, current: int) -> None:
-        self.current_version = current
-        super().__init__(
-            f"{what} is at version {current}, not {expected}: someone changed it since you read "
-            "it; reload, reapply your change and send it with the current version"
-        )
 
 
 def etag(record: Record) -> str:
