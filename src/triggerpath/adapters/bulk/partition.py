@@ -22,18 +22,19 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, NoReturn
 
 import fsspec
 import orjson
 
+from triggerpath.adapters.bulk.codes import CodeFilter
 from triggerpath.adapters.bulk.sources import Source
 from triggerpath.adapters.fhir_r4.read import READ_TYPES, bundle_resources
 from triggerpath.errors import InvalidInput
 
 SHARED_TYPES = frozenset({"Medication"})
-_PREFIX = b'{"resourceType":"'
-_READ = frozenset(t.encode() for t in READ_TYPES)
+PREFIX = b'{"resourceType":"'  # how Bulk Data servers start a line
+SKIPPED = b"!"  # a partition line ``<pid>\t!<type>``: a resource the reader would drop
 
 
 @dataclass
@@ -110,9 +111,9 @@ class _Writer:
         self.folder, self.parts = folder, parts
         folder.mkdir(parents=True, exist_ok=True)
         self.files: dict[int, IO[bytes]] = {}
-        # patient id -> (its line prefix, its partition file): a patient's lines come in
-        # hundreds, so the encode and hash are done once per patient, not once per line
-        self._routes: dict[str, tuple[bytes, IO[bytes]]] = {}
+        # patient id -> (its line prefix, its partition file's write): a patient's lines
+        # come in hundreds, so the encode and hash are done once per patient, not per line
+        self.routes: dict[str, tuple[bytes, Callable[[bytes], object]]] = {}
 
     def _file(self, index: int) -> IO[bytes]:
         fh = self.files.get(index)
@@ -121,14 +122,15 @@ class _Writer:
             fh = self.files[index] = (self.folder / name).open("ab", buffering=1 << 20)
         return fh
 
-    def patient(self, pid: str, line: bytes) -> None:
-        route = self._routes.get(pid)
-        if route is None:
-            if len(self._routes) > 100_000:
-                self._routes.clear()
+    def route(self, pid: str) -> tuple[bytes, Callable[[bytes], object]]:
+        found = self.routes.get(pid)
+        if found is None:
+            if len(self.routes) > 100_000:
+                self.routes.clear()
             key = pid.encode()
-            route = self._routes[pid] = (key + b"\t", self._file(zlib.crc32(key) % self.parts))
-        route[1].write(route[0] + line.rstrip(b"\r\n") + b"\n")
+            fh = self._file(zlib.crc32(key) % self.parts)
+            found = self.routes[pid] = (key + b"\t", fh.write)
+        return found
 
     def shared(self, line: bytes) -> None:
         self._file(-1).write(line.rstrip(b"\r\n") + b"\n")
@@ -138,67 +140,82 @@ class _Writer:
             fh.close()
 
 
-def _peek_type(line: bytes) -> bytes | None:
-    if line.startswith(_PREFIX):
-        end = line.find(b'"', len(_PREFIX))
-        if end > 0:
-            return line[len(_PREFIX) : end]
-    return None
+@dataclass
+class _Pass:
+    """One map task: its output, stats, progress callback and (optional) code filter."""
+
+    out: _Writer
+    stats: MapStats
+    tick: Callable[[int], None]
+    gate: CodeFilter | None
+
+    def resource(self, r: dict[str, Any], kind: str, line: bytes, owner: str | None) -> None:
+        """Route a parsed resource of a read type (``owner``: a Bundle's one patient)."""
+        pid = patient_of(r)
+        if pid is None and owner is not None and kind not in SHARED_TYPES:
+            pid = owner
+        if pid is not None:
+            prefix, write = self.out.route(pid)
+            if self.gate is not None and self.gate.drops(kind, r):
+                write(prefix + SKIPPED + kind.encode() + b"\n")
+            else:
+                write(prefix + line.rstrip(b"\r\n") + b"\n")
+        elif kind in SHARED_TYPES:
+            self.stats.shared[kind] += 1
+            self.out.shared(line)
+        else:
+            self.stats.no_patient[kind] += 1
 
 
-def _route(r: dict[str, Any], line: bytes, pid: str | None, out: _Writer, s: MapStats) -> None:
-    kind = str(r.get("resourceType"))
-    if pid is not None:
-        out.patient(pid, line)
-    elif kind in SHARED_TYPES:
-        s.shared[kind] += 1
-        out.shared(line)
-    else:
-        s.no_patient[kind] += 1
-
-
-def _ndjson(src: Source, out: _Writer, s: MapStats, tick: Callable[[int], None]) -> None:
+def _ndjson(src: Source, p: _Pass) -> None:
+    """One NDJSON file: lines of a read type are parsed (for their patient; orjson finds it
+    faster than any scan of the bytes), others are counted by their peeked type."""
+    s = p.stats
     s.files += 1
+    seen: dict[str, int] = {}  # resources by type
     n = 0
+    resource, loads, read, prefix = p.resource, orjson.loads, READ_TYPES, PREFIX
     with fsspec.open(src.url, "rb", compression="infer") as fh:
         for n, line in enumerate(fh, 1):
             if n % 5000 == 0:
-                tick(5000)
-            peek = _peek_type(line)
-            if peek is not None and peek not in _READ:
-                kind = peek.decode("utf-8", "replace")
-                s.resources[kind] += 1
-                s.not_read[kind] += 1
-                s.ndjson_types.add(kind)
+                p.tick(5000)
+            if line.startswith(prefix):  # the type is peeked: no other type is parsed
+                end = line.find(b'"', 17)
+                kind = line[17:end].decode("utf-8", "replace") if end > 0 else ""
+                if kind and kind not in read:
+                    seen[kind] = seen.get(kind, 0) + 1
+                    continue
+            elif not line.strip():
                 continue
-            if not line.strip():
-                continue
-            r = _parse(line, f"{src.url}:{n}")
-            if not isinstance(r.get("resourceType"), str):
+            try:
+                r = loads(line)
+            except orjson.JSONDecodeError:
+                _bad_line(src, n, "not a JSON resource (NDJSON)")
+            kind = r.get("resourceType") if type(r) is dict else _bad_line(src, n, NOT_OBJECT)
+            if type(kind) is not str:
                 s.not_resources += 1
                 continue
-            kind = str(r.get("resourceType"))
-            s.resources[kind] += 1
-            s.ndjson_types.add(kind)
-            if kind not in READ_TYPES:
-                s.not_read[kind] += 1
-                continue
-            _route(r, line, patient_of(r), out, s)
-    tick(n % 5000)
+            seen[kind] = seen.get(kind, 0) + 1
+            if kind in read:
+                resource(r, kind, line, None)
+    p.tick(n % 5000)
+    for kind, count in seen.items():
+        s.resources[kind] += count
+        s.ndjson_types.add(kind)
+        if kind not in READ_TYPES:
+            s.not_read[kind] += count
 
 
-def _parse(data: bytes, where: str) -> dict[str, Any]:
-    try:
-        r = orjson.loads(data)
-    except orjson.JSONDecodeError:
-        raise InvalidInput.single(where, "not a JSON resource (NDJSON)") from None
-    if not isinstance(r, dict):
-        raise InvalidInput.single(where, "not a JSON object (NDJSON holds one resource a line)")
-    return r
+NOT_OBJECT = "not a JSON object (NDJSON holds one resource a line)"
 
 
-def _bundle(src: Source, out: _Writer, s: MapStats, tick: Callable[[int], None]) -> None:
+def _bad_line(src: Source, n: int, reason: str) -> NoReturn:
+    raise InvalidInput.single(f"{src.url}:{n}", reason) from None
+
+
+def _bundle(src: Source, p: _Pass) -> None:
     """A Bundle; in a single-patient Bundle, resources without a subject are that patient's."""
+    s = p.stats
     s.files += 1
     s.bundles += 1
     with fsspec.open(src.url, "rb", compression="infer") as fh:
@@ -217,11 +234,8 @@ def _bundle(src: Source, out: _Writer, s: MapStats, tick: Callable[[int], None])
         if kind not in READ_TYPES:
             s.not_read[kind] += 1
             continue
-        pid = patient_of(r)
-        if pid is None and owner is not None and kind not in SHARED_TYPES:
-            pid = owner
-        _route(r, orjson.dumps(r), pid, out, s)
-    tick(len(resources))
+        p.resource(r, kind, orjson.dumps(r), owner)
+    p.tick(len(resources))
 
 
 def partition_sources(
@@ -229,17 +243,19 @@ def partition_sources(
     folder: Path,
     parts: int,
     tick: Callable[[int], None] | None = None,
+    gate: CodeFilter | None = None,
 ) -> MapStats:
-    """Read ``sources`` once, appending each read resource to its partition under ``folder``."""
-    stats = MapStats()
-    out = _Writer(folder, parts)
-    progress = tick or (lambda n: None)
+    """Read ``sources`` once, appending each read resource to its partition under ``folder``.
+
+    With ``gate``, a resource the FHIR reader would drop is written as ``<pid>\\t!<type>``
+    (counted, never parsed again) instead of its JSON."""
+    p = _Pass(_Writer(folder, parts), MapStats(), tick or (lambda n: None), gate)
     try:
         for src in sources:
-            (_ndjson if src.kind == "ndjson" else _bundle)(src, out, stats, progress)
+            (_ndjson if src.kind == "ndjson" else _bundle)(src, p)
     finally:
-        out.close()
-    return stats
+        p.out.close()
+    return p.stats
 
 
 def partition_files(work: Path, index: int) -> Iterator[Path]:
