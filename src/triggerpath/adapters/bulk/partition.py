@@ -34,6 +34,7 @@ from triggerpath.errors import InvalidInput
 
 SHARED_TYPES = frozenset({"Medication"})
 PREFIX = b'{"resourceType":"'  # how Bulk Data servers start a line
+_BY_ID = frozenset({"Patient", *SHARED_TYPES})  # placed by their id, or shared
 SKIPPED = b"!"  # a partition line ``<pid>\t!<type>``: a resource the reader would drop
 
 
@@ -104,6 +105,9 @@ def partition_of(patient_id: str, parts: int) -> int:
     return zlib.crc32(patient_id.encode()) % parts
 
 
+_Route = tuple[bytes, Callable[[bytes], object]]  # a patient's line prefix, its file's write
+
+
 class _Writer:
     """P partition files (opened on first use) plus the shared file, in one folder."""
 
@@ -111,9 +115,10 @@ class _Writer:
         self.folder, self.parts = folder, parts
         folder.mkdir(parents=True, exist_ok=True)
         self.files: dict[int, IO[bytes]] = {}
-        # patient id -> (its line prefix, its partition file's write): a patient's lines
-        # come in hundreds, so the encode and hash are done once per patient, not per line
-        self.routes: dict[str, tuple[bytes, Callable[[bytes], object]]] = {}
+        # a patient's lines come in hundreds, all with the same reference: the id, its
+        # encoding and its hash are worked out once per patient (and reference), not per line
+        self.routes: dict[str, _Route] = {}
+        self.by_reference: dict[str, _Route | None] = {}  # None: names no patient
 
     def _file(self, index: int) -> IO[bytes]:
         fh = self.files.get(index)
@@ -122,7 +127,7 @@ class _Writer:
             fh = self.files[index] = (self.folder / name).open("ab", buffering=1 << 20)
         return fh
 
-    def route(self, pid: str) -> tuple[bytes, Callable[[bytes], object]]:
+    def route(self, pid: str) -> _Route:
         found = self.routes.get(pid)
         if found is None:
             if len(self.routes) > 100_000:
@@ -130,6 +135,14 @@ class _Writer:
             key = pid.encode()
             fh = self._file(zlib.crc32(key) % self.parts)
             found = self.routes[pid] = (key + b"\t", fh.write)
+        return found
+
+    def route_of(self, reference: str) -> _Route | None:
+        """The route of the patient a reference names (None if it names none)."""
+        if len(self.by_reference) > 100_000:
+            self.by_reference.clear()
+        pid = patient_in(reference)
+        found = self.by_reference[reference] = None if pid is None else self.route(pid)
         return found
 
     def shared(self, line: bytes) -> None:
@@ -155,26 +168,31 @@ class _Pass:
         if pid is None and owner is not None and kind not in SHARED_TYPES:
             pid = owner
         if pid is not None:
-            prefix, write = self.out.route(pid)
-            if self.gate is not None and self.gate.drops(kind, r):
-                write(prefix + SKIPPED + kind.encode() + b"\n")
-            else:
-                write(prefix + line.rstrip(b"\r\n") + b"\n")
+            self.write(self.out.route(pid), kind, r, line)
         elif kind in SHARED_TYPES:
             self.stats.shared[kind] += 1
             self.out.shared(line)
         else:
             self.stats.no_patient[kind] += 1
 
+    def write(self, route: _Route, kind: str, r: dict[str, Any], line: bytes) -> None:
+        prefix, write = route
+        if self.gate is not None and self.gate.drops(kind, r):
+            write(prefix + SKIPPED + kind.encode() + b"\n")
+        else:
+            write(prefix + line.rstrip(b"\r\n") + b"\n")
+
 
 def _ndjson(src: Source, p: _Pass) -> None:
     """One NDJSON file: lines of a read type are parsed (for their patient; orjson finds it
-    faster than any scan of the bytes), others are counted by their peeked type."""
+    faster than any scan of the bytes), others are counted by their peeked type. The common
+    case, a resource whose ``subject`` is a reference, is routed here without calls."""
     s = p.stats
     s.files += 1
     seen: dict[str, int] = {}  # resources by type
     n = 0
-    resource, loads, read, prefix = p.resource, orjson.loads, READ_TYPES, PREFIX
+    resource, write, by_reference = p.resource, p.write, p.out.by_reference
+    loads, read, prefix = orjson.loads, READ_TYPES, PREFIX
     with fsspec.open(src.url, "rb", compression="infer") as fh:
         for n, line in enumerate(fh, 1):
             if n % 5000 == 0:
@@ -196,8 +214,18 @@ def _ndjson(src: Source, p: _Pass) -> None:
                 s.not_resources += 1
                 continue
             seen[kind] = seen.get(kind, 0) + 1
-            if kind in read:
-                resource(r, kind, line, None)
+            if kind not in read:
+                continue
+            subject = r.get("subject")
+            ref = subject.get("reference") if type(subject) is dict else None
+            if type(ref) is not str or not ref or kind in _BY_ID:
+                resource(r, kind, line, None)  # what patient_of does, spelt out
+                continue
+            route = by_reference[ref] if ref in by_reference else p.out.route_of(ref)
+            if route is None:
+                s.no_patient[kind] += 1
+            else:
+                write(route, kind, r, line)
     p.tick(n % 5000)
     for kind, count in seen.items():
         s.resources[kind] += count
