@@ -26,6 +26,8 @@ from triggerpath.adapters.bulk.partition import SKIPPED, partition_files, shared
 from triggerpath.adapters.fhir_r4.read import PatientSnapshot, snapshot_from_resources
 from triggerpath.knowledge.loader import Knowledge
 
+_SKIPPED = SKIPPED[0]  # the first byte of a skipped resource's line (JSON starts with {)
+
 
 def _medication_refs(resources: list[dict[str, Any]]) -> set[str]:
     refs = set()
@@ -71,34 +73,23 @@ class FhirPartition:
                         meds[f"Medication/{r['id']}"] = meds[f"urn:uuid:{r['id']}"] = r
         return meds
 
-    @staticmethod
-    def _parse(lines: list[bytes]) -> tuple[list[dict[str, Any]], list[str]]:
-        """The group's resources worth mapping, and the types of those skipped unparsed."""
-        resources: list[dict[str, Any]] = []
-        skipped: list[str] = []
-        loads, keep, skip = orjson.loads, resources.append, skipped.append
-        for line in lines:
-            if line.startswith(SKIPPED):
-                skip(line[1:-1].decode())
-            else:
-                keep(loads(line))
-        return resources, skipped
-
     def snapshots(self) -> Iterator[PatientSnapshot]:
         groups = self._groups()
         meds = self._shared()
+        loads = orjson.loads
         for raw_pid in sorted(groups):
-            pid = raw_pid.decode()
-            resources, skipped = self._parse(groups.pop(raw_pid))
+            lines = groups.pop(raw_pid)
+            resources = [loads(line) for line in lines if line[0] != _SKIPPED]
             if not any(r.get("resourceType") == "Patient" for r in resources):
                 self._unplaced.update(str(r.get("resourceType")) for r in resources)
-                self._unplaced.update(skipped)
+                self._unplaced.update(ln[1:-1].decode() for ln in lines if ln[0] == _SKIPPED)
                 continue
             wanted = _medication_refs(resources) & meds.keys() if meds else set()
             resources += [meds[ref] for ref in sorted(wanted)]
             yield snapshot_from_resources(
-                resources, self.kb, now=self.now, patient_id=pid, available=self.available
-            )
+                resources, self.kb, now=self.now, patient_id=raw_pid.decode(),
+                available=self.available,
+            )  # fmt: skip
 
     def unplaced(self) -> Mapping[str, int]:
         return dict(self._unplaced)
