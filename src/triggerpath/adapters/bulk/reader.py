@@ -22,7 +22,12 @@ from typing import Any
 
 import orjson
 
-from triggerpath.adapters.bulk.partition import SKIPPED, partition_files, shared_files
+from triggerpath.adapters.bulk.partition import (
+    READ_BUFFER,
+    SKIPPED,
+    partition_files,
+    shared_files,
+)
 from triggerpath.adapters.fhir_r4.read import PatientSnapshot, snapshot_from_resources
 from triggerpath.knowledge.loader import Knowledge
 
@@ -57,7 +62,7 @@ class FhirPartition:
     def _groups(self) -> dict[bytes, list[bytes]]:
         groups: dict[bytes, list[bytes]] = {}
         for path in partition_files(self.work, self.index):
-            with path.open("rb") as fh:
+            with path.open("rb", buffering=READ_BUFFER) as fh:
                 for line in fh:
                     pid, _, body = line.partition(b"\t")
                     groups.setdefault(pid, []).append(body)
