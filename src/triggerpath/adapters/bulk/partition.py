@@ -37,6 +37,7 @@ from triggerpath.errors import InvalidInput
 
 SHARED_TYPES = frozenset({"Medication"})
 READ_BUFFER = 1 << 20
+_READ_BYTES = frozenset(t.encode() for t in READ_TYPES)
 PREFIX = b'{"resourceType":"'  # how Bulk Data servers start a line
 _BY_ID = frozenset({"Patient", *SHARED_TYPES})  # placed by their id, or shared
 SKIPPED = b"!"  # a partition line ``<pid>\t!<type>``: a resource the reader would drop
@@ -206,18 +207,19 @@ def _ndjson(src: Source, p: _Pass) -> None:
     s = p.stats
     s.files += 1
     seen: dict[str, int] = {}  # resources by type
+    unread: dict[bytes, int] = {}  # resources of types not read, by their peeked type
     n = 0
     resource, write, by_reference = p.resource, p.write, p.out.by_reference
-    loads, read, prefix = orjson.loads, READ_TYPES, PREFIX
+    loads, read, read_bytes, prefix = orjson.loads, READ_TYPES, _READ_BYTES, PREFIX
     with lines_of(src.url) as fh:
         for n, line in enumerate(fh, 1):
             if n % 5000 == 0:
                 p.tick(5000)
             if line.startswith(prefix):  # the type is peeked: no other type is parsed
                 end = line.find(b'"', 17)
-                peeked = line[17:end].decode("utf-8", "replace") if end > 0 else ""
-                if peeked and peeked not in read:
-                    seen[peeked] = seen.get(peeked, 0) + 1
+                peeked = line[17:end] if end > 0 else b""
+                if peeked and peeked not in read_bytes:
+                    unread[peeked] = unread.get(peeked, 0) + 1
                     continue
             elif not line.strip():
                 continue
@@ -243,6 +245,9 @@ def _ndjson(src: Source, p: _Pass) -> None:
             else:
                 write(route, kind, r, line)
     p.tick(n % 5000)
+    for raw, count in unread.items():
+        kind = raw.decode("utf-8", "replace")
+        seen[kind] = seen.get(kind, 0) + count
     for kind, count in seen.items():
         s.resources[kind] += count
         s.ndjson_types.add(kind)
