@@ -10,6 +10,7 @@ without the filter.
 
 from __future__ import annotations
 
+from collections import Counter
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -18,7 +19,7 @@ import orjson
 from bench.screen_data import write_population
 
 from triggerpath.adapters.bulk.codes import code_filter
-from triggerpath.adapters.bulk.partition import partition_sources
+from triggerpath.adapters.bulk.partition import partition_sources, patient_of
 from triggerpath.adapters.bulk.reader import FhirPartition
 from triggerpath.adapters.bulk.sources import expand_inputs
 from triggerpath.knowledge.loader import load_knowledge
@@ -33,7 +34,7 @@ def _resource(kind: str, system: str, code: Any, patient: str = "p1") -> dict[st
             "code": {"coding": [{"system": system, "code": code}]}}  # fmt: skip
 
 
-def test_code_filter_drops_only_codes_no_value_set_holds() -> None:
+def test_code_filter_skips_only_codes_no_value_set_holds() -> None:
     gate = code_filter(load_knowledge())
     # a trigger point injection (CPT 20552) is read; an unrelated code is not
     assert not gate.drops("Procedure", _resource("Procedure", CPT, "20552"))
@@ -84,3 +85,35 @@ def test_partition_snapshots_equal_those_without_the_filter(tmp_path: Path) -> N
     assert fast_bytes.count(b"\t!Procedure\n") >= 2
     assert b"\t!" not in slow_bytes
     assert len(fast_bytes) < len(slow_bytes)
+
+
+def test_partition_pass_places_each_resource_where_patient_of_says(tmp_path: Path) -> None:
+    """The partition pass routes the common shape (``subject.reference``) inline; every
+    shape must land where ``patient_of`` on the parsed resource puts it."""
+    med = {"medicationCodeableConcept": {"text": "aspirin"}, "status": "active"}
+    shapes = [
+        {"subject": {"reference": "Patient/p1"}},
+        {"subject": {"reference": "urn:uuid:p2", "display": "P Two"}},
+        {"subject": {"display": "x", "reference": "https://ehr.example/fhir/Patient/p3"}},
+        {"subject": {"reference": "Group/g1"}},  # names no patient
+        {"subject": {"reference": ""}, "patient": {"reference": "Patient/p4"}},
+        {"subject": "Patient/p5", "patient": {"reference": "Patient/p5"}},
+        {"patient": {"reference": "p6"}},
+        {"focus": {"subject": {"reference": "Patient/p7"}}},  # nested only: no patient
+        {},
+    ]
+    lines = [{"resourceType": "MedicationRequest", "id": f"m{i}", **shape, **med}
+             for i, shape in enumerate(shapes)]  # fmt: skip
+    (tmp_path / "MedicationRequest.000.ndjson").write_bytes(
+        b"".join(orjson.dumps(r) + b"\n" for r in lines)
+    )
+    stats = partition_sources(expand_inputs([str(tmp_path)]), tmp_path / "work", 3)
+    placed = {}
+    for path in (tmp_path / "work").glob("p*.ndjson"):
+        for line in path.read_bytes().splitlines():
+            pid, _, body = line.partition(b"\t")
+            placed[orjson.loads(body)["id"]] = pid.decode()
+    expected = {r["id"]: patient_of(r) for r in lines}
+    assert placed == {k: v for k, v in expected.items() if v is not None}
+    assert set(placed.values()) == {"p1", "p2", "p3", "p4", "p5", "p6"}
+    assert stats.no_patient == Counter({"MedicationRequest": 3})
