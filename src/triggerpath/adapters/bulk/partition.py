@@ -40,7 +40,8 @@ READ_BUFFER = 1 << 20
 _READ_BYTES = frozenset(t.encode() for t in READ_TYPES)
 PREFIX = b'{"resourceType":"'  # how Bulk Data servers start a line
 _BY_ID = frozenset({"Patient", *SHARED_TYPES})  # placed by their id, or shared
-SKIPPED = b"!"  # a partition line ``<pid>\t!<type>``: a resource the reader would drop
+SKIPPED = b"!"  # partition line ``<pid>\t!<type>\t<n>``: n resources the reader would drop
+_DROPPED_HELD = 100_000  # (patient, type) counts held before they are written out
 
 
 @dataclass
@@ -192,12 +193,22 @@ class _Pass:
         else:
             self.stats.no_patient[kind] += 1
 
+    dropped: dict[tuple[_Route, str], int] = field(default_factory=dict)
+
     def write(self, route: _Route, kind: str, r: dict[str, Any], line: bytes) -> None:
-        prefix, write = route
         if self.gate is not None and self.gate.drops(kind, r):
-            write(prefix + SKIPPED + kind.encode() + b"\n")
+            key = (route, kind)
+            self.dropped[key] = self.dropped.get(key, 0) + 1
+            if len(self.dropped) > _DROPPED_HELD:
+                self.flush()
         else:
-            write(prefix + line.rstrip(b"\r\n") + b"\n")
+            route[1](route[0] + line.rstrip(b"\r\n") + b"\n")
+
+    def flush(self) -> None:
+        """Dropped resources, one line per patient and type: they are only ever counted."""
+        for ((prefix, write), kind), count in self.dropped.items():
+            write(b"%s%s%s\t%d\n" % (prefix, SKIPPED, kind.encode(), count))
+        self.dropped.clear()
 
 
 def _ndjson(src: Source, p: _Pass) -> None:
@@ -296,12 +307,13 @@ def partition_sources(
 ) -> MapStats:
     """Read ``sources`` once, appending each read resource to its partition under ``folder``.
 
-    With ``gate``, a resource the FHIR reader would drop is written as ``<pid>\\t!<type>``
-    (counted, never parsed again) instead of its JSON."""
+    With ``gate``, resources the FHIR reader would drop are not written: they are counted per
+    patient and type, and written as ``<pid>\\t!<type>\\t<count>`` lines (never parsed)."""
     p = _Pass(_Writer(folder, parts), MapStats(), tick or (lambda n: None), gate)
     try:
         for src in sources:
             (_ndjson if src.kind == "ndjson" else _bundle)(src, p)
+        p.flush()
     finally:
         p.out.close()
     return p.stats

@@ -8,8 +8,8 @@ to a patient only when one of their orders references them. A group whose patien
 Patient resource anywhere in the input is counted by resource type, never screened.
 
 Resources the partition pass's code filter (``adapters.bulk.codes``) found the reader would
-drop arrive as ``<pid>\t!<type>``: counted for ``unplaced``, never parsed. Every other line
-is JSON the partition pass has already parsed once (so it is valid), parsed here again.
+drop arrive as counts, ``<pid>\t!<type>\t<n>``: added to ``unplaced``, never parsed. Every
+other line is JSON the partition pass has already parsed once (so it is valid).
 """
 
 from __future__ import annotations
@@ -87,7 +87,10 @@ class FhirPartition:
             resources = [loads(line) for line in lines if line[0] != _SKIPPED]
             if not any(r.get("resourceType") == "Patient" for r in resources):
                 self._unplaced.update(str(r.get("resourceType")) for r in resources)
-                self._unplaced.update(ln[1:-1].decode() for ln in lines if ln[0] == _SKIPPED)
+                for ln in lines:
+                    if ln[0] == _SKIPPED:
+                        kind, _, count = ln[1:].partition(b"\t")
+                        self._unplaced[kind.decode()] += int(count)
                 continue
             wanted = _medication_refs(resources) & meds.keys() if meds else set()
             resources += [meds[ref] for ref in sorted(wanted)]
