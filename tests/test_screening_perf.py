@@ -16,8 +16,10 @@ from pathlib import Path
 from typing import Any
 
 import orjson
+import pytest
 from bench.screen_data import write_population
 
+from triggerpath.adapters.bulk import partition
 from triggerpath.adapters.bulk.codes import code_filter
 from triggerpath.adapters.bulk.partition import partition_sources, patient_of
 from triggerpath.adapters.bulk.reader import FhirPartition
@@ -60,13 +62,16 @@ def _add(folder: Path, kind: str, resources: list[dict[str, Any]]) -> None:
         fh.writelines(orjson.dumps(r) + b"\n" for r in resources)
 
 
-def test_partition_snapshots_equal_those_without_the_filter(tmp_path: Path) -> None:
+def test_partition_snapshots_equal_those_without_the_filter(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     kb = load_knowledge()
     folder = write_population(tmp_path / "export", 40)
     pid = orjson.loads((folder / "Patient.000.ndjson").read_bytes().splitlines()[0])["id"]
-    # procedures of no value set, as most of a real record: one of a known patient, one
+    # procedures of no value set, as most of a real record: two of a known patient, one
     # of a patient absent from the export (it must still count as unplaced)
     dropped = [_resource("Procedure", "http://snomed.info/sct", "1", pid),
+               _resource("Procedure", "http://snomed.info/sct", "3", pid),
                _resource("Procedure", "http://snomed.info/sct", "2", "absent")]  # fmt: skip
     _add(folder, "Procedure", dropped)
     sources = expand_inputs([str(folder)])
@@ -85,6 +90,13 @@ def test_partition_snapshots_equal_those_without_the_filter(tmp_path: Path) -> N
     assert fast_bytes.count(b"\t!Procedure\t") >= 2
     assert b"\t!" not in slow_bytes
     assert len(fast_bytes) < len(slow_bytes)
+    # counts held in memory are written out when there are many: the same answer
+    monkeypatch.setattr(partition, "_DROPPED_HELD", 0)
+    work = tmp_path / "flushed"
+    partition_sources(sources, work / "g0000", 1, gate=code_filter(kb))
+    part = FhirPartition(work, 0, kb, NOW, None)
+    assert (list(part.snapshots()), part.unplaced()) == (fast, fast_unplaced)
+    assert (work / "g0000" / "p00000.ndjson").read_bytes().count(b"\t!") > fast_bytes.count(b"\t!")
 
 
 def test_partition_pass_places_each_resource_where_patient_of_says(tmp_path: Path) -> None:
