@@ -4,7 +4,8 @@ Why files in a work directory (and not DuckDB or Parquet): the screen reads each
 resources back as the FHIR JSON the adapter already parses, NDJSON lines are copied without
 re-encoding, appending to P open files needs no dependency, and any worker that mounts the
 work directory can read a partition. Each line is written as ``<patient id>\\t<resource>``
-so that a partition is grouped by patient without parsing.
+so that a partition is grouped by patient without parsing; resources the FHIR reader would
+drop on their codes (``adapters.bulk.codes``) are only counted: ``<patient id>\\t!<type>\\t<n>``.
 
 Partition = crc32(patient id) mod P: stable across processes and machines (``hash()`` is
 salted per process), so a patient's resources meet in one partition whichever worker wrote
