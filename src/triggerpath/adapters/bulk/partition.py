@@ -180,6 +180,8 @@ class _Pass:
     stats: MapStats
     tick: Callable[[int], None]
     gate: CodeFilter | None
+    # (route, type) -> resources the reader would drop, written out as counts by ``flush``
+    dropped: dict[tuple[_Route, str], int] = field(default_factory=dict)
 
     def resource(self, r: dict[str, Any], kind: str, line: bytes, owner: str | None) -> None:
         """Route a parsed resource of a read type (``owner``: a Bundle's one patient)."""
@@ -193,8 +195,6 @@ class _Pass:
             self.out.shared(line)
         else:
             self.stats.no_patient[kind] += 1
-
-    dropped: dict[tuple[_Route, str], int] = field(default_factory=dict)
 
     def write(self, route: _Route, kind: str, r: dict[str, Any], line: bytes) -> None:
         if self.gate is not None and self.gate.drops(kind, r):
