@@ -102,8 +102,8 @@ def test_partition_snapshots_equal_those_without_the_filter(
 def test_partition_pass_places_each_resource_where_patient_of_says(tmp_path: Path) -> None:
     """The partition pass routes the common shape (``subject.reference``) inline; every
     shape must land where ``patient_of`` on the parsed resource puts it."""
-    med = {"medicationCodeableConcept": {"text": "aspirin"}, "status": "active"}
-    shapes = [
+    med: dict[str, Any] = {"medicationCodeableConcept": {"text": "aspirin"}, "status": "active"}
+    shapes: list[dict[str, Any]] = [
         {"subject": {"reference": "Patient/p1"}},
         {"subject": {"reference": "urn:uuid:p2", "display": "P Two"}},
         {"subject": {"display": "x", "reference": "https://ehr.example/fhir/Patient/p3"}},
