@@ -55,7 +55,7 @@ from triggerpath.adapters.fhir_r4.read import (
     snapshot_from_resources,
 )
 from triggerpath.domain.policy import DEFAULT_POLICY, Policy
-from triggerpath.domain.text import control_character_problems
+from triggerpath.domain.text import control_character_problems, json_free_text_clean
 from triggerpath.entrypoints.api import cds_runtime
 from triggerpath.entrypoints.api.cds_auth import (
     ALGORITHMS,
@@ -253,11 +253,14 @@ FHIR_FREE_TEXT = _AnyField()
 
 def _json_body(raw: bytes) -> Any:
     """The body, parsed once with orjson, under the one control-character rule
-    (:mod:`triggerpath.domain.text`; the HTTP edge leaves CDS bodies to this)."""
+    (:mod:`triggerpath.domain.text`; the HTTP edge leaves CDS bodies to this). The walk
+    over every string runs only when the bytes cannot rule a control character out."""
     try:
         body = orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
         raise HookError(400, "Malformed request", f"body is not JSON: {exc}") from None
+    if json_free_text_clean(raw):
+        return body
     problems = list(control_character_problems(body, multiline_fields=FHIR_FREE_TEXT))
     if problems:
         raise HookError(
