@@ -598,3 +598,29 @@ def test_control_characters_in_a_hook_call_name_the_field(kb: Knowledge) -> None
     r = client.post("/cds-services/patient-view", json=bad)
     assert r.status_code == 400
     assert [e["field"] for e in r.json()["errors"]] == ["prefetch.patient.gender"]
+
+
+def test_a_replayed_token_is_refused_at_another_worker_whatever_its_body(
+    kb: Knowledge, keys: EhrKeys
+) -> None:
+    """A hook call claims its jti in the same statement that looks up its hookInstance,
+    after the body is checked; a malformed body still claims it, so a replay is always
+    401 (two apps on one store stand for two workers: no shared memory between them)."""
+    store = InMemoryFeedbackStore()
+    one, _ = make_app(kb, keys=keys, store=store)
+    two, _ = make_app(kb, keys=keys, store=store)
+    path = "/cds-services/patient-view"
+    good = hook_request("patient-view", "p1", minimal_prefetch())
+    headers = auth(keys, path, jti="used-once")
+    assert one.post(path, json=good, headers=headers).status_code == 200
+    for body in (good, {**good, "context": {}}, {"not": "a hook call"}):
+        r = two.post(path, json=body, headers=headers)
+        assert r.status_code == 401 and "replay" in r.json()["detail"], r.text
+    malformed = auth(keys, path, jti="malformed-first")
+    assert one.post(path, json={**good, "context": {}}, headers=malformed).status_code == 400
+    r = two.post(path, json=good, headers=malformed)
+    assert r.status_code == 401 and "replay" in r.json()["detail"]
+    bad_json = auth(keys, path, jti="not-json-first")
+    headers = {**bad_json, "content-type": "application/json"}
+    assert one.post(path, content=b"{", headers=headers).status_code == 400
+    assert two.post(path, json=good, headers=bad_json).status_code == 401

@@ -12,9 +12,10 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Sequence
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any, Literal, TypeVar, cast
 
+import psycopg
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 
@@ -24,6 +25,22 @@ from triggerpath.services.feedback import FeedbackRecord, HookCall, IssuedCard
 PURGE_EVERY_SECONDS = 60.0
 KEEP_CALLS = timedelta(days=1)
 T = TypeVar("T")
+
+#: A hook call's one statement (PostgreSQL): claim the jti and read any answer already
+#: given to the same (client, service, hookInstance). Sent as is to psycopg, which
+#: prepares it after a few calls (no SQLAlchemy compilation on the request path).
+ADMIT_SQL = f"""
+WITH claimed AS (
+    INSERT INTO {orm.cds_jti.name} (issuer, jti, expires_at)
+    VALUES (%(issuer)s, %(jti)s, %(expires_at)s)
+    ON CONFLICT DO NOTHING RETURNING 1
+)
+SELECT EXISTS (SELECT 1 FROM claimed), c.request_digest, c.response, c.created_at
+FROM (SELECT 1) AS one
+LEFT JOIN {orm.cds_hook_calls.name} AS c
+    ON c.client = %(issuer)s AND c.service_id = %(service_id)s
+    AND c.hook_instance = %(hook_instance)s
+"""
 
 
 class SqlFeedbackStore:
@@ -75,9 +92,61 @@ class SqlFeedbackStore:
 
     def claim(self, issuer: str, jti: str, expires_at: datetime, now: datetime) -> bool:
         """One atomic insert: True for the first use of (issuer, jti), False for a replay."""
+        return self._on_request_path(lambda conn: self.claim_on(conn, issuer, jti, expires_at))
+
+    def admit(
+        self,
+        issuer: str,
+        jti: str,
+        expires_at: datetime,
+        now: datetime,
+        service_id: str,
+        hook_instance: str,
+    ) -> tuple[bool, HookCall | None]:
+        """Claim the jti and read the answer already given: one round trip (PostgreSQL),
+        one short transaction (SQLite)."""
+        if self._engine.dialect.name != "postgresql":
+            with self._engine.begin() as conn:
+                claimed = self.claim_on(conn, issuer, jti, expires_at)
+                return claimed, self._hook_call_on(conn, issuer, service_id, hook_instance)
+        params = {
+            "issuer": issuer[:255],
+            "jti": jti[:255],
+            "expires_at": expires_at,
+            "service_id": service_id,
+            "hook_instance": hook_instance,
+        }
+        row = self._pg_row(ADMIT_SQL, params)
+        if row[1] is None:
+            return bool(row[0]), None
+        created = row[3].astimezone(UTC)
+        return bool(row[0]), HookCall(
+            issuer[:255], service_id, hook_instance, row[1], bytes(row[2]), created
+        )
+
+    def _pg_row(self, sql: str, params: dict[str, Any]) -> tuple[Any, ...]:
+        """One row of a constant statement on this thread's kept connection, straight
+        through psycopg; a dropped connection is replaced once, an outage is the
+        ``OperationalError`` the app answers 503 for."""
+        for attempt in (1, 2):
+            conn = self._kept_connection()
+            driver = conn.connection.driver_connection
+            assert isinstance(driver, psycopg.Connection)
+            try:
+                row = driver.execute(sql, params).fetchone()
+                assert row is not None
+                return tuple(row)
+            except psycopg.OperationalError as exc:
+                self._local.conn = None
+                conn.invalidate()
+                if attempt == 2 or not driver.closed:
+                    raise sa.exc.OperationalError("cds admit", None, exc) from exc
+        raise AssertionError("unreachable")
+
+    def claim_on(self, conn: sa.Connection, issuer: str, jti: str, expires_at: datetime) -> bool:
         row = {"issuer": issuer[:255], "jti": jti[:255], "expires_at": expires_at}
         insert = self._insert_new(orm.cds_jti).returning(orm.cds_jti.c.jti)
-        return self._on_request_path(lambda conn: conn.execute(insert, row).first() is not None)
+        return conn.execute(insert, row).first() is not None
 
     def _purge(self, conn: sa.Connection, now: datetime) -> None:
         """Now and then, drop expired jti and day-old answers (bounded tables)."""
@@ -107,13 +176,20 @@ class SqlFeedbackStore:
             self._purge(conn, max(c.created_at for c in calls))
 
     def hook_call(self, client: str, service_id: str, hook_instance: str) -> HookCall | None:
+        return self._on_request_path(
+            lambda conn: self._hook_call_on(conn, client, service_id, hook_instance)
+        )
+
+    def _hook_call_on(
+        self, conn: sa.Connection, client: str, service_id: str, hook_instance: str
+    ) -> HookCall | None:
         t = orm.cds_hook_calls
         q = sa.select(t).where(
             t.c.client == client[:255],
             t.c.service_id == service_id,
             t.c.hook_instance == hook_instance,
         )
-        row = self._on_request_path(lambda conn: conn.execute(q).first())
+        row = conn.execute(q).first()
         if row is None:
             return None
         m = row._mapping

@@ -104,6 +104,19 @@ class ReplayStore(Protocol):
 class CdsStore(FeedbackStore, HookCallStore, ReplayStore, Protocol):
     """Everything the CDS router keeps (the database adapter implements all of it)."""
 
+    def admit(
+        self,
+        issuer: str,
+        jti: str,
+        expires_at: datetime,
+        now: datetime,
+        service_id: str,
+        hook_instance: str,
+    ) -> tuple[bool, HookCall | None]:
+        """``claim`` and ``hook_call`` (client = issuer) in one round trip: the hook call's
+        only database statement on the request path."""
+        ...
+
 
 class InMemoryFeedbackStore:
     """Bounded, thread-safe, process-local store (the oldest cards are dropped first).
@@ -147,6 +160,18 @@ class InMemoryFeedbackStore:
                 return False
             self._jti[(issuer, jti)] = expires_at
             return True
+
+    def admit(
+        self,
+        issuer: str,
+        jti: str,
+        expires_at: datetime,
+        now: datetime,
+        service_id: str,
+        hook_instance: str,
+    ) -> tuple[bool, HookCall | None]:
+        claimed = self.claim(issuer, jti, expires_at, now)
+        return claimed, self.hook_call(issuer, service_id, hook_instance)
 
     def card(self, card_uuid: str) -> IssuedCard | None:
         with self._lock:
@@ -245,3 +270,20 @@ class WriteBehind:
         with self._lock:
             pending = self._calls.get((client, service_id, hook_instance))
         return pending or self.store.hook_call(client, service_id, hook_instance)
+
+    def admit(
+        self,
+        issuer: str,
+        jti: str,
+        expires_at: datetime,
+        now: datetime,
+        service_id: str,
+        hook_instance: str,
+    ) -> tuple[bool, HookCall | None]:
+        """Claim the jti and find the answer already given (queued or stored): one
+        round trip to the store. The queue is read first: a flush writes before it
+        dequeues, so an answer is always in one or the other."""
+        with self._lock:
+            pending = self._calls.get((issuer, service_id, hook_instance))
+        claimed, stored = self.store.admit(issuer, jti, expires_at, now, service_id, hook_instance)
+        return claimed, pending or stored

@@ -65,6 +65,7 @@ from triggerpath.entrypoints.api.cds_auth import (
     HookError,
     TrustedClient,
     problem,
+    replayed,
 )
 from triggerpath.entrypoints.api.cds_feedback_api import parse_feedback
 from triggerpath.entrypoints.api.cds_prefetch import (
@@ -383,11 +384,12 @@ class CdsService:
     def base_url(self, request: Request) -> str:
         return (self.config.public_base_url or str(request.base_url)).rstrip("/")
 
-    async def authenticate(self, request: Request, *paths: str) -> Caller:
+    async def authenticate(self, request: Request, *paths: str, claim: bool = True) -> Caller:
         """The caller, with ``aud`` checked against the endpoint's own URL(s)."""
         base = self.base_url(request)
         audiences = [f"{base}{p}" for p in paths]
-        return await self.auth.verify(request.headers.get("authorization"), audiences)
+        header = request.headers.get("authorization")
+        return await self.auth.verify(header, audiences, claim=claim)
 
     # ---- routes
     async def discovery(self, request: Request) -> Response:
@@ -403,17 +405,16 @@ class CdsService:
         if service_id not in HOOKS:
             return problem(404, "Not found", f"no CDS service {service_id!r}")
         try:
-            caller = await self.authenticate(request, f"/cds-services/{service_id}")
+            caller = await self.authenticate(request, f"/cds-services/{service_id}", claim=False)
             raw = await request.body()
-            body = _json_body(raw)
-            problems = body_problems(service_id, body)
-            if problems:
-                return invalid(problems)
+            body = await self._checked_body(service_id, raw, caller)
             digest = hashlib.sha256(raw).hexdigest()
             instance = body["hookInstance"]
-            stored = await self.on_db_thread(
-                lambda: self.writer.hook_call(caller.issuer, service_id, instance)
+            claimed, stored = await self.on_db_thread(
+                lambda: self._admit(caller, service_id, instance)
             )
+            if not claimed:
+                raise replayed()  # the jti was used at another worker
             if stored is not None and stored.request_digest == digest:
                 return Response(stored.response, media_type=JSON_TYPE)  # the same call again
             gathered = await self._gathered(body)
@@ -447,6 +448,34 @@ class CdsService:
         return json_response({"stored": len(records), "unknownCards": unknown})
 
     # ---- steps of a hook call
+    async def _checked_body(self, service_id: str, raw: bytes, caller: Caller) -> Any:
+        """The parsed, checked body; a refused one still claims the jti first, so a
+        replayed token is a 401 whatever its body."""
+        try:
+            body = _json_body(raw)
+            problems = body_problems(service_id, body)
+        except HookError:
+            await self._claim(caller)
+            raise
+        if problems:
+            await self._claim(caller)
+            raise InvalidInput(problems)
+        return body
+
+    async def _claim(self, caller: Caller) -> None:
+        if caller.unclaimed is not None:
+            await self.auth.claim(caller.unclaimed)
+
+    def _admit(
+        self, caller: Caller, service_id: str, instance: str
+    ) -> tuple[bool, HookCall | None]:
+        """(database thread) The jti claimed and the answer already given, in one
+        statement; an unsigned development call has no jti to claim."""
+        t = caller.unclaimed
+        if t is None:
+            return True, self.writer.hook_call(caller.issuer, service_id, instance)
+        return self.writer.admit(t.issuer, t.jti, t.expires_at, t.at, service_id, instance)
+
     async def _gathered(self, body: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
         """The prefetch plus what the FHIR server gave (too slow: an explanatory card)."""
         try:
