@@ -9,14 +9,17 @@ claimed by one atomic insert that every worker sees.
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal, TypeVar, cast
 
+import orjson
 import psycopg
 import sqlalchemy as sa
+from psycopg.types.json import set_json_dumps
 from sqlalchemy.dialects import postgresql, sqlite
 
 from triggerpath.adapters import orm
@@ -223,7 +226,15 @@ class SqlFeedbackStore:
             for c in cards
         ]
         with self._engine.begin() as conn:
-            conn.execute(self._insert_new(orm.cds_cards), rows)  # a repeated call keeps the first
+            driver = conn.connection.driver_connection
+            pg = isinstance(driver, psycopg.Connection)
+            if pg:  # the traces dumped by orjson (they were in the answer orjson wrote)
+                set_json_dumps(_json_text, driver)
+            try:
+                conn.execute(self._insert_new(orm.cds_cards), rows)  # a repeat keeps the first
+            finally:
+                if pg:  # the pooled connection goes back as it came (psycopg's default)
+                    set_json_dumps(json.dumps, driver)
 
     def card(self, card_uuid: str) -> IssuedCard | None:
         with self._engine.connect() as conn:
@@ -279,6 +290,11 @@ class SqlFeedbackStore:
         with self._engine.connect() as conn:
             rows = conn.execute(q).all()
         return [_record(r._mapping) for r in rows]
+
+
+def _json_text(value: Any) -> str:
+    """JSON columns of the card batch (the write-behind thread): orjson, not ``json``."""
+    return orjson.dumps(value).decode()
 
 
 def _record(m: Any) -> FeedbackRecord:
