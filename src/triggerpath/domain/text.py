@@ -103,8 +103,8 @@ def json_free_text_clean(raw: bytes) -> bool:
     nothing; False means "walk it" (it may still find nothing). Exact, because in valid
     JSON a control character can only come from a raw DEL or C1 byte or from an escape.
     """
-    if _RAW_CONTROL.search(raw) is not None:
-        return False
+    if b"\x7f" in raw or (b"\xc2" in raw and _RAW_CONTROL.search(raw) is not None):
+        return False  # (the ``in`` tests scan at memory speed; the regex only when needed)
     for m in _ESCAPE.finditer(raw):
         code = int(m[1], 16) if m[1] is not None else _SHORT_ESCAPES.get(m[2], 0x20)
         if not _is_control(chr(code)):
