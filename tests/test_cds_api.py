@@ -148,6 +148,10 @@ def test_signed_jwt_from_a_registered_ehr(kb: Knowledge, keys: EhrKeys, alg: str
         ("bad_jku", "jku"),
         ("replay", "replay"),
         ("not_bearer", "Bearer"),
+        ("tampered", "Signature verification failed"),
+        ("key_of_another_type", "Signature verification failed"),
+        ("no_jti", "'jti' claim"),
+        ("audience_list_without_us", "Audience"),
     ],
 )
 def test_bad_tokens_are_refused(kb: Knowledge, keys: EhrKeys, case: str, detail: str) -> None:
@@ -179,6 +183,30 @@ def test_bad_tokens_are_refused(kb: Knowledge, keys: EhrKeys, case: str, detail:
     elif case == "replay":
         headers = auth(keys, path, jti="same")
         assert client.post(path, json=body, headers=headers).status_code == 200
+    elif case == "tampered":  # claims changed after signing: the signature no longer holds
+        head, claims, sig = keys.token(BASE + path).split(".")
+        other = keys.token(BASE + path, jti="chosen-by-attacker").split(".")[1]
+        headers = {"Authorization": f"Bearer {head}.{other}.{sig}"}
+    elif case == "key_of_another_type":  # an ES384 token naming the EHR's RSA key
+        headers = auth(keys, path, header={"kid": "rsa-1"})
+    elif case == "no_jti":
+        import jwt
+
+        claims = {"iss": keys.issuer, "aud": BASE + path, "exp": 9e9, "iat": NOW.timestamp()}
+        token = jwt.encode(claims, keys.ec, algorithm="ES384", headers={"kid": "ec-1"})
+        headers = {"Authorization": f"Bearer {token}"}
+    elif case == "audience_list_without_us":
+        import jwt
+
+        claims = {
+            "iss": keys.issuer,
+            "aud": [BASE + "/cds-services/order-sign", "https://other.example"],
+            "exp": NOW.timestamp() + 300,
+            "iat": NOW.timestamp(),
+            "jti": "j-aud",
+        }
+        token = jwt.encode(claims, keys.ec, algorithm="ES384", headers={"kid": "ec-1"})
+        headers = {"Authorization": f"Bearer {token}"}
     else:
         headers = {"Authorization": "Basic abc"}
     r = client.post(path, json=body, headers=headers)
@@ -624,3 +652,22 @@ def test_a_replayed_token_is_refused_at_another_worker_whatever_its_body(
     headers = {**bad_json, "content-type": "application/json"}
     assert one.post(path, content=b"{", headers=headers).status_code == 400
     assert two.post(path, json=good, headers=bad_json).status_code == 401
+
+
+def test_an_audience_list_naming_this_endpoint_is_accepted(kb: Knowledge, keys: EhrKeys) -> None:
+    """RFC 7519: ``aud`` may be a list; one entry must be this endpoint's URL."""
+    import jwt
+
+    client, _ = make_app(kb, keys=keys)
+    path = "/cds-services/patient-view"
+    claims = {
+        "iss": keys.issuer,
+        "aud": ["https://other.example", BASE + path],
+        "exp": NOW.timestamp() + 300,
+        "iat": NOW.timestamp(),
+        "jti": "aud-list",
+    }
+    token = jwt.encode(claims, keys.rsa, algorithm="RS384", headers={"kid": "rsa-1"})
+    body = hook_request("patient-view", "p1", minimal_prefetch())
+    r = client.post(path, json=body, headers={"Authorization": f"Bearer {token}"})
+    assert r.status_code == 200, r.text
