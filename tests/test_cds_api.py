@@ -184,28 +184,28 @@ def test_bad_tokens_are_refused(kb: Knowledge, keys: EhrKeys, case: str, detail:
         headers = auth(keys, path, jti="same")
         assert client.post(path, json=body, headers=headers).status_code == 200
     elif case == "tampered":  # claims changed after signing: the signature no longer holds
-        head, claims, sig = keys.token(BASE + path).split(".")
-        other = keys.token(BASE + path, jti="chosen-by-attacker").split(".")[1]
-        headers = {"Authorization": f"Bearer {head}.{other}.{sig}"}
+        head, _, sig = keys.token(BASE + path).split(".")
+        forged = keys.token(BASE + path, jti="chosen-by-attacker").split(".")[1]
+        headers = {"Authorization": f"Bearer {head}.{forged}.{sig}"}
     elif case == "key_of_another_type":  # an ES384 token naming the EHR's RSA key
         headers = auth(keys, path, header={"kid": "rsa-1"})
     elif case == "no_jti":
         import jwt
 
-        claims = {"iss": keys.issuer, "aud": BASE + path, "exp": 9e9, "iat": NOW.timestamp()}
-        token = jwt.encode(claims, keys.ec, algorithm="ES384", headers={"kid": "ec-1"})
+        no_jti = {"iss": keys.issuer, "aud": BASE + path, "exp": 9e9, "iat": NOW.timestamp()}
+        token = jwt.encode(no_jti, keys.ec, algorithm="ES384", headers={"kid": "ec-1"})
         headers = {"Authorization": f"Bearer {token}"}
     elif case == "audience_list_without_us":
         import jwt
 
-        claims = {
+        elsewhere = {
             "iss": keys.issuer,
             "aud": [BASE + "/cds-services/order-sign", "https://other.example"],
             "exp": NOW.timestamp() + 300,
             "iat": NOW.timestamp(),
             "jti": "j-aud",
         }
-        token = jwt.encode(claims, keys.ec, algorithm="ES384", headers={"kid": "ec-1"})
+        token = jwt.encode(elsewhere, keys.ec, algorithm="ES384", headers={"kid": "ec-1"})
         headers = {"Authorization": f"Bearer {token}"}
     else:
         headers = {"Authorization": "Basic abc"}

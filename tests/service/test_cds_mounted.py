@@ -181,18 +181,30 @@ def test_admit_claims_the_jti_and_finds_the_answer_in_one_statement(backend: Bac
     On PostgreSQL a connection the server dropped is replaced once, transparently."""
     from datetime import timedelta
 
-    from triggerpath.services.feedback import HookCall
+    from triggerpath.services.feedback import Admission, HookCall
 
     store = SqlFeedbackStore(backend.engine)
     now = datetime.now(UTC).replace(microsecond=0)
     later = now + timedelta(minutes=10)
     client, instance = f"https://ehr-{uuid.uuid4()}.example", str(uuid.uuid4())
-    assert store.admit(client, "j1", later, now, "order-select", instance) == (True, None)
+    assert store.admit(Admission(client, "j1", later, now, "order-select", instance)) == (
+        True,
+        None,
+    )
     call = HookCall(client, "order-select", instance, "d" * 64, b'{"cards":[]}', now)
     store.record_calls([call])
-    assert store.admit(client, "j2", later, now, "order-select", instance) == (True, call)
-    assert store.admit(client, "j2", later, now, "order-select", instance) == (False, call)
-    assert store.admit(client, "j3", later, now, "patient-view", instance) == (True, None)
+    assert store.admit(Admission(client, "j2", later, now, "order-select", instance)) == (
+        True,
+        call,
+    )
+    assert store.admit(Admission(client, "j2", later, now, "order-select", instance)) == (
+        False,
+        call,
+    )
+    assert store.admit(Admission(client, "j3", later, now, "patient-view", instance)) == (
+        True,
+        None,
+    )
     assert not store.claim(client, "j3", later, now)  # the same replay store as claim()
     if backend.name == "postgresql":
         with backend.engine.connect() as admin:  # the server drops the kept connection
@@ -202,4 +214,7 @@ def test_admit_claims_the_jti_and_finds_the_answer_in_one_statement(backend: Bac
                 "AND query LIKE '%%cds_jti%%'"
             ).all()
         assert dropped
-        assert store.admit(client, "j4", later, now, "order-select", instance) == (True, call)
+        assert store.admit(Admission(client, "j4", later, now, "order-select", instance)) == (
+            True,
+            call,
+        )

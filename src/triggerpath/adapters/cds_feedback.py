@@ -23,7 +23,7 @@ from psycopg.types.json import set_json_dumps
 from sqlalchemy.dialects import postgresql, sqlite
 
 from triggerpath.adapters import orm
-from triggerpath.services.feedback import FeedbackRecord, HookCall, IssuedCard
+from triggerpath.services.feedback import Admission, FeedbackRecord, HookCall, IssuedCard
 
 PURGE_EVERY_SECONDS = 60.0
 KEEP_CALLS = timedelta(days=1)
@@ -97,35 +97,28 @@ class SqlFeedbackStore:
         """One atomic insert: True for the first use of (issuer, jti), False for a replay."""
         return self._on_request_path(lambda conn: self.claim_on(conn, issuer, jti, expires_at))
 
-    def admit(
-        self,
-        issuer: str,
-        jti: str,
-        expires_at: datetime,
-        now: datetime,
-        service_id: str,
-        hook_instance: str,
-    ) -> tuple[bool, HookCall | None]:
+    def admit(self, a: Admission) -> tuple[bool, HookCall | None]:
         """Claim the jti and read the answer already given: one round trip (PostgreSQL),
         one short transaction (SQLite)."""
         if self._engine.dialect.name != "postgresql":
             with self._engine.begin() as conn:
-                claimed = self.claim_on(conn, issuer, jti, expires_at)
-                return claimed, self._hook_call_on(conn, issuer, service_id, hook_instance)
+                claimed = self.claim_on(conn, a.issuer, a.jti, a.expires_at)
+                return claimed, self._hook_call_on(conn, a.issuer, a.service_id, a.hook_instance)
         params = {
-            "issuer": issuer[:255],
-            "jti": jti[:255],
-            "expires_at": expires_at,
-            "service_id": service_id,
-            "hook_instance": hook_instance,
+            "issuer": a.issuer[:255],
+            "jti": a.jti[:255],
+            "expires_at": a.expires_at,
+            "service_id": a.service_id,
+            "hook_instance": a.hook_instance,
         }
         row = self._pg_row(ADMIT_SQL, params)
         if row[1] is None:
             return bool(row[0]), None
         created = row[3].astimezone(UTC)
-        return bool(row[0]), HookCall(
-            issuer[:255], service_id, hook_instance, row[1], bytes(row[2]), created
+        answer = HookCall(
+            a.issuer[:255], a.service_id, a.hook_instance, row[1], bytes(row[2]), created
         )
+        return bool(row[0]), answer
 
     def _pg_row(self, sql: str, params: dict[str, Any]) -> tuple[Any, ...]:
         """One row of a constant statement on this thread's kept connection, straight

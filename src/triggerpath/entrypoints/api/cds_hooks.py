@@ -87,6 +87,7 @@ from triggerpath.services.cds import (
     source_unavailable,
 )
 from triggerpath.services.feedback import (
+    Admission,
     CdsStore,
     FeedbackRecord,
     FeedbackStore,
@@ -474,7 +475,9 @@ class CdsService:
         t = caller.unclaimed
         if t is None:
             return True, self.writer.hook_call(caller.issuer, service_id, instance)
-        return self.writer.admit(t.issuer, t.jti, t.expires_at, t.at, service_id, instance)
+        return self.writer.admit(
+            Admission(t.issuer, t.jti, t.expires_at, t.at, service_id, instance)
+        )
 
     async def _gathered(self, body: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
         """The prefetch plus what the FHIR server gave (too slow: an explanatory card)."""
