@@ -671,3 +671,33 @@ def test_an_audience_list_naming_this_endpoint_is_accepted(kb: Knowledge, keys: 
     body = hook_request("patient-view", "p1", minimal_prefetch())
     r = client.post(path, json=body, headers={"Authorization": f"Bearer {token}"})
     assert r.status_code == 200, r.text
+
+
+def test_nothing_is_fetched_for_a_replay_or_a_repeat(kb: Knowledge, keys: EhrKeys) -> None:
+    """The jti claim and hookInstance lookup run while the call is evaluated, but before
+    anything is fetched from the FHIR server: a token replayed at another worker fetches
+    nothing (401), and the same hookInstance again answers its stored cards unfetched."""
+    seen: list[str] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request.url.path)
+        return httpx.Response(200, json=bundle(kind="searchset"))
+
+    store = InMemoryFeedbackStore()
+    allow = {"cds_fhir_server_allowlist": "https://ehr.example.org/fhir/"}
+    one, _ = make_app(kb, keys=keys, handler=handler, store=store, **allow)
+    two, _ = make_app(kb, keys=keys, handler=handler, store=store, **allow)
+    path = "/cds-services/patient-view"
+    body = hook_request(
+        "patient-view", "p1", {"patient": patient()}, fhir_server="https://ehr.example.org/fhir/"
+    )
+    headers = auth(keys, path, jti="fetches")
+    first = one.post(path, json=body, headers=headers)
+    assert first.status_code == 200, first.text
+    fetched = len(seen)
+    assert fetched > 0  # conditions, medications ... were not prefetched
+    replay = two.post(path, json=body, headers=headers)
+    assert replay.status_code == 401 and "replay" in replay.json()["detail"]
+    again = one.post(path, json=body, headers=auth(keys, path))
+    assert again.status_code == 200 and again.content == first.content
+    assert len(seen) == fetched

@@ -36,7 +36,7 @@ import asyncio
 import hashlib
 import json
 import os
-from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -409,18 +409,13 @@ class CdsService:
             caller = await self.authenticate(request, f"/cds-services/{service_id}", claim=False)
             raw = await request.body()
             body = await self._checked_body(service_id, raw, caller)
-            digest = hashlib.sha256(raw).hexdigest()
-            instance = body["hookInstance"]
-            claimed, stored = await self.on_db_thread(
-                lambda: self._admit(caller, service_id, instance)
+            call = _Call(service_id, body, hashlib.sha256(raw).hexdigest(), caller)
+            admission = asyncio.ensure_future(
+                self.on_db_thread(lambda: self._admit(caller, service_id, body["hookInstance"]))
             )
-            if not claimed:
-                raise replayed()  # the jti was used at another worker
-            if stored is not None and stored.request_digest == digest:
-                return Response(stored.response, media_type=JSON_TYPE)  # the same call again
-            gathered = await self._gathered(body)
-            call = _Call(service_id, body, digest, caller, keep=stored is None)
-            return self._answer(call, gathered, request)
+            return await self._admitted_answer(call, admission, request)
+        except _Repeat as exc:
+            return Response(exc.content, media_type=JSON_TYPE)  # the same call again
         except HookError as exc:
             return exc.response
         except InvalidInput as exc:
@@ -449,6 +444,32 @@ class CdsService:
         return json_response({"stored": len(records), "unknownCards": unknown})
 
     # ---- steps of a hook call
+    async def _admitted_answer(
+        self, call: _Call, admission: asyncio.Future[tuple[bool, HookCall | None]], request: Request
+    ) -> Response:
+        """The answer, evaluated while the database thread claims the jti and looks up the
+        hookInstance (one statement). Nothing is fetched from a FHIR server, answered or
+        stored before that statement says the call is new: a replay is 401 and a repeat
+        gets its stored answer whatever else the call would have given."""
+
+        async def admitted() -> HookCall | None:
+            claimed, stored = await admission
+            if not claimed:
+                raise replayed()  # the jti was used at another worker
+            if stored is not None and stored.request_digest == call.digest:
+                raise _Repeat(stored.response)
+            return stored
+
+        try:
+            gathered = await self._gathered(call.body, admitted)
+            content, cards, answer = self._answer(call, gathered, request)
+        except (HookError, InvalidInput, _Unavailable):
+            await admitted()  # a replay or a repeat comes before a 412 or a source card
+            raise
+        stored = await admitted()
+        self.writer.record(cards, answer if stored is None else None)
+        return Response(content, media_type=JSON_TYPE)
+
     async def _checked_body(self, service_id: str, raw: bytes, caller: Caller) -> Any:
         """The parsed, checked body; a refused one still claims the jti first, so a
         replayed token is a 401 whatever its body."""
@@ -479,10 +500,12 @@ class CdsService:
             Admission(t.issuer, t.jti, t.expires_at, t.at, service_id, instance)
         )
 
-    async def _gathered(self, body: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
+    async def _gathered(
+        self, body: dict[str, Any], before_fetch: Callable[[], Awaitable[object]]
+    ) -> tuple[dict[str, Any], list[str]]:
         """The prefetch plus what the FHIR server gave (too slow: an explanatory card)."""
         try:
-            return await self.gatherer.gather(body, self.keys)
+            return await self.gatherer.gather(body, self.keys, before_fetch)
         except SlowSource as exc:
             raise _Unavailable(self._unavailable_card(body, str(exc))) from None
 
@@ -498,8 +521,8 @@ class CdsService:
 
     def _answer(
         self, call: _Call, gathered: tuple[dict[str, Any], list[str]], request: Request
-    ) -> Response:
-        """Evaluate the call; queue its cards (and its answer, for a repeat) for the store."""
+    ) -> tuple[bytes, list[IssuedCard], HookCall]:
+        """Evaluate the call: the answer's bytes, its cards and the answer to keep."""
         now = self.clock()
         options = CdsOptions(web_base_url=self.config.web_base_url or self.base_url(request))
         snapshot = self._snapshot(call.body, *gathered, now)
@@ -509,9 +532,11 @@ class CdsService:
         cards = _issued_cards(
             call.service_id, instance, snapshot.patient_id, evaluation, call.caller, now
         )
-        answer = HookCall(issuer, call.service_id, instance, call.digest, content, now)
-        self.writer.record(cards, answer if call.keep else None)
-        return Response(content, media_type=JSON_TYPE)
+        return (
+            content,
+            cards,
+            HookCall(issuer, call.service_id, instance, call.digest, content, now),
+        )
 
     def _snapshot(
         self, body: dict[str, Any], got: dict[str, Any], failed: list[str], now: datetime
@@ -618,13 +643,20 @@ class CdsService:
 
 @dataclass(frozen=True)
 class _Call:
-    """One hook call after its checks: the body, its digest, the caller, keep its answer?"""
+    """One hook call after its checks: the body, its digest, the caller."""
 
     service_id: str
     body: dict[str, Any]
     digest: str
     caller: Caller
-    keep: bool
+
+
+class _Repeat(Exception):
+    """The same call again: its stored answer."""
+
+    def __init__(self, content: bytes) -> None:
+        super().__init__("repeated hookInstance")
+        self.content = content
 
 
 class _Unavailable(Exception):
