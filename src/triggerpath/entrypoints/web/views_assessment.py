@@ -103,7 +103,7 @@ def _fresh_values(web: WebSession, b: Bundle) -> forms.Values:
         "regions": list(ed.regions),
         "as_of": web.today.isoformat(),
     }
-    age = age_of(pd.birth_year, web.today)
+    age = age_of(pd, web.today)
     if age is not None:
         values["patient.age_years"] = str(age)
     if ed.onset:

@@ -386,7 +386,9 @@ def _procedure_note(
     )
     regions = EpisodeData.model_validate(b.episode.current.data).regions
     proc = procedure_record(s, regions)
-    doc = docs.procedure_note(proc, kb, patient_line(b, weight), plan=plan, indication=indication)
+    doc = docs.procedure_note(
+        proc, kb, patient_line(web, b, weight), plan=plan, indication=indication
+    )
     return doc, record, b
 
 
@@ -582,5 +584,5 @@ def reevaluation_document(
     weight = (
         b.assessment(b.latest_assessment).input.patient.weight_kg if b.latest_assessment else None
     )
-    doc = docs.reevaluation_summary(report, kb_of(web), patient_line(b, weight), on=web.today)
+    doc = docs.reevaluation_summary(report, kb_of(web), patient_line(web, b, weight), on=web.today)
     return doc_response(doc, format)
