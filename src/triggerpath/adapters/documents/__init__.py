@@ -1,4 +1,6 @@
-"""Clinical documents (HTML and PDF): consent, procedure note, after-care, exercises, re-evaluation.
+"""Clinical documents (HTML and PDF): consent, procedure note, after-care, exercises, re-evaluation,
+referral letters and the episode summary (letters.py). Every document shows the patient banner
+(name, date of birth, MRN) and is laid out on the clinic policy's paper (Letter or A4).
 
 Each builder takes the engine's own results (a :class:`~triggerpath.domain.planning.ProcedurePlan`,
 a :class:`~triggerpath.domain.course.CourseReport`, a recorded procedure) and the knowledge base,
@@ -27,17 +29,35 @@ from triggerpath.adapters.documents.build import (
     reevaluation_summary,
     render_pdf,
 )
+from triggerpath.adapters.documents.letters import (
+    EpisodeSummary,
+    Letter,
+    SummaryAssessment,
+    SummarySession,
+    episode_summary,
+    letters_for,
+    referral_letters,
+)
+from triggerpath.adapters.documents.records import procedure_record
 
 __all__ = [
     "Document",
+    "EpisodeSummary",
+    "Letter",
     "PatientLine",
     "ProcedureRecord",
     "ProcedureSite",
+    "SummaryAssessment",
+    "SummarySession",
     "aftercare_sheet",
     "consent_form",
     "cpt_for",
+    "episode_summary",
     "exercise_program",
+    "letters_for",
     "procedure_note",
+    "procedure_record",
     "reevaluation_summary",
+    "referral_letters",
     "render_pdf",
 ]

@@ -141,10 +141,13 @@ class Document:
     audience: Audience
     html: str
     statement_ids: tuple[str, ...]
+    #: tells apart documents of one kind for one record (a referral letter's redirect)
+    key: str = ""
 
     @property
     def filename_stem(self) -> str:
-        return self.kind.replace("_", "-")
+        stem = self.kind.replace("_", "-")
+        return f"{stem}-{self.key.replace('_', '-').replace('.', '-')}" if self.key else stem
 
 
 @cache
