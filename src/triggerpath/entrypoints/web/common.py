@@ -16,7 +16,6 @@ from triggerpath.adapters import documents as docs
 from triggerpath.domain.course import CourseReport, check_episode, evaluate_course
 from triggerpath.domain.identity import age_on
 from triggerpath.domain.planning import ProcedurePlan, plan_procedure
-from triggerpath.domain.policy import PaperSize
 from triggerpath.entrypoints.api.deps import AppState, get_state
 from triggerpath.entrypoints.web import forms
 from triggerpath.entrypoints.web.support import (
@@ -28,7 +27,7 @@ from triggerpath.errors import FieldProblem, InvalidInput
 from triggerpath.knowledge.loader import Knowledge
 from triggerpath.services import auth, clinical, records
 from triggerpath.services.audit import AuditNote
-from triggerpath.services.banner import PatientBanner, banner_of
+from triggerpath.services.banner import banner_of
 from triggerpath.services.episodes import (
     Bundle,
     course_episode,
@@ -71,35 +70,14 @@ def patient_line(web: WebSession, b: Bundle, weight: Any = None) -> docs.Patient
     """The banner of every generated document, on the clinic policy's paper."""
     with web.state.uow_factory() as uow:
         _, policy = clinical.current_policy(uow)
-    return document_patient(
-        banner_of(
-            b.patient_data,
-            b.assessments,
-            kb_of(web),
-            as_of=web.today,
-            policy=policy.patient_identifiers,
-        ),
-        policy.paper_size,
-        weight,
+    shown = banner_of(
+        b.patient_data,
+        b.assessments,
+        kb_of(web),
+        as_of=web.today,
+        policy=policy.patient_identifiers,
     )
-
-
-def document_patient(
-    shown: PatientBanner, paper: PaperSize, weight: Any = None
-) -> docs.PatientLine:
-    return docs.PatientLine(
-        shown.mrn,
-        shown.sex,
-        shown.age_years,
-        weight,
-        name=shown.name,
-        born=shown.born,
-        flags=tuple(f.name for f in shown.flags),
-        flags_source=f"assessment of {shown.flags_as_of.isoformat()}"
-        if shown.flags_as_of
-        else None,
-        paper=paper,
-    )
+    return docs.patient_line_of(shown, policy.paper_size, weight)
 
 
 def bundle_of(web: WebSession, episode_id: UUID, action: str = "episode.read") -> Bundle:
