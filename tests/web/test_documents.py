@@ -32,9 +32,7 @@ from ..conftest import AS_OF, ROOT
 PLANS = ROOT / "examples" / "plans"
 COURSES = ROOT / "examples" / "courses"
 SHOTS = ROOT / "test-artifacts" / "screenshots"
-PATIENT = docs.PatientLine(
-    "DOC-1", "female", 46, 68, name="DOCUMENTA, Paula Jo", born="1980-03-02"
-)
+PATIENT = docs.PatientLine("DOC-1", "female", 46, 68, name="DOCUMENTA, Paula Jo", born="1980-03-02")
 STATEMENT_ID = re.compile(r"S\d{3}\.\d{2}")
 
 

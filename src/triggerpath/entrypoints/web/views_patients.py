@@ -10,6 +10,7 @@ from fastapi import APIRouter, Request, Response
 from fastapi.responses import HTMLResponse
 from pydantic import ValidationError
 
+from triggerpath.domain.identity import identity_problems
 from triggerpath.domain.validation import problems_from
 from triggerpath.entrypoints.web import forms
 from triggerpath.entrypoints.web.chart import trend_svg
@@ -118,13 +119,13 @@ def new_patient_page(request: Request, web: Web) -> HTMLResponse:
 IDENTITY_FIELDS = ("family_name", "given_name", "birth_date", "sex", "mrn")
 
 
-def _patient_values(values: dict[str, Any], p: forms.Parsed) -> PatientData | None:
-    """The posted identity, or the problems beside each field (nothing is defaulted: a blank
-    sex is asked for, never taken as female or unknown)."""
+def _patient_values(web: WebSession, values: dict[str, Any], p: forms.Parsed) -> PatientData | None:
+    """The posted identity, or the problems beside each field, all at once (nothing is
+    defaulted: a blank sex is asked for, never taken as female or unknown). The names and date
+    of birth are checked by the one identity rule (the kernel applies it again on the write)."""
+    posted = {k: forms.one(values, k) or None for k in IDENTITY_FIELDS}
     try:
-        return PatientData.model_validate(
-            {k: forms.one(values, k) or None for k in IDENTITY_FIELDS}
-        )
+        return PatientData.model_validate(posted)
     except ValidationError as err:
         for prob in problems_from(err):
             name = prob.field.split(".")[0]
@@ -136,7 +137,23 @@ def _patient_values(values: dict[str, Any], p: forms.Parsed) -> PatientData | No
                 p.add(name, "enter the date of birth as YYYY-MM-DD")
             else:
                 p.add(name, forms._friendly(prob.reason))
-        return None
+    with web.state.uow_factory() as uow:
+        _, policy = clinical.current_policy(uow)
+    try:
+        born = date.fromisoformat(posted["birth_date"] or "")
+    except ValueError:
+        born = None
+    reported = {prob.field for prob in p.problems}
+    for prob in identity_problems(
+        family_name=posted["family_name"],
+        given_name=posted["given_name"],
+        birth_date=born,
+        now=web.state.clock(),
+        policy=policy.patient_identifiers,
+    ):
+        if prob.field not in reported:
+            p.add(prob.field, prob.reason)
+    return None
 
 
 def _new_patient_page(
@@ -158,7 +175,7 @@ def new_patient(request: Request, web: Web, form: Posted) -> Response:
     web.call("patient.create").authorise()  # refuse before validating
     values = forms.values_of(form)
     p = forms.Parsed()
-    patient = _patient_values(values, p)
+    patient = _patient_values(web, values, p)
     episode, ep = _episode_values(values)
     p.problems.extend(ep.problems)
     if patient is not None and not p.problems:

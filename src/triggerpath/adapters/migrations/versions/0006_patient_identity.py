@@ -17,6 +17,10 @@ the names and date of birth (a correction is a new write and meets the identity 
 Where a stored version already carries identity fields (written by a newer build before a
 downgrade and re-upgrade), they are back-filled from the current version.
 
+Downgrade drops the index columns only: versions are append-only, so the names stay in the
+stored content, and a build older than 0006 (whose patient schema has no names) cannot read
+a patient written with names. Downgrade only to restore a backup taken before the upgrade.
+
 Revision ID: 0006_patient_identity
 Revises: 0005_record_integrity
 Create Date: 2026-12-08
@@ -102,11 +106,18 @@ def _backfill_patients() -> None:
         )
 
 
+COLUMNS = ("name_key", "birth_date", "given_name", "family_name")
+
+
 def downgrade() -> None:
+    """Drop the index columns (the identity stays in the append-only versions' content)."""
     op.drop_index("ix_records_kind_name_key", table_name="records")
     op.drop_index("ix_records_kind_birth_date", table_name="records")
-    with op.batch_alter_table("records") as batch:
-        batch.drop_column("name_key")
-        batch.drop_column("birth_date")
-        batch.drop_column("given_name")
-        batch.drop_column("family_name")
+    if op.get_bind().dialect.name == "sqlite":
+        # SQLite >= 3.35 drops a plain column in place; a batch copy of ``records`` would
+        # have to drop the table that record_versions' foreign keys point at
+        for column in COLUMNS:
+            op.execute(f"ALTER TABLE records DROP COLUMN {column}")
+        return
+    for column in COLUMNS:
+        op.drop_column("records", column)
