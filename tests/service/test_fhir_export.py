@@ -96,3 +96,41 @@ def test_export_is_a_read_audited_and_refused_to_admins(service: Service) -> Non
     assert [e.outcome for e in events] == ["denied", "success"]
     missing = "/api/v1/episodes/00000000-0000-4000-8000-000000000000/fhir-bundle"
     assert service.get(missing).status_code == 404
+
+
+def test_web_letters_close_with_summary_and_fhir_download(service: Service) -> None:
+    """The web app: a referral letter per redirect, closing an episode keeps its summary
+    PDF with the record, and the FHIR link serves the Bundle."""
+    from .test_patient_identity import _Browser
+
+    web = _Browser(service)
+    p = service.patient(family_name="Letterly", given_name="Rob", birth_date="1958-01-20")
+    e = service.episode(p["id"])
+    a = service.assessment(e["id"], "sciatica_below_knee")
+    page = web.get(f"/app/assessments/{a['id']}")
+    assert page.status_code == 200
+    link = f"/app/assessments/{a['id']}/letters/epidural_steroid_injection"
+    assert link in page.text
+    pdf = web.get(link, params={"format": "pdf"})
+    assert pdf.status_code == 200 and pdf.content[:5] == b"%PDF-"
+    assert web.get(f"/app/assessments/{a['id']}/letters/medial_branch_block").status_code == 422
+    kept = web.post(f"{link}/keep", {}, follow_redirects=False)
+    assert kept.status_code == 303
+    closed = web.post(
+        f"/app/episodes/{e['id']}/close", {"closed_on": "2026-11-30"}, follow_redirects=False
+    )
+    assert closed.status_code == 303, closed.text[:300]
+    episode = service.get(f"/api/v1/episodes/{e['id']}").json()
+    assert episode["data"]["status"] == "closed" and episode["data"]["closed_on"] == "2026-11-30"
+    docs = service.get(f"/api/v1/patients/{p['id']}/documents").json()["items"]
+    assert sorted(d["data"]["kind"] for d in docs) == ["episode_summary", "referral_letter"]
+    bundle = web.get(f"/app/episodes/{e['id']}/fhir")
+    assert bundle.status_code == 200 and "attachment" in bundle.headers["content-disposition"]
+    refs = [
+        x["resource"]
+        for x in bundle.json()["entry"]
+        if x["resource"]["resourceType"] == "DocumentReference"
+    ]
+    codes = sorted(r["type"]["coding"][0]["code"] for r in refs)
+    assert codes == ["34133-9", "57133-1"]  # summary (final: closed), the kept letter
+    assert all(r["docStatus"] == "final" for r in refs)

@@ -10,6 +10,7 @@ from fastapi import APIRouter, Request, Response
 from fastapi.responses import HTMLResponse
 
 from triggerpath.adapters.bodymap import render_body_map
+from triggerpath.adapters.documents import letters_for
 from triggerpath.entrypoints.web import forms
 from triggerpath.entrypoints.web.common import (
     Posted,
@@ -196,6 +197,7 @@ def assessment_view(request: Request, web: Web, assessment_id: UUID) -> HTMLResp
             kb, selected=tps, interactive=False, title="Trigger points examined"
         ),
         plans=b.plans.get(record.id, []),
+        letters=letters_for(rec, kb),
     )
 
 
