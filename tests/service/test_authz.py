@@ -156,6 +156,7 @@ ENDPOINTS: list[Endpoint] = [
     ),
     Endpoint("GET", "/api/v1/episodes/{episode}/history", READ, "episode.history"),
     Endpoint("GET", "/api/v1/episodes/{episode}/course", READ, "episode.course"),
+    Endpoint("GET", "/api/v1/episodes/{episode}/fhir-bundle", READ, "episode.export"),
     # assessments
     Endpoint(
         "POST",
