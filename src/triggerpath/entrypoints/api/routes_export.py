@@ -92,6 +92,11 @@ def episode_fhir_bundle(
             uow, note, episode_id, state.kb, today=state.today(), now=call.now
         )
     )
+    return fhir_download(bundle, episode_id)
+
+
+def fhir_download(bundle: dict[str, Any], episode_id: UUID) -> Response:
+    """The Bundle as a file to save (the API and the web app's link answer alike)."""
     return Response(
         json.dumps(bundle),
         media_type=FHIR_JSON,

@@ -12,7 +12,6 @@
 from __future__ import annotations
 
 import base64
-import json
 from datetime import date
 from typing import Annotated
 from uuid import UUID
@@ -22,7 +21,7 @@ from pydantic import ValidationError
 
 from triggerpath.adapters import documents as docs
 from triggerpath.domain.validation import problems_from
-from triggerpath.entrypoints.api.routes_export import FHIR_JSON, export_episode
+from triggerpath.entrypoints.api.routes_export import export_episode, fhir_download
 from triggerpath.entrypoints.web import forms
 from triggerpath.entrypoints.web.common import (
     Posted,
@@ -140,12 +139,4 @@ def episode_fhir(web: Web, episode_id: UUID) -> Response:
             uow, note, episode_id, kb_of(web), today=web.today, now=web.state.clock()
         )
 
-    bundle = web.run("episode.export", run)
-    return Response(
-        json.dumps(bundle),
-        media_type=FHIR_JSON,
-        headers={
-            "Content-Disposition": f'attachment; filename="episode-{episode_id}.fhir.json"',
-            "X-Content-Type-Options": "nosniff",
-        },
-    )
+    return fhir_download(web.run("episode.export", run), episode_id)
