@@ -342,7 +342,10 @@ def test_keyboard_only_form_and_body_map(page: Page, app_server: App) -> None:
     page.keyboard.type("Kay")
     page.keyboard.press("Tab")  # date of birth (Chromium en-US: month, day, year)
     page.keyboard.type("03041975")
+    assert page.input_value('[name="birth_date"]') == "1975-03-04"
+    page.keyboard.press("Tab")  # the date field's calendar button
     page.keyboard.press("Tab")  # sex (select, no default): choose female
+    assert page.evaluate("() => document.activeElement.name") == "sex"
     page.keyboard.type("f")
     assert page.input_value('[name="sex"]') == "female"
     page.keyboard.press("Tab")
