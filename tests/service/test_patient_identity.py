@@ -408,3 +408,49 @@ def test_age_is_computed_on_the_as_of_date() -> None:
     assert age_on(date(1974, 5, 17), date(2026, 5, 17)) == 52
     assert age_on(date(2000, 2, 29), date(2026, 2, 28)) == 25
     assert age_on(date(2000, 2, 29), date(2026, 3, 1)) == 26
+
+
+# --------------------------------------------------------------------------- banner
+def test_the_banner_is_on_every_patient_screen_with_the_flags(service: Service) -> None:
+    """Name, date of birth with age, MRN and the latest assessment's contraindication flags
+    on every page about the patient (the anticoagulant of the apixaban example, S002.16)."""
+    web = _Browser(service)
+    p = service.patient(family_name="Bannerman", given_name="Flo", birth_date="1950-01-31")
+    e = service.episode(p["id"])
+    a = service.assessment(e["id"], "levator_scapulae_on_apixaban")
+    s = service.session(e["id"])
+    pages = [
+        f"/app/patients/{p['id']}",
+        f"/app/episodes/{e['id']}",
+        f"/app/episodes/{e['id']}/assess",
+        f"/app/assessments/{a['id']}",
+        f"/app/assessments/{a['id']}/plan",
+        f"/app/episodes/{e['id']}/course",
+        f"/app/episodes/{e['id']}/outcomes/new",
+        f"/app/episodes/{e['id']}/sessions/new",
+        f"/app/sessions/{s['id']}",
+    ]
+    for url in pages:
+        r = web.get(url)
+        assert r.status_code == 200, (url, r.text[:300])
+        banner = r.text.split('<section class="patient-banner', 1)[1].split("</section>", 1)[0]
+        assert "BANNERMAN, Flo" in banner, url
+        assert "DOB 1950-01-31" in banner and f"MRN <strong>{p['data']['mrn']}</strong>" in banner
+        assert "Anticoagulant use" in banner, url
+    legacy_free = web.get("/app/", params={"q": "bannerman"})
+    assert "BANNERMAN, Flo" in legacy_free.text and "1950-01-31" in legacy_free.text
+
+
+def test_banner_flags_absolute_and_relative_contraindications() -> None:
+    """An absolute contraindication (a reason) and a relative one (a caution) both flag."""
+    from triggerpath.domain.engine import assess
+    from triggerpath.domain.validation import parse_assessment
+    from triggerpath.services.banner import contraindication_flags
+
+    from ..conftest import example
+
+    kb = load_knowledge()
+    for name, flag in (("bleeding_disorder", "bleeding_disorder"), ("warfarin", "anticoagulant")):
+        rec = assess(parse_assessment(example(name), kb), kb, as_of=date(2026, 11, 21))
+        found = contraindication_flags(rec.model_dump(mode="json"), kb)
+        assert flag in [f.code for f in found], (name, found)

@@ -2,8 +2,8 @@
 
 Two identifiers (name and date of birth) with the MRN, the age on the day (computed with
 ``as_of``, domain/identity.py), sex, and the allergy and contraindication flags of the
-patient's latest recorded assessment (the engine's own reason and caution codes
-``contraindication.<id>``, named from the knowledge base). A patient registered before
+patient's latest recorded assessment (the engine's own reason and caution codes, named from
+the knowledge base's contraindications). A patient registered before
 identity was kept shows "name not recorded" and is flagged ``identity_missing`` so the page
 can say so loudly; under the clinic policy ``patient_identifiers = minimal`` the banner says
 the EHR holds the identity instead.
@@ -92,19 +92,17 @@ class PatientBanner:
 
 
 def contraindication_flags(result: dict[str, Any], kb: Knowledge) -> tuple[Flag, ...]:
-    """The contraindications the engine found in one stored result (reasons and cautions)."""
-    codes: list[str] = []
+    """The contraindications the engine found in one stored result: absolute ones are
+    reasons coded ``contraindication.<id>``, relative ones cautions coded ``<id>``."""
+    known = {c.id: c for c in kb.pathway.contraindications}
+    found: dict[str, Flag] = {}
     for group in ("reasons", "cautions", "findings"):
         for item in result.get(group) or ():
-            code = str(item.get("code", ""))
-            if code.startswith(FLAG_PREFIX) and code not in codes:
-                codes.append(code)
-    known = {f"{FLAG_PREFIX}{c.id}": c for c in kb.pathway.contraindications}
-    return tuple(
-        Flag(code, known[code].name, known[code].severity, tuple(known[code].statement_ids))
-        for code in codes
-        if code in known
-    )
+            cid = str(item.get("code", "")).removeprefix(FLAG_PREFIX)
+            c = known.get(cid)
+            if c is not None and cid not in found:
+                found[cid] = Flag(cid, c.name, c.severity, tuple(c.statement_ids))
+    return tuple(found.values())
 
 
 def _latest(assessments: Iterable[Record]) -> Record | None:
