@@ -25,11 +25,16 @@ from triggerpath.domain.identity import age_on
 from triggerpath.entrypoints.web import demo
 from triggerpath.knowledge import load_knowledge
 from triggerpath.services.auth import SESSION_COOKIE
+from triggerpath.services.banner import banner_of
 from triggerpath.services.model import Window
+from triggerpath.services.payloads import PatientData
 
 from ..conftest import IDENTITY, ROOT
 from .conftest import PASSWORD, Service, synthetic_name
-from .test_migration_0005 import empty_url  # noqa: F401 - the fixture: fresh SQLite / PG
+from .test_migration_0005 import (
+    _old_session,
+    empty_url,  # noqa: F401 - the fixture: fresh SQLite / PG
+)
 
 PATIENTS = "/api/v1/patients"
 
@@ -290,52 +295,11 @@ def test_demo_data_patients_have_synthetic_names_and_their_example_age(
 
 # --------------------------------------------------------------------------- migration
 def _legacy_patient(conn: sa.Connection) -> uuid.UUID:
-    """A patient as stored before 0006: MRN, year of birth, sex; no names."""
-    now = datetime.now(UTC)
-    conn.execute(
-        orm.users.insert().values(
-            id=uuid.uuid4(), username="m6-clin", role="clinician", active=True, created_at=now
-        )
-    )
-    pid = uuid.uuid4()
-    ts = sa.DateTime(timezone=True)
-    cols = sa.table(  # the records table as 0005 left it (the ORM now has 0006's columns)
-        "records",
-        sa.column("id", sa.Uuid()),
-        sa.column("kind", sa.String()),
-        sa.column("patient_id", sa.Uuid()),
-        sa.column("mrn", sa.String()),
-        sa.column("current_version", sa.Integer()),
-        sa.column("status", sa.String()),
-        sa.column("created_at", ts),
-        sa.column("created_by", sa.String()),
-        sa.column("updated_at", ts),
-    )
-    at = now.replace(tzinfo=None) if conn.dialect.name == "sqlite" else now
-    conn.execute(
-        cols.insert().values(
-            id=pid,
-            kind="patient",
-            patient_id=pid,
-            mrn="LEGACY-1",
-            current_version=1,
-            status="active",
-            created_at=at,
-            created_by="m6-clin",
-            updated_at=at,
-        )
-    )
-    conn.execute(
-        orm.record_versions.insert().values(
-            record_id=pid,
-            version=1,
-            status="active",
-            data={"mrn": "LEGACY-1", "birth_year": 1950, "sex": "male"},
-            recorded_at=now,
-            recorded_by="m6-clin",
-        )
-    )
-    return pid
+    """A patient as stored before 0006 (MRN and sex, no names): 0005's test's own record."""
+    session = _old_session(conn)
+    r = sa.table("records", sa.column("id", sa.Uuid()), sa.column("patient_id", sa.Uuid()))
+    found: uuid.UUID = conn.execute(sa.select(r.c.patient_id).where(r.c.id == session)).scalar_one()
+    return found
 
 
 def test_migration_0006_up_and_down_keeps_legacy_patients_readable(
@@ -353,7 +317,14 @@ def test_migration_0006_up_and_down_keeps_legacy_patients_readable(
         factory = uow_factory(engine)
         with factory() as uow:
             rec = uow.records.get(legacy)
-            assert rec is not None and rec.current.data["mrn"] == "LEGACY-1"
+            assert rec is not None and rec.current.data["mrn"] == "M5"
+            shown = banner_of(
+                PatientData.model_validate(rec.current.data),
+                [],
+                load_knowledge(),
+                as_of=date.today(),
+            )
+            assert shown.name == "name not recorded" and shown.identity_missing
             row = uow.records.page("patient", Window(), search=None)[0]
             assert [r.id for r in row] == [legacy]
         with engine.connect() as conn:
@@ -379,7 +350,7 @@ def test_migration_0006_up_and_down_keeps_legacy_patients_readable(
                         "sex": "male",
                     },
                     recorded_at=datetime.now(UTC),
-                    recorded_by="m6-clin",
+                    recorded_by="m5-nurse",
                     reason="identity added",
                 )
             )
