@@ -27,6 +27,8 @@ from triggerpath.services.model import (
     AuditQuery,
     Kind,
     NewRecord,
+    PatientIndex,
+    PatientSearch,
     Record,
     User,
     Version,
@@ -49,6 +51,7 @@ class Records(Protocol):
         *,
         mrn: str | None = None,
         occurred_at: datetime | None = None,
+        identity: PatientIndex | None = None,
     ) -> bool: ...
 
     def history(self, record_id: UUID) -> list[Version]: ...
@@ -68,6 +71,7 @@ class Records(Protocol):
         parent_id: UUID | None = None,
         mrn: str | None = None,
         include_retracted: bool = False,
+        search: PatientSearch | None = None,
     ) -> tuple[list[Record], int]: ...
 
 

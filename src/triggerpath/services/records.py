@@ -36,6 +36,8 @@ from triggerpath.services.model import (
     Actor,
     Kind,
     NewRecord,
+    PatientIndex,
+    PatientSearch,
     Record,
     Version,
     Window,
@@ -96,6 +98,7 @@ def create(
     now: datetime,
     parent_id: UUID | None = None,
     mrn: str | None = None,
+    identity: PatientIndex | None = None,
 ) -> Record:
     kernel.admit_text(data)  # the one text rule, whichever use case wrote ``data``
     parent = _parent(uow, note, kind, parent_id)
@@ -110,18 +113,25 @@ def create(
         reason=None,
     )
     when = occurred_at(kind, data)
-    uow.records.add(NewRecord(record_id, kind, patient_id, parent_id, mrn, first, when))
+    uow.records.add(NewRecord(record_id, kind, patient_id, parent_id, mrn, first, when, identity))
     note.touch(patient_id, record_id)
     return Record(record_id, kind, patient_id, parent_id, now, actor.username, first)
 
 
 def _append(
-    uow: UnitOfWork, record: Record, expected: int, new: Version, mrn: str | None = None
+    uow: UnitOfWork,
+    record: Record,
+    expected: int,
+    new: Version,
+    mrn: str | None = None,
+    identity: PatientIndex | None = None,
 ) -> Record:
     if expected != record.version:
         raise VersionConflict(record.kind, expected, record.version)
     when = occurred_at(record.kind, new.data)
-    if not uow.records.append(record.id, expected, new, mrn=mrn, occurred_at=when):
+    if not uow.records.append(
+        record.id, expected, new, mrn=mrn, occurred_at=when, identity=identity
+    ):
         # read the same version as a concurrent writer, who committed first
         current = uow.records.get(record.id)
         raise VersionConflict(record.kind, expected, current.version if current else expected)
@@ -162,6 +172,7 @@ def correct(
     now: datetime,
     mrn: str | None = None,
     if_match: str | None = None,
+    identity: PatientIndex | None = None,
 ) -> Record:
     kernel.admit_text(data)
     record = get(uow, note, kind, record_id)
@@ -179,7 +190,7 @@ def correct(
         recorded_by=actor.username,
         reason=reason,
     )
-    updated = _append(uow, record, expected, new, mrn)
+    updated = _append(uow, record, expected, new, mrn, identity)
     if kind == "assessment":
         mark_plans_stale(uow, actor, record, f"assessment corrected on {now:%Y-%m-%d}", now)
     return updated
@@ -291,14 +302,20 @@ def list_(
     parent_id: UUID | None = None,
     mrn: str | None = None,
     include_retracted: bool = False,
+    search: PatientSearch | None = None,
 ) -> tuple[list[Record], int]:
     parent_kind = PARENT_KIND[kind]
     if parent_kind is not None and parent_id is not None:
         get(uow, note, parent_kind, parent_id)
     items, total = uow.records.page(
-        kind, window, parent_id=parent_id, mrn=mrn, include_retracted=include_retracted
+        kind,
+        window,
+        parent_id=parent_id,
+        mrn=mrn,
+        include_retracted=include_retracted,
+        search=search,
     )
-    if mrn is not None and len(items) == 1:
+    if (mrn is not None or search is not None) and len(items) == 1:
         note.touch(items[0].patient_id, items[0].id)
     note.returned([r.patient_id for r in items])  # list/search events name who was returned
     return items, total
