@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from _typeshed import DataclassInstance
 
 from triggerpath.adapters import audit_chain, orm
+from triggerpath.domain.identity import search_key
 from triggerpath.services.model import (
     ApiKey,
     AuditEvent,
@@ -25,6 +26,8 @@ from triggerpath.services.model import (
     Kind,
     NewRecord,
     NextVersion,
+    PatientIndex,
+    PatientSearch,
     Record,
     RecordQuery,
     Role,
@@ -101,6 +104,7 @@ class SqlRecords:
             created_at=first.recorded_at,
             created_by=first.recorded_by,
             updated_at=first.recorded_at,
+            **_identity_values(new.identity),
         )
         self.conn.execute(orm.records.insert().values(index))
         self.conn.execute(orm.record_versions.insert().values(_version_values(new.id, first)))
@@ -127,6 +131,8 @@ class SqlRecords:
             values["mrn"] = next_.mrn
         if next_.occurred_at is not None:
             values["occurred_at"] = next_.occurred_at
+        if next_.identity is not None:
+            values.update(_identity_values(next_.identity))
         moved = self.conn.execute(
             r.update().where(r.c.id == record_id, r.c.current_version == expected).values(**values)
         ).rowcount
@@ -165,7 +171,7 @@ class SqlRecords:
 
     def page(self, query: RecordQuery, window: Window) -> tuple[list[Record], int]:
         r = orm.records
-        where: list[sa.ColumnElement[bool]] = [r.c.kind == query.kind]
+        where: list[sa.ColumnElement[bool]] = [r.c.kind == query.kind, *_search_terms(query.search)]
         if query.parent_id is not None:
             where.append(r.c.parent_id == query.parent_id)
         if query.mrn is not None:
@@ -181,6 +187,36 @@ class SqlRecords:
             .offset(window.offset)
         )
         return [self._record(row) for row in rows], int(total or 0)
+
+
+def _identity_values(identity: PatientIndex | None) -> dict[str, Any]:
+    if identity is None:
+        return {}
+    return {
+        "family_name": identity.family_name,
+        "given_name": identity.given_name,
+        "birth_date": identity.birth_date,
+        "name_key": identity.name_key,
+    }
+
+
+def _search_terms(search: PatientSearch | None) -> list[sa.ColumnElement[bool]]:
+    """Patient search (migration 0006 columns): names word by word on the folded key."""
+    if search is None:
+        return []
+    r = orm.records
+    terms: list[sa.ColumnElement[bool]] = []
+    if search.mrn is not None:
+        terms.append(r.c.mrn == search.mrn)
+    if search.birth_date is not None:
+        terms.append(r.c.birth_date == search.birth_date)
+    terms += [r.c.name_key.contains(w, autoescape=True) for w in search_key(search.name).split()]
+    if search.text:
+        words = search_key(search.text).split()
+        by_name = sa.and_(*(r.c.name_key.contains(w, autoescape=True) for w in words))
+        by_mrn = sa.func.lower(r.c.mrn).contains(search.text.strip().lower(), autoescape=True)
+        terms.append(sa.or_(by_mrn, by_name) if words else by_mrn)
+    return terms
 
 
 def _user(row: Any) -> User:

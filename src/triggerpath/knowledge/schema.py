@@ -208,6 +208,9 @@ class RedFlag(Cited):
     when: Condition
     workup: str
     urgency: Literal["emergency", "urgent"]
+    #: where the urgent referral letter is addressed (TriggerPath's routing, local policy may
+    #: name its own department)
+    service: str = Field(min_length=3, max_length=200)
 
 
 class PainGenerator(Cited):
@@ -224,6 +227,8 @@ class Redirect(Cited):
     code: RedirectCode
     name: str
     description: str
+    #: the service the referral letter for this redirect is addressed to
+    service: str = Field(min_length=3, max_length=200)
 
 
 class Contraindication(Cited):

@@ -24,6 +24,7 @@ work, audit note, actor, clock, knowledge) of the call they run in::
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any, Literal
 from uuid import UUID
@@ -32,6 +33,7 @@ from pydantic import BaseModel, ValidationError
 
 from triggerpath.domain.assessment import Assessment
 from triggerpath.domain.engine import assess, duration_phase
+from triggerpath.domain.identity import search_key
 from triggerpath.domain.integrity import SafetyEvent, dose_safety_event
 from triggerpath.domain.policy import Policy
 from triggerpath.domain.recommendation import Recommendation
@@ -42,7 +44,7 @@ from triggerpath.knowledge.loader import Knowledge
 from triggerpath.services import kernel, records
 from triggerpath.services.audit import AuditNote
 from triggerpath.services.kernel import current_policy
-from triggerpath.services.model import PARENT_KIND, Actor, Kind, Record
+from triggerpath.services.model import PARENT_KIND, Actor, Kind, PatientIndex, Record
 from triggerpath.services.payloads import (
     AssessmentData,
     AssessmentIn,
@@ -59,7 +61,18 @@ from triggerpath.services.records import Change, Write
 from triggerpath.services.uow import UnitOfWork
 
 Phase = Literal["acute", "subacute", "chronic"]
-Admitted = tuple[BaseModel, str | None]
+
+
+@dataclass(frozen=True)
+class Indexed:
+    """What a record's index row keeps beside its content: a patient's MRN and identity."""
+
+    mrn: str | None = None
+    identity: PatientIndex | None = None
+
+
+NOT_INDEXED = Indexed()
+Admitted = tuple[BaseModel, Indexed]
 
 
 def _json(model: Any) -> dict[str, Any]:
@@ -68,10 +81,10 @@ def _json(model: Any) -> dict[str, Any]:
 
 
 # --------------------------------------------------------------------------- the kinds' rules
-#: admit(write, parent, body, record_id) -> (content to keep, MRN): one kind's checks and
+#: admit(write, parent, body, record_id) -> (content to keep, index): one kind's checks and
 #: what it derives, run by the safety kernel before anything is written. ``record_id`` is
 #: the record being corrected (None for a new one); ``parent`` is the record it hangs under.
-Admit = Callable[[Write, Record | None, Any, UUID | None], tuple[BaseModel, str | None]]
+Admit = Callable[[Write, Record | None, Any, UUID | None], Admitted]
 
 
 def _check_mrn(uow: UnitOfWork, mrn: str, record_id: UUID | None = None) -> None:
@@ -80,18 +93,24 @@ def _check_mrn(uow: UnitOfWork, mrn: str, record_id: UUID | None = None) -> None
         raise Conflict("mrn: another patient already has this MRN")
 
 
+def patient_index(data: PatientData) -> PatientIndex:
+    """What the index row keeps of a patient's identity, for search (migration 0006)."""
+    key = search_key(data.family_name, data.given_name)
+    return PatientIndex(data.family_name, data.given_name, data.birth_date, key or None)
+
+
 def _patient(w: Write, _: Record | None, data: PatientData, record_id: UUID | None) -> Admitted:
-    """A patient's MRN is unique; a year of birth in the future is refused."""
-    kernel.admit_patient(w.context(), data)
+    """Identity by the one rule (kernel, domain/identity.py); the MRN is unique."""
+    data = kernel.admit_patient(w.context(), data)
     _check_mrn(w.uow, data.mrn, record_id)
-    return data, data.mrn
+    return data, Indexed(data.mrn, patient_index(data))
 
 
 def _episode(w: Write, patient: Record | None, data: EpisodeData, _: UUID | None) -> Admitted:
     """Onset and closing date checked against the clock and the birth year."""
     assert patient is not None
     kernel.admit_episode(w.context(), patient, data)
-    return data, None
+    return data, NOT_INDEXED
 
 
 def _run_engine(uow: UnitOfWork, body: AssessmentIn, kb: Knowledge, today: date) -> AssessmentData:
@@ -114,7 +133,7 @@ def _assessment(w: Write, _: Record | None, body: AssessmentIn, __: UUID | None)
     """The engine runs on the input; input, result, knowledge version and policy are kept."""
     ctx = w.context(clinic_day=True)
     kernel.admit_assessment(ctx, body)
-    return _run_engine(w.uow, body, ctx.kb, ctx.today), None
+    return _run_engine(w.uow, body, ctx.kb, ctx.today), NOT_INDEXED
 
 
 def _plan(w: Write, assessment: Record | None, body: PlanIn, plan_id: UUID | None) -> Admitted:
@@ -122,7 +141,7 @@ def _plan(w: Write, assessment: Record | None, body: PlanIn, plan_id: UUID | Non
     assert assessment is not None
     if plan_id is not None and assessment.status != "active":
         raise Conflict("the assessment was entered in error: record a new one and plan from it")
-    return kernel.admit_plan(w.context(clinic_day=True), assessment, body), None
+    return kernel.admit_plan(w.context(clinic_day=True), assessment, body), NOT_INDEXED
 
 
 def _check_muscles(sites: Sequence[SessionSite], kb: Knowledge) -> None:
@@ -143,14 +162,14 @@ def _session(w: Write, episode: Record | None, body: SessionIn, sid: UUID | None
     data = kernel.admit_session(ctx, episode, body, replacing=sid)
     if data.dose_exceeded:
         w.note.flag("dose_exceeded")
-    return data, None
+    return data, NOT_INDEXED
 
 
 def _outcome(w: Write, episode: Record | None, data: OutcomeData, _: UUID | None) -> Admitted:
     """In its instrument's range, not in the future, not before its session."""
     assert episode is not None
     kernel.admit_outcome(w.context(), episode, data)
-    return data, None
+    return data, NOT_INDEXED
 
 
 def _document(w: Write, patient: Record | None, body: DocumentIn, _: UUID | None) -> Admitted:
@@ -162,7 +181,7 @@ def _document(w: Write, patient: Record | None, body: DocumentIn, _: UUID | None
         source = w.uow.records.get(body.source_id)
         if source is None or source.patient_id != patient.id:
             raise InvalidInput.single("source_id", "not a record of this patient")
-    return data, None
+    return data, NOT_INDEXED
 
 
 ADMIT: dict[Kind, Admit] = {
@@ -186,16 +205,16 @@ def _parent(w: Write, kind: Kind, parent_id: UUID | None, note: AuditNote) -> Re
 
 def create(w: Write, kind: Kind, parent_id: UUID | None, body: Any) -> Record:
     """Keep ``body`` as a new record of ``kind`` under ``parent_id`` once its rules admit it."""
-    data, mrn = ADMIT[kind](w, _parent(w, kind, parent_id, w.note), body, None)
-    return records.create(w, kind, _json(data), parent_id, mrn)
+    data, ix = ADMIT[kind](w, _parent(w, kind, parent_id, w.note), body, None)
+    return records.create(w, kind, _json(data), parent_id, ix.mrn, ix.identity)
 
 
 def correct(w: Write, kind: Kind, record_id: UUID, change: Change, body: Any) -> Record:
     """A new version of the record from ``body``, checked again by the kind's rules."""
     record = records.current(w, kind, record_id, change)
     parent = _parent(w, kind, record.parent_id, AuditNote())  # read, not what the call touches
-    data, mrn = ADMIT[kind](w, parent, body, record_id)
-    return records.correct(w, kind, record_id, change, _json(data), mrn)
+    data, ix = ADMIT[kind](w, parent, body, record_id)
+    return records.correct(w, kind, record_id, change, _json(data), ix.mrn, ix.identity)
 
 
 def episode_phase(onset: date | None, as_of: date, kb: Knowledge) -> Phase | None:
@@ -244,6 +263,7 @@ __all__ = [
     "create",
     "current_policy",
     "episode_phase",
+    "patient_index",
     "reassess",
     "safety_events",
     "update_policy",

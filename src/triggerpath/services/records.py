@@ -38,6 +38,8 @@ from triggerpath.services.model import (
     Kind,
     NewRecord,
     NextVersion,
+    PatientIndex,
+    PatientSearch,
     Record,
     RecordQuery,
     Version,
@@ -125,6 +127,7 @@ def create(
     data: dict[str, Any],
     parent_id: UUID | None = None,
     mrn: str | None = None,
+    identity: PatientIndex | None = None,
 ) -> Record:
     kernel.admit_text(data)  # the one text rule, whichever use case wrote ``data``
     parent = _parent(w.uow, w.note, kind, parent_id)
@@ -132,18 +135,23 @@ def create(
     patient_id = parent.patient_id if parent else record_id
     first = Version(1, "active", data, recorded_at=w.now, recorded_by=w.actor.username, reason=None)
     when = occurred_at(kind, data)
-    w.uow.records.add(NewRecord(record_id, kind, patient_id, parent_id, mrn, first, when))
+    w.uow.records.add(NewRecord(record_id, kind, patient_id, parent_id, mrn, first, when, identity))
     w.note.touch(patient_id, record_id)
     return Record(record_id, kind, patient_id, parent_id, w.now, w.actor.username, first)
 
 
 def _append(
-    uow: UnitOfWork, record: Record, expected: int, new: Version, mrn: str | None = None
+    uow: UnitOfWork,
+    record: Record,
+    expected: int,
+    new: Version,
+    mrn: str | None = None,
+    identity: PatientIndex | None = None,
 ) -> Record:
     if expected != record.version:
         raise VersionConflict(record.kind, expected, record.version)
     when = occurred_at(record.kind, new.data)
-    if not uow.records.append(NextVersion(record.id, expected, new, mrn, when)):
+    if not uow.records.append(NextVersion(record.id, expected, new, mrn, when, identity)):
         # read the same version as a concurrent writer, who committed first
         current = uow.records.get(record.id)
         raise VersionConflict(record.kind, expected, current.version if current else expected)
@@ -182,6 +190,7 @@ def correct(
     change: Change,
     data: dict[str, Any],
     mrn: str | None = None,
+    identity: PatientIndex | None = None,
 ) -> Record:
     kernel.admit_text(data)
     record = current(w, kind, record_id, change)
@@ -190,7 +199,7 @@ def correct(
             f"{kind} {record_id} is signed and cannot change; record a new {kind} instead"
         )
     new = _next(record.current, w, change.reason, status="active", data=data)
-    updated = _append(w.uow, record, change.expected, new, mrn)
+    updated = _append(w.uow, record, change.expected, new, mrn, identity)
     if kind == "assessment":
         mark_plans_stale(w, record, f"assessment corrected on {w.now:%Y-%m-%d}")
     return updated
@@ -264,14 +273,15 @@ def list_(
     parent_id: UUID | None = None,
     mrn: str | None = None,
     include_retracted: bool = False,
+    search: PatientSearch | None = None,
 ) -> tuple[list[Record], int]:
     """A page of records of one kind (under one parent, or by exact MRN); the parent must exist."""
     parent_kind = PARENT_KIND[kind]
     if parent_kind is not None and parent_id is not None:
         get(uow, note, parent_kind, parent_id)
-    query = RecordQuery(kind, parent_id, mrn, include_retracted)
+    query = RecordQuery(kind, parent_id, mrn, include_retracted, search)
     items, total = uow.records.page(query, window)
-    if mrn is not None and len(items) == 1:
+    if (mrn is not None or search is not None) and len(items) == 1:
         note.touch(items[0].patient_id, items[0].id)
     note.returned([r.patient_id for r in items])  # list/search events name who was returned
     return items, total

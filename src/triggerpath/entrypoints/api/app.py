@@ -27,6 +27,7 @@ from triggerpath.entrypoints.api import (
     routes_admin,
     routes_auth,
     routes_compute,
+    routes_export,
     routes_health,
     routes_records,
 )
@@ -56,6 +57,7 @@ def default_routers() -> list[APIRouter]:
         routes_health.router,
         routes_auth.router,
         routes_records.router,
+        routes_export.router,
         routes_compute.router,
         routes_admin.router,
     ]

@@ -42,7 +42,7 @@ from triggerpath.entrypoints.api.problems import PROBLEM_JSON, PROBLEM_RESPONSES
 from triggerpath.errors import Conflict
 from triggerpath.services import auth, clinical, episodes, records
 from triggerpath.services.audit import AuditNote, Call
-from triggerpath.services.model import PARENT_KIND, SIGNABLE, Kind, Record
+from triggerpath.services.model import PARENT_KIND, SIGNABLE, Kind, PatientSearch, Record
 from triggerpath.services.payloads import (
     AssessmentIn,
     AttestationIn,
@@ -126,7 +126,11 @@ KINDS_TABLE: tuple[KindRoutes, ...] = (
         "patients",
         s.PatientPublic,
         PatientData,
-        "Register a patient: local MRN, year of birth, sex (nothing more is kept).",
+        "Register a patient: family_name, given_name, birth_date (YYYY-MM-DD), sex "
+        "(female, male, other, unknown; no default) and the local mrn. Names and date of "
+        "birth are required unless the clinic policy patient_identifiers is 'minimal'; "
+        "names: letters, spaces, ' - . only; birth_date not in the future nor over 125 "
+        "years ago.",
         s.PatientCorrection,
         "Correct a patient: a new version with the reason; send the version you read.",
     ),
@@ -200,6 +204,16 @@ Route = Callable[[Callable[..., Any]], Callable[..., Any]]
 
 
 # --------------------------------------------------------------------------- factories
+ISO_DATE = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$")
+
+
+def _iso_date(value: object) -> object:
+    """Only a calendar date YYYY-MM-DD: pydantic would read a bare number as a timestamp."""
+    if isinstance(value, str) and not ISO_DATE.match(value):
+        raise ValueError("must be a date YYYY-MM-DD")
+    return value
+
+
 def _one(k: KindRoutes, call: Call, state: AppState, response: Response, fn: UseCase) -> Any:
     """Run one audited use case that returns one record: the record's view, with its ETag."""
 
@@ -255,7 +269,8 @@ def _page(call: Call, state: AppState, k: KindRoutes, paging: Any, **query: Any)
 
 
 def _list_route(k: KindRoutes) -> None:
-    """GET under the parent, paginated (patients: at the root, findable by exact MRN)."""
+    """GET under the parent, paginated (patients: at the root, found by name, date of birth
+    or exact MRN)."""
     meta: dict[str, Any] = {
         "response_model": s.Page[k.public],  # type: ignore[name-defined]
         "tags": [k.path],
@@ -273,8 +288,23 @@ def _list_route(k: KindRoutes) -> None:
             mrn: Annotated[
                 str | None, Query(min_length=1, max_length=64, description="find by exact MRN")
             ] = None,
+            name: Annotated[
+                str | None,
+                Query(
+                    min_length=1,
+                    max_length=201,
+                    description="find by name: every word in the family or given names "
+                    "(case and accents ignored)",
+                ),
+            ] = None,
+            birth_date: Annotated[
+                date | None,
+                BeforeValidator(_iso_date),
+                Query(description="find by date of birth, YYYY-MM-DD"),
+            ] = None,
         ) -> Any:
-            return _page(call, state, k, paging, include_retracted=include_retracted, mrn=mrn)
+            search = PatientSearch(name=name, birth_date=birth_date, mrn=mrn)
+            return _page(call, state, k, paging, include_retracted=include_retracted, search=search)
 
         return
 
@@ -392,16 +422,6 @@ for _kind in KINDS_TABLE:
 
 
 # --------------------------------------------------------------------------- beyond the table
-ISO_DATE = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$")
-
-
-def _iso_date(value: object) -> object:
-    """Only a calendar date YYYY-MM-DD: pydantic would read a bare number as a timestamp."""
-    if isinstance(value, str) and not ISO_DATE.match(value):
-        raise ValueError("must be a date YYYY-MM-DD")
-    return value
-
-
 @router.get(
     "/episodes/{episode_id}/course",
     response_model=s.EpisodeCourse,

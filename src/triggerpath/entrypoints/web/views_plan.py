@@ -298,7 +298,7 @@ def _plan_document(
     weight = (
         b.assessment(b.latest_assessment).input.patient.weight_kg if b.latest_assessment else None
     )
-    patient = patient_line(b, weight)
+    patient = patient_line(web, b, weight)
     if kind == "consent":
         doc = docs.consent_form(plan, kb, patient, on=web.today)
     elif kind == "aftercare":
