@@ -24,7 +24,6 @@ work, audit note, actor, clock, knowledge) of the call they run in::
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any, Literal
 from uuid import UUID
@@ -44,7 +43,15 @@ from triggerpath.knowledge.loader import Knowledge
 from triggerpath.services import kernel, records
 from triggerpath.services.audit import AuditNote
 from triggerpath.services.kernel import current_policy
-from triggerpath.services.model import PARENT_KIND, Actor, Kind, PatientIndex, Record
+from triggerpath.services.model import (
+    NO_INDEX,
+    PARENT_KIND,
+    Actor,
+    Kind,
+    PatientIndex,
+    Record,
+    RecordIndex,
+)
 from triggerpath.services.payloads import (
     AssessmentData,
     AssessmentIn,
@@ -63,16 +70,7 @@ from triggerpath.services.uow import UnitOfWork
 Phase = Literal["acute", "subacute", "chronic"]
 
 
-@dataclass(frozen=True)
-class Indexed:
-    """What a record's index row keeps beside its content: a patient's MRN and identity."""
-
-    mrn: str | None = None
-    identity: PatientIndex | None = None
-
-
-NOT_INDEXED = Indexed()
-Admitted = tuple[BaseModel, Indexed]
+Admitted = tuple[BaseModel, RecordIndex]
 
 
 def _json(model: Any) -> dict[str, Any]:
@@ -103,14 +101,14 @@ def _patient(w: Write, _: Record | None, data: PatientData, record_id: UUID | No
     """Identity by the one rule (kernel, domain/identity.py); the MRN is unique."""
     data = kernel.admit_patient(w.context(), data)
     _check_mrn(w.uow, data.mrn, record_id)
-    return data, Indexed(data.mrn, patient_index(data))
+    return data, RecordIndex(data.mrn, patient_index(data))
 
 
 def _episode(w: Write, patient: Record | None, data: EpisodeData, _: UUID | None) -> Admitted:
     """Onset and closing date checked against the clock and the birth year."""
     assert patient is not None
     kernel.admit_episode(w.context(), patient, data)
-    return data, NOT_INDEXED
+    return data, NO_INDEX
 
 
 def _run_engine(uow: UnitOfWork, body: AssessmentIn, kb: Knowledge, today: date) -> AssessmentData:
@@ -133,7 +131,7 @@ def _assessment(w: Write, _: Record | None, body: AssessmentIn, __: UUID | None)
     """The engine runs on the input; input, result, knowledge version and policy are kept."""
     ctx = w.context(clinic_day=True)
     kernel.admit_assessment(ctx, body)
-    return _run_engine(w.uow, body, ctx.kb, ctx.today), NOT_INDEXED
+    return _run_engine(w.uow, body, ctx.kb, ctx.today), NO_INDEX
 
 
 def _plan(w: Write, assessment: Record | None, body: PlanIn, plan_id: UUID | None) -> Admitted:
@@ -141,7 +139,7 @@ def _plan(w: Write, assessment: Record | None, body: PlanIn, plan_id: UUID | Non
     assert assessment is not None
     if plan_id is not None and assessment.status != "active":
         raise Conflict("the assessment was entered in error: record a new one and plan from it")
-    return kernel.admit_plan(w.context(clinic_day=True), assessment, body), NOT_INDEXED
+    return kernel.admit_plan(w.context(clinic_day=True), assessment, body), NO_INDEX
 
 
 def _check_muscles(sites: Sequence[SessionSite], kb: Knowledge) -> None:
@@ -162,14 +160,14 @@ def _session(w: Write, episode: Record | None, body: SessionIn, sid: UUID | None
     data = kernel.admit_session(ctx, episode, body, replacing=sid)
     if data.dose_exceeded:
         w.note.flag("dose_exceeded")
-    return data, NOT_INDEXED
+    return data, NO_INDEX
 
 
 def _outcome(w: Write, episode: Record | None, data: OutcomeData, _: UUID | None) -> Admitted:
     """In its instrument's range, not in the future, not before its session."""
     assert episode is not None
     kernel.admit_outcome(w.context(), episode, data)
-    return data, NOT_INDEXED
+    return data, NO_INDEX
 
 
 def _document(w: Write, patient: Record | None, body: DocumentIn, _: UUID | None) -> Admitted:
@@ -181,7 +179,7 @@ def _document(w: Write, patient: Record | None, body: DocumentIn, _: UUID | None
         source = w.uow.records.get(body.source_id)
         if source is None or source.patient_id != patient.id:
             raise InvalidInput.single("source_id", "not a record of this patient")
-    return data, NOT_INDEXED
+    return data, NO_INDEX
 
 
 ADMIT: dict[Kind, Admit] = {
@@ -206,7 +204,7 @@ def _parent(w: Write, kind: Kind, parent_id: UUID | None, note: AuditNote) -> Re
 def create(w: Write, kind: Kind, parent_id: UUID | None, body: Any) -> Record:
     """Keep ``body`` as a new record of ``kind`` under ``parent_id`` once its rules admit it."""
     data, ix = ADMIT[kind](w, _parent(w, kind, parent_id, w.note), body, None)
-    return records.create(w, kind, _json(data), parent_id, ix.mrn, ix.identity)
+    return records.create(w, kind, _json(data), parent_id, ix)
 
 
 def correct(w: Write, kind: Kind, record_id: UUID, change: Change, body: Any) -> Record:
@@ -214,7 +212,7 @@ def correct(w: Write, kind: Kind, record_id: UUID, change: Change, body: Any) ->
     record = records.current(w, kind, record_id, change)
     parent = _parent(w, kind, record.parent_id, AuditNote())  # read, not what the call touches
     data, ix = ADMIT[kind](w, parent, body, record_id)
-    return records.correct(w, kind, record_id, change, _json(data), ix.mrn, ix.identity)
+    return records.correct(w, kind, record_id, change, _json(data), ix)
 
 
 def episode_phase(onset: date | None, as_of: date, kb: Knowledge) -> Phase | None:

@@ -154,6 +154,17 @@ class NewRecord:
 
 
 @dataclass(frozen=True, slots=True)
+class RecordIndex:
+    """What a record's index row keeps beside its content: a patient's MRN and identity."""
+
+    mrn: str | None = None
+    identity: PatientIndex | None = None
+
+
+NO_INDEX = RecordIndex()
+
+
+@dataclass(frozen=True, slots=True)
 class NextVersion:
     """A version to put on top of ``expected`` (the index row's MRN and clinical time with it)."""
 

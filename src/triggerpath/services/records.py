@@ -31,6 +31,7 @@ from triggerpath.knowledge.loader import Knowledge
 from triggerpath.services import kernel
 from triggerpath.services.audit import AuditNote
 from triggerpath.services.model import (
+    NO_INDEX,
     OCCURRED_AT,
     PARENT_KIND,
     SIGNABLE,
@@ -38,9 +39,9 @@ from triggerpath.services.model import (
     Kind,
     NewRecord,
     NextVersion,
-    PatientIndex,
     PatientSearch,
     Record,
+    RecordIndex,
     RecordQuery,
     Version,
     Window,
@@ -126,8 +127,7 @@ def create(
     kind: Kind,
     data: dict[str, Any],
     parent_id: UUID | None = None,
-    mrn: str | None = None,
-    identity: PatientIndex | None = None,
+    index: RecordIndex = NO_INDEX,
 ) -> Record:
     kernel.admit_text(data)  # the one text rule, whichever use case wrote ``data``
     parent = _parent(w.uow, w.note, kind, parent_id)
@@ -135,23 +135,21 @@ def create(
     patient_id = parent.patient_id if parent else record_id
     first = Version(1, "active", data, recorded_at=w.now, recorded_by=w.actor.username, reason=None)
     when = occurred_at(kind, data)
-    w.uow.records.add(NewRecord(record_id, kind, patient_id, parent_id, mrn, first, when, identity))
+    new = NewRecord(record_id, kind, patient_id, parent_id, index.mrn, first, when, index.identity)
+    w.uow.records.add(new)
     w.note.touch(patient_id, record_id)
     return Record(record_id, kind, patient_id, parent_id, w.now, w.actor.username, first)
 
 
 def _append(
-    uow: UnitOfWork,
-    record: Record,
-    expected: int,
-    new: Version,
-    mrn: str | None = None,
-    identity: PatientIndex | None = None,
+    uow: UnitOfWork, record: Record, expected: int, new: Version, index: RecordIndex = NO_INDEX
 ) -> Record:
     if expected != record.version:
         raise VersionConflict(record.kind, expected, record.version)
     when = occurred_at(record.kind, new.data)
-    if not uow.records.append(NextVersion(record.id, expected, new, mrn, when, identity)):
+    if not uow.records.append(
+        NextVersion(record.id, expected, new, index.mrn, when, index.identity)
+    ):
         # read the same version as a concurrent writer, who committed first
         current = uow.records.get(record.id)
         raise VersionConflict(record.kind, expected, current.version if current else expected)
@@ -189,8 +187,7 @@ def correct(
     record_id: UUID,
     change: Change,
     data: dict[str, Any],
-    mrn: str | None = None,
-    identity: PatientIndex | None = None,
+    index: RecordIndex = NO_INDEX,
 ) -> Record:
     kernel.admit_text(data)
     record = current(w, kind, record_id, change)
@@ -199,7 +196,7 @@ def correct(
             f"{kind} {record_id} is signed and cannot change; record a new {kind} instead"
         )
     new = _next(record.current, w, change.reason, status="active", data=data)
-    updated = _append(w.uow, record, change.expected, new, mrn, identity)
+    updated = _append(w.uow, record, change.expected, new, index)
     if kind == "assessment":
         mark_plans_stale(w, record, f"assessment corrected on {w.now:%Y-%m-%d}")
     return updated
