@@ -15,13 +15,16 @@
 - the page is no taller than ``max_height`` when one is given;
 - a full-page screenshot goes to ``test-artifacts/screenshots/<name>-<viewport>.png``.
 
-The figures measured (height, Tab stops) are appended to ``test-artifacts/a11y-metrics.jsonl``.
+All failures of a page are reported together. The figures measured (height, Tab stops) are
+appended to ``test-artifacts/a11y-metrics.jsonl``.
 """
 
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import asdict, dataclass
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -90,7 +93,8 @@ FOCUS_JS = """
   const r = el.getBoundingClientRect();
   const outline = s.outlineStyle !== 'none' && parseFloat(s.outlineWidth) >= 2;
   const shadow = s.boxShadow && s.boxShadow !== 'none';
-  const stroke = el instanceof SVGElement && parseFloat(s.strokeWidth) >= 2 &&
+  const scale = el instanceof SVGGraphicsElement ? el.getScreenCTM().a : 1;
+  const stroke = el instanceof SVGElement && parseFloat(s.strokeWidth) * scale >= 2 &&
                  s.stroke !== 'none';
   const onScreen = r.bottom > 0 && r.right > 0 && r.top < innerHeight && r.left < innerWidth;
   return {visible: outline || shadow || stroke, onScreen,
@@ -106,6 +110,11 @@ class Measured:
     height: int
     tab_stops: int
     tab_stops_plain: int
+
+
+@cache
+def _axe_source() -> str:
+    return AXE_JS.read_text(encoding="utf-8")
 
 
 def _viewport(page: Page) -> ViewportSize:
@@ -126,8 +135,8 @@ def _start_from_top(page: Page) -> None:
 
 
 def _matches(page: Page, primary: str) -> bool:
-    found: bool = page.evaluate(
-        "(sel) => !!document.activeElement && document.activeElement.matches(sel)", primary
+    found: bool = page.locator(primary).evaluate_all(
+        "(els) => els.includes(document.activeElement)"
     )
     return found
 
@@ -146,8 +155,9 @@ def _tab_to(page: Page, primary: str, limit: int, stops: list[dict[str, Any]]) -
     return None
 
 
-def tab_stops(page: Page, primary: str, *, limit: int = 40) -> tuple[int, int]:
-    """(best, plain): Tab stops to ``primary`` with a skip link followed, and without."""
+def tab_stops(page: Page, primary: str, *, limit: int = 40) -> tuple[int, int, list[str]]:
+    """(best, plain, stops without visible focus): Tab stops to ``primary``, with a skip link
+    followed and without."""
     assert page.locator(primary).count() >= 1, f"no primary action {primary!r} on {page.url}"
     stops: list[dict[str, Any]] = []
     _start_from_top(page)
@@ -170,10 +180,9 @@ def tab_stops(page: Page, primary: str, *, limit: int = 40) -> tuple[int, int]:
         after = _tab_to(page, primary, limit, stops)
         if after is not None:
             best = min(best, reached + after)
-    hidden = [s["tag"] for s in stops if not s["visible"]]
-    assert not hidden, f"focus not visible on {page.url}: {hidden[:5]}"
+    hidden = list(dict.fromkeys(s["tag"] for s in stops if not s["visible"]))
     page.evaluate("() => window.scrollTo(0, 0)")
-    return best, plain
+    return best, plain, hidden
 
 
 def check_page(
@@ -187,30 +196,45 @@ def check_page(
     """Run every check on the page as it stands; return what was measured."""
     size = _viewport(page)
     width = size["width"]
-    page.add_script_tag(path=str(AXE_JS))
+    where = f"{name} at {width}px"
+    failures: list[str] = []
+    if not page.evaluate("() => typeof window.axe === 'object'"):
+        page.evaluate(_axe_source())  # through the debugger protocol: the CSP does not apply
     violations: Any = page.evaluate(AXE_RUN_JS, AXE_TAGS)
-    assert violations == [], f"axe-core on {name} at {width}px: {json.dumps(violations, indent=1)}"
+    if violations:
+        failures.append(f"axe-core on {where}: {json.dumps(violations, indent=1)}")
 
     overflow: int = page.evaluate(
         "() => document.documentElement.scrollWidth - document.documentElement.clientWidth"
     )
-    assert overflow <= 0, f"{name} at {width}px scrolls sideways by {overflow}px"
+    if overflow > 0:
+        failures.append(f"{where} scrolls sideways by {overflow}px")
 
     small: Any = page.evaluate(TARGETS_JS, MIN_TARGET)
-    assert small == [], f"targets under {MIN_TARGET}px on {name} at {width}px: {small}"
+    if small:
+        failures.append(f"targets under {MIN_TARGET}px on {where}: {small}")
 
-    best, plain = tab_stops(page, primary)
-    assert best <= tab_limit, (
-        f"{name} at {width}px: {best} Tab stops to {primary!r} (limit {tab_limit})"
-    )
+    try:
+        best, plain, hidden = tab_stops(page, primary)
+    except AssertionError as exc:
+        failures.append(str(exc))
+        best, plain, hidden = -1, -1, []
+    if hidden:
+        failures.append(f"focus not visible on {where}: {hidden[:5]}")
+    if best > tab_limit:
+        failures.append(f"{where}: {best} Tab stops to {primary!r} (limit {tab_limit})")
 
     height: int = page.evaluate("() => document.documentElement.scrollHeight")
-    if max_height is not None:
-        assert height <= max_height, f"{name} at {width}px is {height}px tall (> {max_height})"
+    if max_height is not None and height > max_height:
+        failures.append(f"{where} is {height}px tall (> {max_height})")
 
     SHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(SHOTS / f"{name}-{width}.png"), full_page=True)
     measured = Measured(name, str(width), height, best, plain)
     with METRICS.open("a", encoding="utf-8") as out:
-        out.write(json.dumps(asdict(measured)) + "\n")
+        out.write(json.dumps({**asdict(measured), "failures": len(failures)}) + "\n")
+    if failures and os.environ.get("A11Y_SOFT"):  # exploring: report, carry on
+        print("\nA11Y FAIL " + "\nA11Y FAIL ".join(failures))
+    else:
+        assert not failures, "\n".join(failures)
     return measured

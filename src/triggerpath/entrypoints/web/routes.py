@@ -7,7 +7,8 @@ the templates only show their results. Routes live under ``/app``; ``/`` sends t
 The pages are grouped by step of the pathway, one module each: ``views_auth`` (sign-in),
 ``views_patients`` (patients, episodes, timeline), ``views_assessment`` (examination form,
 recommendation), ``views_plan`` (planner, live dose check, plan, documents) and
-``views_course`` (sessions, procedure note, follow-ups, trend, re-evaluation).
+``views_course`` (sessions, procedure note, follow-ups, trend, re-evaluation) and
+``views_worksheet`` (the editable re-evaluation worksheet).
 """
 
 from __future__ import annotations
@@ -20,8 +21,16 @@ from triggerpath.entrypoints.web import (
     views_course,
     views_patients,
     views_plan,
+    views_worksheet,
 )
 
 router = APIRouter(include_in_schema=False)
-for _module in (views_auth, views_patients, views_assessment, views_plan, views_course):
+for _module in (
+    views_auth,
+    views_patients,
+    views_assessment,
+    views_plan,
+    views_course,
+    views_worksheet,
+):
     router.include_router(_module.router)

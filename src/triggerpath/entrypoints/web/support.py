@@ -83,6 +83,26 @@ def templates() -> Environment:
     return env
 
 
+def cited_ids(data: Any) -> list[str]:
+    """Every statement id cited anywhere in ``data`` (a model or its dump), first-seen order:
+    a page lists each paraphrase once and links to it from where it is cited."""
+    found: dict[str, None] = {}
+
+    def walk(node: Any) -> None:
+        if isinstance(node, dict):
+            for key, value in node.items():
+                if key == "statement_ids" and isinstance(value, list):
+                    found.update(dict.fromkeys(str(v) for v in value))
+                else:
+                    walk(value)
+        elif isinstance(node, list):
+            for item in node:
+                walk(item)
+
+    walk(data.model_dump(mode="json") if hasattr(data, "model_dump") else data)
+    return list(found)
+
+
 def static_file(name: str) -> bytes | None:
     """A file of ``static/`` (flat names only), or None."""
     if "/" in name or name.startswith("."):

@@ -23,6 +23,7 @@ from triggerpath.entrypoints.web.support import (
     Web,
     WebRoute,
     WebSession,
+    cited_ids,
     page,
     redirect,
 )
@@ -192,8 +193,9 @@ def assessment_view(request: Request, web: Web, assessment_id: UUID) -> HTMLResp
         rec=rec,
         kb=kb,
         statements=kb.statements,
+        cited=cited_ids(rec),
         body_map=render_body_map(
-            kb, selected=tps, interactive=False, title="Trigger points examined"
+            kb, selected=tps, zones=tps, interactive=False, title="Trigger points examined"
         ),
         plans=b.plans.get(record.id, []),
     )

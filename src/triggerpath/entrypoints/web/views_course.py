@@ -19,7 +19,6 @@ from triggerpath.domain.scoring import score
 from triggerpath.domain.timeline import RELATIONS
 from triggerpath.domain.validation import problems_from
 from triggerpath.entrypoints.web import forms
-from triggerpath.entrypoints.web.chart import trend_svg
 from triggerpath.entrypoints.web.common import (
     Posted,
     bundle_of,
@@ -37,6 +36,7 @@ from triggerpath.entrypoints.web.support import (
     page,
     redirect,
 )
+from triggerpath.entrypoints.web.views_worksheet import course_page_context
 from triggerpath.errors import FieldProblem, InvalidInput
 from triggerpath.knowledge.instruments import Instrument
 from triggerpath.knowledge.loader import Knowledge
@@ -555,20 +555,7 @@ def _outcome_problems(problems: Sequence[FieldProblem], instrument: str) -> list
 @router.get(f"{PREFIX}/episodes/{{episode_id}}/course")
 def course_page(request: Request, web: Web, episode_id: UUID) -> HTMLResponse:
     b = bundle_of(web, episode_id)
-    report, problems = course_of(web, b)
-    t = trend(b)
-    return page(
-        request,
-        "course.html",
-        web,
-        b=b,
-        pd=b.patient_data,
-        report=report,
-        course_problems=problems,
-        chart=trend_svg(t),
-        series=t,
-        kb=kb_of(web),
-    )
+    return page(request, "course.html", web, **course_page_context(web, b))
 
 
 @router.get(f"{PREFIX}/episodes/{{episode_id}}/reevaluation")
