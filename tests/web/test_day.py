@@ -40,9 +40,10 @@ def _fill_if_present(page: Page, selector: str, value: str) -> None:
         page.fill(selector, value)
 
 
-def _new_patient(page: Page, app: App) -> None:
+def _new_patient(page: Page, app: App, *, check: bool = True) -> None:
     page.goto(app.at("/app/patients/new"))
-    check_page(page, "day-new-patient", primary="form button[type=submit].primary")
+    if check:
+        check_page(page, "day-new-patient", primary="form button[type=submit].primary")
     page.fill('[name="mrn"]', f"DAY-{secrets.token_hex(3).upper()}")
     _fill_if_present(page, '[name="family_name"]', "Day")
     _fill_if_present(page, '[name="given_name"]', "Walker")
@@ -55,8 +56,9 @@ def _new_patient(page: Page, app: App) -> None:
     page.wait_for_url(re.compile(r"/assess"))
 
 
-def _assess(page: Page, app: App) -> None:
-    check_page(page, "day-assess", primary="#assess-submit")
+def _assess(page: Page, app: App, *, check: bool = True, prior_tpi_failed: bool = False) -> None:
+    if check:
+        check_page(page, "day-assess", primary="#assess-submit")
     page.fill('[name="patient.weight_kg"]', "72")
     page.fill('[name="patient.height_cm"]', "164")
     page.check('input[name="patient.pregnant"][value="no"]')
@@ -93,6 +95,9 @@ def _assess(page: Page, app: App) -> None:
     page.check('[name="conservative_care.recorded"]')
     page.fill('[name="conservative_care.physical_therapy.weeks"]', "8")
     page.select_option('[name="conservative_care.physical_therapy.response"]', "partial")
+    if prior_tpi_failed:  # earlier local anesthetic TPIs that gave no relief
+        page.fill('[name="conservative_care.trigger_point_injection.weeks"]', "6")
+        page.select_option('[name="conservative_care.trigger_point_injection.response"]', "none")
     page.check('[name="medications.reviewed"]')
     page.click("#assess-submit")
     page.wait_for_url(re.compile(r"/app/assessments/[0-9a-f-]+"))

@@ -10,6 +10,7 @@ to come back to; forms keep a draft in the browser so nothing typed is lost.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from datetime import date
@@ -46,6 +47,48 @@ VERDICT_LABELS = {
     "conservative_care_first": "Conservative care first",
     "tpi_appropriate": "TPI appropriate",
 }
+
+
+#: What each kind of record is called on a page, and what each verb does to it.
+_KIND_WORDS = {
+    "patient": "a patient",
+    "episode": "an episode",
+    "assessment": "an assessment",
+    "plan": "a procedure plan",
+    "session": "a session",
+    "outcome": "a follow-up",
+    "document": "a document",
+}
+_VERB_WORDS = {
+    "create": "record",
+    "correct": "correct",
+    "retract": "mark as entered in error",
+    "sign": "sign",
+    "attest": "attest",
+}
+_ROLE_WORDS = {"clinician": "a clinician", "nurse": "a nurse", "admin": "an administrator"}
+_FORBIDDEN = re.compile(r"role '(?P<role>\w+)' may not perform '(?P<action>[\w.]+)'")
+
+
+def refusal_text(message: str) -> str:
+    """A role refusal in plain words: what was refused, and who can do it instead."""
+    found = _FORBIDDEN.fullmatch(message)
+    if found is None:
+        return message
+    role, action = found["role"], found["action"]
+    kind, _, verb = action.partition(".")
+    what = (
+        f"{_VERB_WORDS[verb]} {_KIND_WORDS[kind]}"
+        if kind in _KIND_WORDS and verb in _VERB_WORDS
+        else action.replace(".", " ").replace("_", " ")
+    )
+    who = sorted(auth.PERMISSIONS.get(action, frozenset()))
+    ask = " or ".join(_ROLE_WORDS.get(r, r) for r in who if r != "viewer")
+    return (
+        f"Your role ({role}) cannot {what}. Nothing was saved."
+        + (f" Ask {ask} to do it." if ask else "")
+        + " Anything you typed is kept as a draft in this browser."
+    )
 
 
 class NeedLogin(Exception):
@@ -235,7 +278,7 @@ class WebRoute(APIRoute):
                     "send it again: your draft is kept in this browser.",
                 )
             except auth.Forbidden as exc:
-                return error_page(request, 403, "Not allowed for your role", str(exc))
+                return error_page(request, 403, "Not allowed for your role", refusal_text(str(exc)))
             except NotFound as exc:
                 return error_page(request, 404, "Not found", str(exc))
             except Conflict as exc:

@@ -46,7 +46,6 @@ from triggerpath.services.episodes import (
     Bundle,
     load_bundle,
     parse_technique,
-    trend,
 )
 from triggerpath.services.model import Record
 from triggerpath.services.payloads import (
@@ -427,7 +426,7 @@ def _outcome_page(
     instruments: dict[str, Instrument] = {i.id: i for i in kb.instruments.instruments}
     show = [
         i
-        for i in ("peg", "odi", "ndi")
+        for i in ("peg", "odi", "ndi", "startback")
         if not instruments[i].regions or regions & set(instruments[i].regions)
     ]
     return page(
@@ -493,7 +492,7 @@ def outcome_submit(request: Request, web: Web, form: Posted, episode_id: UUID) -
     if relief is not None and not 0 <= relief <= 365:
         p.add("relief_days", "0-365 days")
     answers: dict[str, list[int | None]] = {}
-    for inst, count in (("peg", 3), ("odi", 10), ("ndi", 10)):
+    for inst, count in (("peg", 3), ("odi", 10), ("ndi", 10), ("startback", 9)):
         got = forms.parse_answers(p, values, inst, count)
         if got is not None:
             try:

@@ -131,6 +131,7 @@ def _plan_page(
         agent_options=[(la.id, la.name) for la in kb.injectates.local_anesthetics],
         plan_json=json.dumps(plan_json(plan)) if plan else "null",
         steroids=kb.injectates.corticosteroids.agents,
+        steroid_options=[(s.id, s.name) for s in kb.injectates.corticosteroids.agents],
         muscles_json=json.dumps(
             {
                 m.id: {

@@ -1,4 +1,4 @@
-"""The editable re-evaluation worksheet (issue 17 §7): items checked, findings recorded.
+"""The editable re-evaluation worksheet and medial branch block entry (issue 17 §7).
 
 The course engine lays the worksheet out (``CourseReport.reevaluation``: technical review,
 perpetuating factors, failure risk factors, differential diagnosis) with what the record
@@ -6,6 +6,10 @@ shows for each line. The clinician ticks each line checked, writes what they fou
 conclusion; the filled-in worksheet is kept as a JSON document of the patient (kind
 ``reevaluation_worksheet``, source = the episode), so it is versioned and audited like every
 other document. Saving again keeps a new document; the course page shows the latest.
+
+A diagnostic medial branch block (date, level, relief %) is kept the same way (kind
+``medial_branch_block``); the course engine reads them (``services.episodes``) for its
+radiofrequency ablation decision (S000.32, clinic policy ``rfa_rule``).
 """
 
 from __future__ import annotations
@@ -16,8 +20,12 @@ from typing import Any
 from uuid import UUID
 
 from fastapi import APIRouter, Request, Response
+from pydantic import ValidationError
 
+from triggerpath.domain import integrity
+from triggerpath.domain.episode import MedialBranchBlock
 from triggerpath.domain.reevaluation import Worksheet
+from triggerpath.domain.validation import problems_from
 from triggerpath.entrypoints.web import forms
 from triggerpath.entrypoints.web.chart import trend_svg
 from triggerpath.entrypoints.web.common import Posted, bundle_of, course_of, kb_of
@@ -30,8 +38,9 @@ from triggerpath.entrypoints.web.support import (
     page,
     redirect,
 )
+from triggerpath.errors import FieldProblem
 from triggerpath.services import clinical
-from triggerpath.services.episodes import Bundle, trend
+from triggerpath.services.episodes import MBB_KIND, Bundle, trend
 from triggerpath.services.payloads import DocumentData, DocumentIn
 
 router = APIRouter(route_class=WebRoute, include_in_schema=False)
@@ -100,6 +109,8 @@ def course_page_context(web: WebSession, b: Bundle) -> dict[str, Any]:
         "ws_values": _values(saved[0] if saved else None),
         "ws_saved": saved[1] if saved else None,
         "ws_errors": {},
+        "mbb_values": {},
+        "mbb_errors": {},
         "cited": cited_ids(report) if report else [],
     }
 
@@ -156,3 +167,56 @@ def worksheet_submit(request: Request, web: Web, form: Posted, episode_id: UUID)
     )
     return redirect(f"{PREFIX}/episodes/{episode_id}/course?saved=worksheet#worksheet")
 
+
+def _block(
+    values: forms.Values, web: WebSession
+) -> tuple[MedialBranchBlock | None, list[FieldProblem]]:
+    """The block posted, or the problems by form field (``mbb.date``, ``mbb.relief_pct`` ...)."""
+    p = forms.Parsed()
+    relief = forms.number(p, values, "mbb.relief_pct")
+    if relief is None and not p.problems:
+        p.add("mbb.relief_pct", "enter the relief of the index pain, 0-100 %")
+    raw = {
+        "date": forms.one(values, "mbb.date") or None,
+        "level": forms.one(values, "mbb.level") or None,
+        "relief_pct": relief,
+    }
+    if p.problems:
+        return None, p.problems
+    try:
+        block = MedialBranchBlock.model_validate(raw)
+    except ValidationError as err:
+        return None, [FieldProblem(f"mbb.{q.field}", q.reason) for q in problems_from(err)]
+    future = (
+        integrity.future_date_problem("mbb.date", block.date, web.state.clock())
+        if block.date
+        else None
+    )
+    return (None, [future]) if future else (block, [])
+
+
+@router.post(f"{PREFIX}/episodes/{{episode_id}}/blocks")
+def block_submit(request: Request, web: Web, form: Posted, episode_id: UUID) -> Response:
+    web.call("document.create").authorise()  # refuse before reading the form
+    b = bundle_of(web, episode_id)
+    values = forms.values_of(form)
+    block, problems = _block(values, web)
+    if block is None:
+        context = course_page_context(web, b)
+        context.update(mbb_values=values, mbb_errors=forms.refusal_errors(problems))
+        return page(request, "course.html", web, status_code=422, **context)
+    body = DocumentIn(
+        kind=MBB_KIND,
+        title="Medial branch block",
+        media_type="application/json",
+        content_base64=base64.b64encode(block.model_dump_json().encode()).decode(),
+        source_id=episode_id,
+        knowledge_version=kb_of(web).version,
+    )
+    web.run(
+        "document.create",
+        lambda uow, note: clinical.record_document(
+            uow, note, web.actor, b.patient.id, body, web.state.clock()
+        ),
+    )
+    return redirect(f"{PREFIX}/episodes/{episode_id}/course?saved=block#blocks")
