@@ -21,6 +21,7 @@ appended to ``test-artifacts/a11y-metrics.jsonl``.
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 from dataclasses import asdict, dataclass
@@ -28,14 +29,15 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-import axe_playwright_python
 from playwright.sync_api import Page, ViewportSize
 
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "test-artifacts"
 SHOTS = ARTIFACTS / "screenshots"
 METRICS = ARTIFACTS / "a11y-metrics.jsonl"
-AXE_JS = Path(axe_playwright_python.__file__).with_name("axe.min.js")
+_AXE_SPEC = importlib.util.find_spec("axe_playwright_python")
+assert _AXE_SPEC is not None and _AXE_SPEC.origin, "pip install axe-playwright-python (dev deps)"
+AXE_JS = Path(_AXE_SPEC.origin).with_name("axe.min.js")
 AXE_TAGS = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "wcag22a", "wcag22aa"]
 MIN_TARGET = 24
 MAX_TAB_STOPS = 10

@@ -37,8 +37,11 @@ def test_a_good_page_passes(bare: Page) -> None:
         ('<div style="width:2000px">wide</div>', "sideways"),
         ('<button style="min-height:0;min-width:0;padding:0;font-size:8px">x</button>', "targets"),
         ("".join(f'<a href="#{i}">link {i}</a> ' for i in range(12)), "Tab stops"),
-        ('<a href="#" style="outline:none" class="plain">x</a>'
-         "<style>.plain:focus-visible{outline:none}</style>", "focus not visible"),
+        (
+            '<a href="#" style="outline:none" class="plain">x</a>'
+            "<style>.plain:focus-visible{outline:none}</style>",
+            "focus not visible",
+        ),
         ('<div style="height:3000px"></div>', "tall"),
     ],
 )

@@ -82,16 +82,11 @@ def _assess(page: Page, app: App, *, check: bool = True, prior_tpi_failed: bool 
     row = page.locator(".tp-card").filter(
         has=page.locator('select[name$=".muscle"] option:checked[value="quadratus_lumborum"]')
     )
-    tp = f"trigger_points[{row.get_attribute('data-index')}]"
-    for finding in (
-        "taut_band",
-        "hypersensitive_spot",
-        "recognised_pain",
-        "referred_pain",
-        "local_twitch_response",
-        "reduced_rom",
-    ):
-        page.check(f'input[name="{tp}.{finding}"][value="yes"]')
+    index = row.get_attribute("data-index")
+    # every trigger-point finding present (the cards' yes/no/not examined radios)
+    page.locator(f'.tp-card[data-index="{index}"] input[type=radio][value=yes]').evaluate_all(
+        "(els) => els.forEach(el => { el.checked = true; })"
+    )
     page.check('[name="conservative_care.recorded"]')
     page.fill('[name="conservative_care.physical_therapy.weeks"]', "8")
     page.select_option('[name="conservative_care.physical_therapy.response"]', "partial")

@@ -8,7 +8,7 @@ and needs no JavaScript to display; the web app adds click handling.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from html import escape
 
 from triggerpath.knowledge.loader import Knowledge
@@ -78,34 +78,30 @@ REFERRAL_ZONES: dict[str, str] = {
 
 def _mirror(d: str) -> str:
     """The same path for the other side (x -> 100 - x)."""
-    out = []
-    for token in d.split():
-        head = token[0] if token[0].isalpha() else ""
-        body = token[1:] if head else token
-        if "," in body:
-            x, y = body.split(",")
-            out.append(f"{head}{100 - float(x):g},{y}")
-        else:
-            out.append(token)
-    return " ".join(out)
+    return _map_points(d, lambda x, y: (100 - x, y))
 
 
 def _y(y: float) -> float:
     return round(y * Y_SCALE, 2)
 
 
-def _path(d: str) -> str:
-    """Scale a path's y coordinates (the path data uses 'x,y' pairs only)."""
+def _map_points(d: str, fn: Callable[[float, float], tuple[float, float]]) -> str:
+    """A path with every 'x,y' pair mapped through ``fn`` (the data uses such pairs only)."""
     out = []
     for token in d.split():
         head = token[0] if token[0].isalpha() else ""
         body = token[1:] if head else token
         if "," in body:
-            x, y = body.split(",")
-            out.append(f"{head}{x},{_y(float(y))}")
+            x, y = fn(*(float(v) for v in body.split(",")))
+            out.append(f"{head}{x:g},{y:g}")
         else:
             out.append(token)
     return " ".join(out)
+
+
+def _path(d: str) -> str:
+    """Scale a path's y coordinates onto the taller drawing."""
+    return _map_points(d, lambda x, y: (x, _y(y)))
 
 
 def marker_positions(kb: Knowledge) -> dict[str, tuple[float, float]]:

@@ -22,11 +22,13 @@ from triggerpath.entrypoints.web import forms
 from triggerpath.entrypoints.web.common import (
     Posted,
     bundle_of,
+    bundle_page,
     course_of,
     doc_response,
     kb_of,
     patient_line,
     plan_context,
+    record_bundle,
 )
 from triggerpath.entrypoints.web.support import (
     PREFIX,
@@ -40,11 +42,10 @@ from triggerpath.entrypoints.web.views_worksheet import course_page_context
 from triggerpath.errors import FieldProblem, InvalidInput
 from triggerpath.knowledge.instruments import Instrument
 from triggerpath.knowledge.loader import Knowledge
-from triggerpath.services import clinical, records
+from triggerpath.services import clinical
 from triggerpath.services.audit import AuditNote
 from triggerpath.services.episodes import (
     Bundle,
-    load_bundle,
     parse_technique,
 )
 from triggerpath.services.model import Record
@@ -130,13 +131,12 @@ def _session_page(
     errors: dict[str, list[str]],
     status_code: int = 200,
 ) -> HTMLResponse:
-    return page(
+    return bundle_page(
         request,
         "session.html",
         web,
+        b,
         status_code=status_code,
-        b=b,
-        pd=b.patient_data,
         values=values,
         errors=errors,
         kb=kb_of(web),
@@ -300,13 +300,7 @@ def _exceedance(values: forms.Values) -> dict[str, str]:
 
 
 def _session_context(web: WebSession, session_id: UUID, action: str) -> tuple[Record, Bundle]:
-    def run(uow: UnitOfWork, note: AuditNote) -> tuple[Record, Bundle]:
-        s = records.get(uow, note, "session", session_id)
-        assert s.parent_id is not None
-        return s, load_bundle(uow, AuditNote(), s.parent_id)
-
-    result: tuple[Record, Bundle] = web.run(action, run)
-    return result
+    return record_bundle(web, "session", session_id, action)
 
 
 def _float(text: str | None) -> float | None:
@@ -392,12 +386,11 @@ def _procedure_note(
 @router.get(f"{PREFIX}/sessions/{{session_id}}")
 def session_view(request: Request, web: Web, session_id: UUID) -> HTMLResponse:
     doc, record, b = _procedure_note(web, session_id, "session.read")
-    return page(
+    return bundle_page(
         request,
         "session_view.html",
         web,
-        b=b,
-        pd=b.patient_data,
+        b,
         record=record,
         s=b.session_data(record),
         doc=doc,
@@ -429,13 +422,12 @@ def _outcome_page(
         for i in ("peg", "odi", "ndi", "startback")
         if not instruments[i].regions or regions & set(instruments[i].regions)
     ]
-    return page(
+    return bundle_page(
         request,
         "outcome.html",
         web,
+        b,
         status_code=status_code,
-        b=b,
-        pd=b.patient_data,
         values=values,
         errors=errors,
         session_options=[

@@ -17,6 +17,7 @@ from triggerpath.entrypoints.web.chart import trend_svg
 from triggerpath.entrypoints.web.common import (
     Posted,
     bundle_of,
+    bundle_page,
     course_of,
     kb_of,
 )
@@ -216,13 +217,12 @@ def new_episode(request: Request, web: Web, form: Posted, patient_id: UUID) -> R
 def episode_page(request: Request, web: Web, episode_id: UUID) -> HTMLResponse:
     b = bundle_of(web, episode_id)
     report, problems = course_of(web, b)
-    return page(
+    return bundle_page(
         request,
         "episode.html",
         web,
+        b,
         events=_timeline(b),
-        b=b,
-        pd=b.patient_data,
         ed=EpisodeData.model_validate(b.episode.current.data),
         assessments=[(a, b.assessment(a)) for a in b.assessments],
         sessions=[(s, b.session_data(s)) for s in b.sessions],

@@ -136,6 +136,24 @@ def _parse(values: forms.Values, ws: Worksheet) -> tuple[dict[str, Any], dict[st
     return {"items": items, "conclusion": conclusion}, errors
 
 
+def _keep(web: WebSession, b: Bundle, kind: str, title: str, content: bytes) -> None:
+    """Keep ``content`` (JSON) as a document of the patient, its source the episode."""
+    body = DocumentIn(
+        kind=kind,
+        title=title,
+        media_type="application/json",
+        content_base64=base64.b64encode(content).decode(),
+        source_id=b.episode.id,
+        knowledge_version=kb_of(web).version,
+    )
+    web.run(
+        "document.create",
+        lambda uow, note: clinical.record_document(
+            uow, note, web.actor, b.patient.id, body, web.state.clock()
+        ),
+    )
+
+
 @router.post(f"{PREFIX}/episodes/{{episode_id}}/worksheet")
 def worksheet_submit(request: Request, web: Web, form: Posted, episode_id: UUID) -> Response:
     web.call("document.create").authorise()  # refuse before reading the form
@@ -151,20 +169,7 @@ def worksheet_submit(request: Request, web: Web, form: Posted, episode_id: UUID)
         context.update(ws_values=values, ws_errors=errors)
         return page(request, "course.html", web, status_code=422, **context)
     content["episode_id"] = str(episode_id)
-    body = DocumentIn(
-        kind=KIND,
-        title="Re-evaluation worksheet",
-        media_type="application/json",
-        content_base64=base64.b64encode(json.dumps(content).encode()).decode(),
-        source_id=episode_id,
-        knowledge_version=kb_of(web).version,
-    )
-    web.run(
-        "document.create",
-        lambda uow, note: clinical.record_document(
-            uow, note, web.actor, b.patient.id, body, web.state.clock()
-        ),
-    )
+    _keep(web, b, KIND, "Re-evaluation worksheet", json.dumps(content).encode())
     return redirect(f"{PREFIX}/episodes/{episode_id}/course?saved=worksheet#worksheet")
 
 
@@ -205,18 +210,5 @@ def block_submit(request: Request, web: Web, form: Posted, episode_id: UUID) -> 
         context = course_page_context(web, b)
         context.update(mbb_values=values, mbb_errors=forms.refusal_errors(problems))
         return page(request, "course.html", web, status_code=422, **context)
-    body = DocumentIn(
-        kind=MBB_KIND,
-        title="Medial branch block",
-        media_type="application/json",
-        content_base64=base64.b64encode(block.model_dump_json().encode()).decode(),
-        source_id=episode_id,
-        knowledge_version=kb_of(web).version,
-    )
-    web.run(
-        "document.create",
-        lambda uow, note: clinical.record_document(
-            uow, note, web.actor, b.patient.id, body, web.state.clock()
-        ),
-    )
+    _keep(web, b, MBB_KIND, "Medial branch block", block.model_dump_json().encode())
     return redirect(f"{PREFIX}/episodes/{episode_id}/course?saved=block#blocks")
