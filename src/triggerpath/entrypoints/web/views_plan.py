@@ -30,6 +30,7 @@ from triggerpath.entrypoints.web.support import (
     Web,
     WebRoute,
     WebSession,
+    cited_ids,
     redirect,
 )
 from triggerpath.errors import InvalidInput
@@ -263,6 +264,7 @@ def plan_view(request: Request, web: Web, plan_id: UUID) -> HTMLResponse:
         "plan.html",
         web,
         b,
+        cited=cited_ids(plan),
         record=plan_record,
         assessment=a_record,
         plan=plan,
