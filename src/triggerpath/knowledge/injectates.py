@@ -18,7 +18,8 @@ from typing import Literal
 from pydantic import Field, model_validator
 
 from triggerpath.errors import FieldProblem
-from triggerpath.knowledge.schema import Cited, ItemId, Statement, Strict, TextItem
+from triggerpath.knowledge.base import Strict
+from triggerpath.knowledge.schema import Cited, ItemId, Statement, TextItem
 
 FILE = "injectates.yaml"
 SourceId = Literal["fda_label", "uk_bnf", "textbook"]

@@ -24,8 +24,9 @@ from typing import Literal, get_args
 from pydantic import Field, model_validator
 
 from triggerpath.errors import FieldProblem
+from triggerpath.knowledge.base import Strict
 from triggerpath.knowledge.conditions import Condition, paths_in
-from triggerpath.knowledge.schema import Cited, ItemId, Region, Strict, duplicate_ids
+from triggerpath.knowledge.schema import Cited, ItemId, Region, duplicate_ids
 from triggerpath.knowledge.vocabulary import REGENERATE, InputVocabulary
 
 InstrumentId = Literal["nrs", "peg", "odi", "ndi", "startback"]

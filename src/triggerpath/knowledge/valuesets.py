@@ -19,10 +19,11 @@ import re
 from collections.abc import Iterator
 from typing import Literal
 
-from pydantic import ConfigDict, Field, PrivateAttr, model_validator
+from pydantic import Field, PrivateAttr, model_validator
 
 from triggerpath.errors import FieldProblem
-from triggerpath.knowledge.schema import REGIONS, Cited, ItemId, Region, Strict, duplicate_ids
+from triggerpath.knowledge.base import Strict
+from triggerpath.knowledge.schema import REGIONS, Cited, ItemId, Region, duplicate_ids
 from triggerpath.knowledge.vocabulary import REGENERATE, InputVocabulary
 
 Cause = Literal["acute_trauma", "repetitive_microtrauma", "posture", "overuse", "unknown"]
@@ -176,8 +177,6 @@ class ValueSetCatalog(Strict):
 
     _by_id: dict[str, ValueSet] = PrivateAttr(default_factory=dict)
     _index: ValueSetIndex | None = PrivateAttr(default=None)
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
     def model_post_init(self, _context: object) -> None:
         self._by_id = {v.id: v for v in self.valuesets}

@@ -24,7 +24,10 @@ Tests and the console script use ``triggerpath.entrypoints.cli:app`` / ``:main``
 
 from __future__ import annotations
 
+import os
+
 from triggerpath.entrypoints.cli.app import app, lazy
+from triggerpath.knowledge.cache import cache_dir, configure
 
 # fmt: off
 lazy("triggerpath.entrypoints.cli.assess", "assess", "demo", "schema assessment", "knowledge muscles", "knowledge evidence", "knowledge pathway", "knowledge show")  # noqa: E501
@@ -40,5 +43,7 @@ __all__ = ["app", "main"]
 
 
 def main() -> None:
-    """Console-script entry point."""
+    """Console-script entry point: the validated knowledge base is cached between runs
+    (``knowledge/cache.py``; ``TRIGGERPATH_KNOWLEDGE_CACHE=off`` turns that off)."""
+    configure(cache_dir(os.environ))
     app()
