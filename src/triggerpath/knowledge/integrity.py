@@ -10,7 +10,7 @@ from functools import cache
 
 from pydantic import Field
 
-from triggerpath.knowledge.base import Strict
+from triggerpath.knowledge.base import Strict, find
 from triggerpath.knowledge.datafile import validated
 
 
@@ -55,7 +55,7 @@ class Integrity(Strict):
     integer_instruments: list[str]
 
     def measure(self, measure_id: str) -> Measure | None:
-        return next((m for m in self.follow_up_measures if m.id == measure_id), None)
+        return find(self.follow_up_measures, measure_id)
 
 
 @cache

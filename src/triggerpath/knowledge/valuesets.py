@@ -22,7 +22,7 @@ from typing import Literal
 from pydantic import Field, PrivateAttr, model_validator
 
 from triggerpath.errors import FieldProblem
-from triggerpath.knowledge.base import Strict
+from triggerpath.knowledge.base import Strict, by_id
 from triggerpath.knowledge.schema import REGIONS, Cited, ItemId, Region, duplicate_ids
 from triggerpath.knowledge.vocabulary import REGENERATE, InputVocabulary
 
@@ -238,7 +238,7 @@ class ValueSetCatalog(Strict):
         return self.index.by_url.get(url or "")
 
     def system(self, system_id: str) -> CodeSystem:
-        return next(s for s in self.systems if s.id == system_id)
+        return by_id(self.systems, system_id)
 
     def match(self, system_url: str | None, code: str | None) -> tuple[str, ...]:
         """Ids of the value sets holding ``code`` of the system with that URL."""
