@@ -293,6 +293,14 @@ def test_the_cache_lives_in_the_users_cache_directory(tmp_path: Path) -> None:
     assert site not in (cache.cache_dir({}) or home).parents
 
 
+def test_no_home_directory_means_no_cache(monkeypatch: pytest.MonkeyPatch) -> None:
+    def no_home() -> Path:
+        raise RuntimeError("Could not determine home directory.")
+
+    monkeypatch.setattr(Path, "home", staticmethod(no_home))
+    assert cache.cache_dir({}) is None
+
+
 def test_the_console_script_caches_and_off_means_no_entry(tmp_path: Path) -> None:
     on, off = tmp_path / "on", tmp_path / "off"
     env = {k: v for k, v in os.environ.items() if k != cache.ENV}

@@ -101,8 +101,13 @@ def cache_dir(environ: Mapping[str, str]) -> Path | None:
     value = environ.get(ENV, "").strip()
     if value.lower() in OFF:
         return None
-    if value:
-        return Path(value).expanduser().absolute()
+    try:
+        return Path(value).expanduser().absolute() if value else _default_dir(environ)
+    except RuntimeError:  # no home directory to expand or to default to: no cache
+        return None
+
+
+def _default_dir(environ: Mapping[str, str]) -> Path:
     if sys.platform == "win32":
         base = environ.get("LOCALAPPDATA") or str(Path.home() / "AppData" / "Local")
         return Path(base) / "TriggerPath" / "Cache"
