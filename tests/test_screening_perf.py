@@ -129,3 +129,56 @@ def test_partition_pass_places_each_resource_where_patient_of_says(tmp_path: Pat
     assert placed == {k: v for k, v in expected.items() if v is not None}
     assert set(placed.values()) == {"p1", "p2", "p3", "p4", "p5", "p6"}
     assert stats.no_patient == Counter({"MedicationRequest": 3})
+
+
+@pytest.mark.parametrize(
+    "pid",
+    [
+        "p1",
+        "5dc526a5-2d7e",
+        "a\tb",
+        "trailing\n",
+        "cr\r\nlf",
+        "nul\x00",
+        '"quoted',
+        '"a\tb"',
+        "\\t",
+    ],
+)
+def test_spill_keys_hold_no_tab_or_newline_and_round_trip(pid: str) -> None:
+    key = partition.spill_key(pid)
+    assert b"\t" not in key and b"\n" not in key and b"\r" not in key
+    assert partition.patient_of_key(key) == pid
+    clean = pid.isprintable() and not pid.startswith('"')
+    assert (key == pid.encode()) is clean  # clean ids are written exactly as before
+
+
+def test_write_buffers_stay_within_budget_at_max_partitions(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A map task keeps P + 1 files open; at 1 MiB each, 1,024 partitions would hold 1 GiB
+    of write buffers alone (issue 15 bounds a task's memory at 1 GiB)."""
+    size, budget, top = partition.write_buffer, partition.WRITE_BUDGET, partition.MAX_PARTITIONS
+    assert size(1) == size(63) == partition.WRITE_BUFFER == 1 << 20  # small P: unchanged
+    assert size(top) == budget // (top + 1) == 65_472
+    for parts in (1, 2, 63, 64, 100, 512, 1000, top):
+        assert size(parts) * (parts + 1) <= budget <= 64 << 20
+    opened: list[int] = []
+    real_open = Path.open
+
+    def recording_open(self: Path, mode: str = "r", buffering: int = -1, **kw: Any) -> Any:
+        opened.append(buffering)
+        return real_open(self, mode, buffering, **kw)
+
+    monkeypatch.setattr(Path, "open", recording_open)
+    writer = partition._Writer(tmp_path, top)
+    try:
+        pid = 0
+        while len(writer.files) < top:  # a patient in every partition
+            writer.route(f"p{pid}")
+            pid += 1
+        writer.shared(b'{"resourceType":"Medication","id":"m"}\n')
+    finally:
+        writer.close()
+    assert len(opened) == top + 1 and set(opened) == {size(top)}
+    assert sum(opened) <= budget

@@ -45,6 +45,7 @@ from rich.progress import (
 )
 
 from triggerpath.adapters.bulk import (
+    MAX_PARTITIONS,
     FhirPartition,
     MapStats,
     Source,
@@ -61,7 +62,6 @@ from triggerpath.services.screening import PartitionResult, Period, screen_parti
 SMALL_INPUT_BYTES = 64 * 2**20
 #: Input bytes per partition: a partition's read-type resources stay well under 1 GiB parsed.
 PARTITION_BYTES = 32 * 2**20
-MAX_PARTITIONS = 1024
 
 Problems = list[tuple[str, str]]
 

@@ -13,9 +13,10 @@ import re
 from collections.abc import Iterable, Iterator
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+from pydantic import AfterValidator, Field, model_validator
 
 from triggerpath.errors import FieldProblem
+from triggerpath.knowledge.base import Strict
 from triggerpath.knowledge.conditions import Condition
 
 STATEMENT_ID = re.compile(r"^S\d{3}\.\d{2}$")
@@ -52,10 +53,6 @@ RedirectCode = Literal[
     "systemic_evaluation",
 ]
 Basis = Literal["seed", "seed_and_reference", "reference"]
-
-
-class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
 
 class Cited(Strict):

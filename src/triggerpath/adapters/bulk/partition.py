@@ -6,6 +6,9 @@ re-encoding, appending to P open files needs no dependency, and any worker that 
 work directory can read a partition. Each line is written as ``<patient id>\\t<resource>``
 so that a partition is grouped by patient without parsing; resources the FHIR reader would
 drop on their codes (``adapters.bulk.codes``) are only counted: ``<patient id>\\t!<type>\\t<n>``.
+A patient id is written as it is unless it holds a control character (a tab or newline in a
+reference would break the line and could put a resource with another patient) or starts with
+``"``: then it is written as a JSON string (``spill_key``), so every id round-trips exactly.
 
 Partition = crc32(patient id) mod P: stable across processes and machines (``hash()`` is
 salted per process), so a patient's resources meet in one partition whichever worker wrote
@@ -19,6 +22,7 @@ orders, not about a patient) go to a shared file every partition reads.
 from __future__ import annotations
 
 import io
+import re
 import zlib
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
@@ -38,6 +42,10 @@ from triggerpath.errors import InvalidInput
 
 SHARED_TYPES = frozenset({"Medication"})
 READ_BUFFER = 1 << 20
+#: Most hash partitions a screen uses: each map task keeps P + 1 files open for appending.
+MAX_PARTITIONS = 1024
+WRITE_BUFFER = 1 << 20  # an open partition file's write buffer, at most
+WRITE_BUDGET = 64 << 20  # all of one map task's write buffers together, at MAX_PARTITIONS
 _READ_BYTES = frozenset(t.encode() for t in READ_TYPES)
 PREFIX = b'{"resourceType":"'  # how Bulk Data servers start a line
 _BY_ID = frozenset({"Patient", *SHARED_TYPES})  # placed by their id, or shared
@@ -112,6 +120,29 @@ def partition_of(patient_id: str, parts: int) -> int:
     return zlib.crc32(patient_id.encode()) % parts
 
 
+def write_buffer(parts: int) -> int:
+    """The write buffer of each of a map task's P + 1 files: 1 MiB while P + 1 of them fit in
+    ``WRITE_BUDGET``, then the budget shared out (64 KiB each at 1,024 partitions), never
+    under the 8 KiB default."""
+    return max(io.DEFAULT_BUFFER_SIZE, min(WRITE_BUFFER, WRITE_BUDGET // (parts + 1)))
+
+
+_ENCODED = re.compile(r'[\x00-\x1f]|^"')  # ids written as a JSON string (none start with ")
+
+
+def spill_key(patient_id: str) -> bytes:
+    """A patient id as its partition lines start: as it is, or, if it holds a control
+    character or starts with ``"``, as a JSON string (which holds neither a tab nor a
+    newline). No id written as it is starts with ``"``, so the encoding is lossless."""
+    return orjson.dumps(patient_id) if _ENCODED.search(patient_id) else patient_id.encode()
+
+
+def patient_of_key(key: bytes) -> str:
+    """The patient id a partition line's key stands for (``spill_key`` reversed)."""
+    found: str = orjson.loads(key) if key[:1] == b'"' else key.decode()
+    return found
+
+
 @contextmanager
 def lines_of(url: str) -> Iterator[IO[bytes]]:
     """A file to iterate line by line, through a 1 MiB buffer: with the default 8 KiB one,
@@ -132,6 +163,7 @@ class _Writer:
 
     def __init__(self, folder: Path, parts: int) -> None:
         self.folder, self.parts = folder, parts
+        self.buffer = write_buffer(parts)  # each file's: P + 1 of them within WRITE_BUDGET
         folder.mkdir(parents=True, exist_ok=True)
         self.files: dict[int, IO[bytes]] = {}
         # a patient's lines come in hundreds, all with the same reference: the id, its
@@ -143,7 +175,7 @@ class _Writer:
         fh = self.files.get(index)
         if fh is None:
             name = "shared.ndjson" if index < 0 else f"p{index:05d}.ndjson"
-            fh = self.files[index] = (self.folder / name).open("ab", buffering=1 << 20)
+            fh = self.files[index] = (self.folder / name).open("ab", buffering=self.buffer)
         return fh
 
     def route(self, pid: str) -> _Route:
@@ -151,9 +183,8 @@ class _Writer:
         if found is None:
             if len(self.routes) > 100_000:
                 self.routes.clear()
-            key = pid.encode()
-            fh = self._file(zlib.crc32(key) % self.parts)
-            found = self.routes[pid] = (key + b"\t", fh.write)
+            fh = self._file(zlib.crc32(pid.encode()) % self.parts)
+            found = self.routes[pid] = (spill_key(pid) + b"\t", fh.write)
         return found
 
     def route_of(self, reference: str) -> _Route | None:

@@ -9,7 +9,8 @@ Patient resource anywhere in the input is counted by resource type, never screen
 
 Resources the partition pass's code filter (``adapters.bulk.codes``) found the reader would
 drop arrive as counts, ``<pid>\t!<type>\t<n>``: added to ``unplaced``, never parsed. Every
-other line is JSON the partition pass has already parsed once (so it is valid).
+other line is JSON the partition pass has already parsed once (so it is valid). A ``<pid>``
+starting with ``"`` is an id with a control character, JSON-encoded (``spill_key``).
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from triggerpath.adapters.bulk.partition import (
     READ_BUFFER,
     SKIPPED,
     partition_files,
+    patient_of_key,
     shared_files,
 )
 from triggerpath.adapters.fhir_r4.read import PatientSnapshot, snapshot_from_resources
@@ -95,7 +97,7 @@ class FhirPartition:
             wanted = _medication_refs(resources) & meds.keys() if meds else set()
             resources += [meds[ref] for ref in sorted(wanted)]
             yield snapshot_from_resources(
-                resources, self.kb, now=self.now, patient_id=raw_pid.decode(),
+                resources, self.kb, now=self.now, patient_id=patient_of_key(raw_pid),
                 available=self.available,
             )  # fmt: skip
 

@@ -7,8 +7,9 @@ the templates only show their results. Routes live under ``/app``; ``/`` sends t
 The pages are grouped by step of the pathway, one module each: ``views_auth`` (sign-in),
 ``views_patients`` (patients, episodes, timeline), ``views_assessment`` (examination form,
 recommendation), ``views_plan`` (planner, live dose check, plan, documents) and
-``views_course`` (sessions, procedure note, follow-ups, trend, re-evaluation) and
-``views_documents`` (referral letters, closing an episode with its summary, FHIR export).
+``views_course`` (sessions, procedure note, follow-ups, trend, re-evaluation),
+``views_documents`` (referral letters, closing an episode with its summary, FHIR export) and
+``views_worksheet`` (the editable re-evaluation worksheet).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from triggerpath.entrypoints.web import (
     views_documents,
     views_patients,
     views_plan,
+    views_worksheet,
 )
 
 router = APIRouter(include_in_schema=False)
@@ -32,5 +34,6 @@ for _module in (
     views_plan,
     views_course,
     views_documents,
+    views_worksheet,
 ):
     router.include_router(_module.router)

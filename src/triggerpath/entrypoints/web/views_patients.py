@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import date
 from typing import Any
 from uuid import UUID
@@ -10,6 +11,7 @@ from fastapi import APIRouter, Request, Response
 from fastapi.responses import HTMLResponse
 from pydantic import ValidationError
 
+from triggerpath.domain import integrity
 from triggerpath.domain.identity import identity_problems
 from triggerpath.domain.validation import problems_from
 from triggerpath.entrypoints.web import forms
@@ -17,6 +19,7 @@ from triggerpath.entrypoints.web.chart import trend_svg
 from triggerpath.entrypoints.web.common import (
     Posted,
     bundle_of,
+    bundle_page,
     course_of,
     kb_of,
 )
@@ -166,7 +169,7 @@ def _new_patient_page(
         web,
         status_code=422,
         values=values,
-        errors=p.errors(),
+        errors=forms.refusal_errors(p.problems, {"note": "episode_note"}),
         regions=REGIONS,
     )
 
@@ -179,30 +182,35 @@ def new_patient(request: Request, web: Web, form: Posted) -> Response:
     patient = _patient_values(web, values, p)
     episode, ep = _episode_values(values)
     p.problems.extend(ep.problems)
+    if episode is not None and episode.onset is not None:  # shown with the other problems
+        future = integrity.future_date_problem("onset", episode.onset, web.state.clock())
+        p.problems.extend([future] if future else [])
     if patient is not None and not p.problems:
         with web.state.uow_factory() as uow:
             if uow.records.mrn_owner(patient.mrn) is not None:
                 p.add("mrn", "another patient already has this MRN")
+    if not p.problems and patient is not None and episode is not None:
+        try:  # patient and episode in one unit of work: a refused episode stores neither
+            ep_record = web.run("patient.create", _create(web, patient, episode))
+        except InvalidInput as exc:
+            p.problems.extend(exc.problems)
     if p.problems or patient is None or episode is None:
         return _new_patient_page(request, web, values, p)
-    try:
-        created = web.run(
-            "patient.create",
-            lambda uow, note: clinical.create(
-                Write(uow, note, web.actor, web.state.clock()), "patient", None, patient
-            ),
-        )
-    except InvalidInput as exc:  # the identity rule refused it: nothing was stored
-        for prob in exc.problems:
-            p.add(prob.field, prob.reason)
-        return _new_patient_page(request, web, values, p)
-    ep_record = web.run(
-        "episode.create",
-        lambda uow, note: clinical.create(
-            Write(uow, note, web.actor, web.state.clock()), "episode", created.id, episode
-        ),
-    )
     return redirect(f"{PREFIX}/episodes/{ep_record.id}/assess?saved=patient-new")
+
+
+def _create(
+    web: WebSession, patient: PatientData, episode: EpisodeData
+) -> Callable[[UnitOfWork, AuditNote], Record]:
+    def run(uow: UnitOfWork, note: AuditNote) -> Record:
+        now = web.state.clock()
+        created = clinical.create(Write(uow, note, web.actor, now), "patient", None, patient)
+        web.call("episode.create").authorise()
+        return clinical.create(
+            Write(uow, AuditNote(), web.actor, now), "episode", created.id, episode
+        )
+
+    return run
 
 
 @router.get(f"{PREFIX}/patients/{{patient_id}}")
@@ -264,13 +272,12 @@ def new_episode(request: Request, web: Web, form: Posted, patient_id: UUID) -> R
 def episode_page(request: Request, web: Web, episode_id: UUID) -> HTMLResponse:
     b = bundle_of(web, episode_id)
     report, problems = course_of(web, b)
-    return page(
+    return bundle_page(
         request,
         "episode.html",
         web,
+        b,
         events=_timeline(b),
-        b=b,
-        pd=b.patient_data,
         ed=EpisodeData.model_validate(b.episode.current.data),
         assessments=[(a, b.assessment(a)) for a in b.assessments],
         sessions=[(s, b.session_data(s)) for s in b.sessions],

@@ -18,6 +18,7 @@ from triggerpath.entrypoints.web import forms
 from triggerpath.entrypoints.web.common import (
     Posted,
     assessment_bundle,
+    bundle_page,
     doc_response,
     kb_of,
     patient_line,
@@ -30,7 +31,7 @@ from triggerpath.entrypoints.web.support import (
     Web,
     WebRoute,
     WebSession,
-    page,
+    cited_ids,
     redirect,
 )
 from triggerpath.errors import InvalidInput
@@ -102,13 +103,12 @@ def _plan_page(
         for i in forms._rows(values, "targets", "muscle")
     ]
     hazards = sorted({h.id for t in plan.targets for h in t.hazards}) if plan else []
-    return page(
+    return bundle_page(
         request,
         "planner.html",
         web,
+        b,
         status_code=status_code,
-        b=b,
-        pd=b.patient_data,
         record=record,
         data=data,
         values=values,
@@ -133,6 +133,7 @@ def _plan_page(
         agent_options=[(la.id, la.name) for la in kb.injectates.local_anesthetics],
         plan_json=json.dumps(plan_json(plan)) if plan else "null",
         steroids=kb.injectates.corticosteroids.agents,
+        steroid_options=[(s.id, s.name) for s in kb.injectates.corticosteroids.agents],
         muscles_json=json.dumps(
             {
                 m.id: {
@@ -257,12 +258,12 @@ def planner_submit(request: Request, web: Web, form: Posted, assessment_id: UUID
 def plan_view(request: Request, web: Web, plan_id: UUID) -> HTMLResponse:
     plan_record, a_record, b, _, plan = plan_context(web, plan_id)
     kb = kb_of(web)
-    return page(
+    return bundle_page(
         request,
         "plan.html",
         web,
-        b=b,
-        pd=b.patient_data,
+        b,
+        cited=cited_ids(plan),
         record=plan_record,
         assessment=a_record,
         plan=plan,
