@@ -15,6 +15,7 @@ import sqlalchemy as sa
 
 from triggerpath.adapters import audit_chain, orm
 from triggerpath.services.model import (
+    Addendum,
     ApiKey,
     AuditEvent,
     AuditQuery,
@@ -204,6 +205,36 @@ class SqlRecords:
             .offset(window.offset)
         )
         return [self._record(row) for row in rows], int(total or 0)
+
+    def add_addendum(self, addendum: Addendum) -> None:
+        self.conn.execute(
+            orm.record_addenda.insert().values(
+                record_id=addendum.record_id,
+                record_version=addendum.record_version,
+                text=addendum.text,
+                author=addendum.author,
+                role=addendum.role,
+                written_at=addendum.written_at,
+            )
+        )
+
+    def addenda(self, record_id: UUID) -> list[Addendum]:
+        a = orm.record_addenda
+        rows = self.conn.execute(
+            sa.select(a).where(a.c.record_id == record_id).order_by(a.c.written_at, a.c.id)
+        )
+        return [
+            Addendum(
+                record_id=row.record_id,
+                record_version=row.record_version,
+                text=row.text,
+                author=row.author,
+                role=row.role,
+                written_at=row.written_at,
+                id=row.id,
+            )
+            for row in rows
+        ]
 
 
 def _user(row: Any) -> User:

@@ -6,8 +6,11 @@ retractions) why. Each takes the version the caller read; if the record has move
 since, nothing is written and :class:`VersionConflict` says which version is current,
 so the second of two clinicians editing the same record loses nothing silently.
 
-Signed records (assessments, plans) are immutable: they can still be marked entered in
-error, which keeps their content and signature.
+Signed records (assessments, plans, sessions' procedure notes) are immutable: signing
+needs the signer's re-entered password (:class:`~triggerpath.services.auth.Reauthenticated`,
+see :mod:`triggerpath.services.signatures`); afterwards the record takes only addenda
+(:func:`add_addendum`, an append-only table) and can still be voided (marked entered in
+error with a reason), which keeps its content and signature.
 
 The safety kernel (:mod:`triggerpath.services.kernel`) is asked before every change that
 has a rule: who may retract, whether a plan may be signed, who may attest a session.
@@ -21,18 +24,20 @@ the current version before anything else; a mismatch raises :class:`Precondition
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 from uuid import UUID, uuid4
 
 from triggerpath.errors import Conflict, NotFound, PreconditionFailed
 from triggerpath.services import kernel
 from triggerpath.services.audit import AuditNote
+from triggerpath.services.auth import Forbidden, Reauthenticated
 from triggerpath.services.model import (
     OCCURRED_AT,
     PARENT_KIND,
     SIGNABLE,
     Actor,
+    Addendum,
     Kind,
     NewRecord,
     Record,
@@ -179,7 +184,8 @@ def correct(
     _writable(record)
     if record.signed:
         raise Conflict(
-            f"{kind} {record_id} is signed and cannot change; record a new {kind} instead"
+            f"{kind} {record_id} is signed and cannot change; add an addendum, or void it "
+            f"(entered in error) and record a new {kind}"
         )
     new = Version(
         version=record.version + 1,
@@ -195,6 +201,10 @@ def correct(
     return updated
 
 
+#: How long a re-entered password stands for a signature (it is asked for in the same request).
+PROOF_SECONDS = 300
+
+
 def sign(
     uow: UnitOfWork,
     note: AuditNote,
@@ -204,17 +214,46 @@ def sign(
     *,
     expected: int,
     now: datetime,
+    proof: Reauthenticated,
     if_match: str | None = None,
 ) -> Record:
+    """Sign the record as ``actor``, who re-entered their password (``proof``)."""
     assert kind in SIGNABLE
+    if proof.username != actor.username or now - proof.at > timedelta(seconds=PROOF_SECONDS):
+        raise Forbidden("re-enter your password to sign")
     record = get(uow, note, kind, record_id)
     check_if_match(record, if_match)
     _writable(record)
     if record.signed:
         raise Conflict(f"{kind} {record_id} is already signed")
-    kernel.admit_signature(record)
+    kernel.admit_signature(actor, record)
     new = _next(record.current, actor, now, "signed", signed_at=now, signed_by=actor.username)
     return _append(uow, record, expected, new)
+
+
+def add_addendum(
+    uow: UnitOfWork,
+    note: AuditNote,
+    actor: Actor,
+    kind: Kind,
+    record_id: UUID,
+    *,
+    text: str,
+    now: datetime,
+) -> Addendum:
+    """Add text to a signed record (its content stays as signed)."""
+    assert kind in SIGNABLE
+    kernel.admit_text({"text": text})
+    record = get(uow, note, kind, record_id)
+    kernel.admit_addendum(actor, record)
+    addendum = Addendum(record.id, record.version, text, actor.username, actor.role, now)
+    uow.records.add_addendum(addendum)
+    return addendum
+
+
+def addenda(uow: UnitOfWork, note: AuditNote, kind: Kind, record_id: UUID) -> list[Addendum]:
+    get(uow, note, kind, record_id)
+    return uow.records.addenda(record_id)
 
 
 def retract(

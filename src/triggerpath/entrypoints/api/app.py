@@ -29,6 +29,8 @@ from triggerpath.entrypoints.api import (
     routes_compute,
     routes_health,
     routes_records,
+    routes_signatures,
+    routes_worklist,
 )
 from triggerpath.entrypoints.api.cds_hooks import cds_router
 from triggerpath.entrypoints.api.deps import AppState
@@ -56,6 +58,8 @@ def default_routers() -> list[APIRouter]:
         routes_health.router,
         routes_auth.router,
         routes_records.router,
+        routes_signatures.router,
+        routes_worklist.router,
         routes_compute.router,
         routes_admin.router,
     ]

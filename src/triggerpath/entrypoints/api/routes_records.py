@@ -11,7 +11,7 @@ From it every kind gets the same routes::
     PUT    /<path>/{record_id}              correct (new version) <kind>.correct
     POST   /<path>/{record_id}/retract      entered in error      <kind>.retract
     GET    /<path>/{record_id}/history      every version         <kind>.history
-    POST   /<path>/{record_id}/sign         (assessments, plans)  <kind>.sign
+    POST   /<path>/{record_id}/sign         (routes_signatures)   <kind>.sign
     POST   /<path>/{record_id}/attest       (sessions)            <kind>.attest
 
 Every response that carries one record has ``ETag: "<version>"``; ``If-Match`` on PUT,
@@ -42,7 +42,7 @@ from triggerpath.entrypoints.api.problems import PROBLEM_JSON, PROBLEM_RESPONSES
 from triggerpath.errors import Conflict
 from triggerpath.services import auth, clinical, episodes, records
 from triggerpath.services.audit import AuditNote, Call
-from triggerpath.services.model import SIGNABLE, Kind, Record
+from triggerpath.services.model import Kind, Record
 from triggerpath.services.payloads import (
     AssessmentIn,
     AttestationIn,
@@ -54,7 +54,6 @@ from triggerpath.services.payloads import (
     PlanIn,
     Retraction,
     SessionIn,
-    Signature,
 )
 from triggerpath.services.uow import UnitOfWork
 
@@ -599,12 +598,6 @@ def _retract(kind: Kind) -> Transition:
     )
 
 
-def _sign(kind: Kind) -> Transition:
-    return lambda uow, note, call, rid, body, im: records.sign(
-        uow, note, call.actor, kind, rid, expected=body.version, now=call.now, if_match=im
-    )
-
-
 def _attest(
     uow: UnitOfWork, note: AuditNote, call: Call, rid: UUID, body: Any, im: str | None
 ) -> Record:
@@ -626,14 +619,6 @@ def _routes(k: KindRoutes) -> None:
         Retraction,
         _retract(k.kind),
     )
-    if k.kind in SIGNABLE:
-        _transition_route(
-            k,
-            "sign",
-            f"Sign a {k.kind} (clinicians); its content is then immutable",
-            Signature,
-            _sign(k.kind),
-        )
     if k.kind == "session":
         _transition_route(
             k,

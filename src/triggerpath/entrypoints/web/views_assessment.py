@@ -27,7 +27,7 @@ from triggerpath.entrypoints.web.support import (
     redirect,
 )
 from triggerpath.knowledge.schema import REGIONS
-from triggerpath.services import clinical, records
+from triggerpath.services import clinical
 from triggerpath.services.episodes import (
     Bundle,
 )
@@ -197,21 +197,3 @@ def assessment_view(request: Request, web: Web, assessment_id: UUID) -> HTMLResp
         ),
         plans=b.plans.get(record.id, []),
     )
-
-
-@router.post(f"{PREFIX}/assessments/{{assessment_id}}/sign")
-def assessment_sign(web: Web, form: Posted, assessment_id: UUID) -> Response:
-    version = int(forms.one(forms.values_of(form), "version") or "0")
-    web.run(
-        "assessment.sign",
-        lambda uow, note: records.sign(
-            uow,
-            note,
-            web.actor,
-            "assessment",
-            assessment_id,
-            expected=version,
-            now=web.state.clock(),
-        ),
-    )
-    return redirect(f"{PREFIX}/assessments/{assessment_id}")
