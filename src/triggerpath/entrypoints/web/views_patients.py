@@ -48,7 +48,7 @@ from triggerpath.services.uow import UnitOfWork
 router = APIRouter(route_class=WebRoute, include_in_schema=False)
 
 
-@router.get(f"{PREFIX}/")
+@router.get(f"{PREFIX}/patients")
 def patients(request: Request, web: Web, q: str = "", offset: int = 0) -> HTMLResponse:
     query = q.strip()
 
