@@ -252,7 +252,9 @@ def record_items(e: EpisodeFacts, as_of: dt.date) -> list[WorkItem]:
                 )
             )
         if r.kind == "plan" and r.stale:
-            text = "Plan is stale (its assessment changed): re-plan before signing."
+            text = "Plan is stale (its assessment changed): re-plan it" + (
+                "; the signed version no longer stands." if r.signed else " before signing."
+            )
             out.append(_item(e, "draft", **ref, text=text, action="replan", statement_ids=[]))
         elif r.unattested:
             text = f"Session of {r.on} documented for {r.owner}: the performer attests it."
