@@ -22,7 +22,7 @@ from fastapi import APIRouter, Response
 from pydantic import BaseModel, ConfigDict
 
 from triggerpath.entrypoints.api.deps import State, action
-from triggerpath.entrypoints.api.problems import PROBLEM_RESPONSES
+from triggerpath.entrypoints.api.problems import PROBLEM_JSON, PROBLEM_RESPONSES, Problem
 from triggerpath.entrypoints.api.routes_records import PRECONDITION, SPECS, IfMatch, KindRoutes
 from triggerpath.services import records, signatures
 from triggerpath.services.audit import Call
@@ -30,6 +30,19 @@ from triggerpath.services.model import SIGNABLE, Addendum
 from triggerpath.services.payloads import AddendumIn, Signature
 
 router = APIRouter(prefix="/api/v1", responses=PROBLEM_RESPONSES)
+SIGN_RESPONSES: dict[int | str, dict[str, Any]] = {
+    **PRECONDITION,
+    429: {
+        "model": Problem,
+        "description": "Too many wrong passwords (see Retry-After), as for sign-ins",
+        "content": {PROBLEM_JSON: {}},
+    },
+    503: {
+        "model": Problem,
+        "description": "Busy checking passwords: try again shortly",
+        "content": {PROBLEM_JSON: {}},
+    },
+}
 
 
 class AddendumPublic(BaseModel):
@@ -63,7 +76,7 @@ def _sign_route(k: KindRoutes) -> None:
         tags=[k.tag],
         description=f"Roles: {k.roles('sign')} (only your own {k.kind}). A wrong password: "
         "403, nothing signed; repeated failures are throttled like sign-ins (429).",
-        responses=PRECONDITION,
+        responses=SIGN_RESPONSES,
     )
     def sign(
         record_id: UUID,
