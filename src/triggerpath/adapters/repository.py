@@ -7,6 +7,7 @@ none of them commits. Clinical versions and audit events are only ever inserted.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import asdict
 from datetime import datetime
 from typing import Any, cast
 from uuid import UUID
@@ -207,34 +208,15 @@ class SqlRecords:
         return [self._record(row) for row in rows], int(total or 0)
 
     def add_addendum(self, addendum: Addendum) -> None:
-        self.conn.execute(
-            orm.record_addenda.insert().values(
-                record_id=addendum.record_id,
-                record_version=addendum.record_version,
-                text=addendum.text,
-                author=addendum.author,
-                role=addendum.role,
-                written_at=addendum.written_at,
-            )
-        )
+        values = {k: v for k, v in asdict(addendum).items() if k != "id"}
+        self.conn.execute(orm.record_addenda.insert().values(**values))
 
     def addenda(self, record_id: UUID) -> list[Addendum]:
         a = orm.record_addenda
         rows = self.conn.execute(
             sa.select(a).where(a.c.record_id == record_id).order_by(a.c.written_at, a.c.id)
         )
-        return [
-            Addendum(
-                record_id=row.record_id,
-                record_version=row.record_version,
-                text=row.text,
-                author=row.author,
-                role=row.role,
-                written_at=row.written_at,
-                id=row.id,
-            )
-            for row in rows
-        ]
+        return [Addendum(**row._mapping) for row in rows]
 
 
 def _user(row: Any) -> User:

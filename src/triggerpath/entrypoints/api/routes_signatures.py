@@ -14,12 +14,10 @@ and the safety kernel): the web app calls the same functions.
 variables, which FastAPI must be able to evaluate.)
 """
 
-from datetime import datetime
 from typing import Annotated, Any
 from uuid import UUID
 
 from fastapi import APIRouter, Response
-from pydantic import BaseModel, ConfigDict
 
 from triggerpath.entrypoints.api.deps import State, action
 from triggerpath.entrypoints.api.problems import PROBLEM_JSON, PROBLEM_RESPONSES, Problem
@@ -43,28 +41,6 @@ SIGN_RESPONSES: dict[int | str, dict[str, Any]] = {
         "content": {PROBLEM_JSON: {}},
     },
 }
-
-
-class AddendumPublic(BaseModel):
-    model_config = ConfigDict(frozen=True)
-
-    record_id: UUID
-    record_version: int
-    text: str
-    author: str
-    role: str
-    written_at: datetime
-
-
-def addendum_view(a: Addendum) -> AddendumPublic:
-    return AddendumPublic(
-        record_id=a.record_id,
-        record_version=a.record_version,
-        text=a.text,
-        author=a.author,
-        role=a.role,
-        written_at=a.written_at,
-    )
 
 
 def _sign_route(k: KindRoutes) -> None:
@@ -103,7 +79,7 @@ def _addenda_routes(k: KindRoutes) -> None:
     @router.post(
         f"/{k.path}/{{record_id}}/addenda",
         status_code=201,
-        response_model=AddendumPublic,
+        response_model=Addendum,
         operation_id=f"add_{k.kind}_addendum",
         summary=f"Add an addendum to a signed {k.kind}",
         tags=[k.tag],
@@ -113,21 +89,23 @@ def _addenda_routes(k: KindRoutes) -> None:
         record_id: UUID,
         body: AddendumIn,
         call: Annotated[Call, action(k.action("addendum"))],
-    ) -> AddendumPublic:
-        return addendum_view(signatures.addendum(call, k.kind, record_id, text=body.text))
+    ) -> Addendum:
+        return signatures.addendum(call, k.kind, record_id, text=body.text)
 
     @router.get(
         f"/{k.path}/{{record_id}}/addenda",
-        response_model=list[AddendumPublic],
+        response_model=list[Addendum],
         operation_id=f"list_{k.kind}_addenda",
         summary=f"The addenda of a {k.kind}, oldest first",
         tags=[k.tag],
     )
     def list_addenda(
         record_id: UUID, call: Annotated[Call, action(k.action("read"))]
-    ) -> list[AddendumPublic]:
-        found = call.run(lambda uow, note: records.addenda(uow, note, k.kind, record_id))
-        return [addendum_view(a) for a in found]
+    ) -> list[Addendum]:
+        found: list[Addendum] = call.run(
+            lambda uow, note: records.addenda(uow, note, k.kind, record_id)
+        )
+        return found
 
 
 for _kind in sorted(SIGNABLE):
