@@ -2,9 +2,17 @@
 
 from __future__ import annotations
 
+import math
 import xml.etree.ElementTree as ET
 
-from triggerpath.adapters.bodymap import render_body_map
+from triggerpath.adapters.bodymap import (
+    MARKER_GAP,
+    MARKER_R,
+    REFERRAL_ZONES,
+    Y_SCALE,
+    marker_positions,
+    render_body_map,
+)
 from triggerpath.knowledge import Knowledge
 
 NS = {"s": "http://www.w3.org/2000/svg"}
@@ -49,3 +57,29 @@ def test_selection_targets_and_hazards_are_marked(kb: Knowledge) -> None:
         and "target" in by_key[("rhomboid_major", "right")]
     )
     assert root.find(".//s:path[@class='hazard hazard-pleura']", NS) is not None
+
+
+def test_markers_are_24_px_targets_that_do_not_overlap_and_stay_near_their_muscle(
+    kb: Knowledge,
+) -> None:
+    """WCAG 2.2 SC 2.5.8: >= 24 CSS px on a map drawn >= 300 px wide; spreading the markers
+    apart moves each at most a few map units from its knowledge position (issue 17 §8)."""
+    assert 2 * MARKER_R * 300 / 100 >= 24
+    where = marker_positions(kb)
+    points = [(x, y) for x, y in where.values()] + [(100 - x, y) for x, y in where.values()]
+    closest = min(math.dist(a, b) for i, a in enumerate(points) for b in points[i + 1 :])
+    assert closest >= MARKER_GAP - 0.05
+    for m in kb.anatomy.muscles:
+        x, y = where[m.id]
+        assert math.dist((x, y), (m.map_x, m.map_y * Y_SCALE)) <= 8, m.id
+
+
+def test_referral_zones_are_drawn_for_every_muscle_and_mirrored(kb: Knowledge) -> None:
+    assert set(REFERRAL_ZONES) == {m.id for m in kb.anatomy.muscles}
+    root = ET.fromstring(render_body_map(kb, zones=[("piriformis", "left")]))
+    shown = [
+        p
+        for p in root.iter("{http://www.w3.org/2000/svg}path")
+        if "shown" in (p.get("class") or "").split()
+    ]
+    assert [(p.get("data-muscle"), p.get("data-side")) for p in shown] == [("piriformis", "left")]

@@ -161,10 +161,19 @@ def test_complete_pathway(page: Page, app_server: App) -> None:
     reasons = page.locator("ul.reasons > li")
     assert reasons.count() >= 1
     for i in range(reasons.count()):
-        sources = reasons.nth(i).locator("ul.sources li")
-        assert sources.count() >= 1
-        text = sources.first.inner_text()
-        assert STATEMENT_ID.search(text) and len(text) > 20, text
+        # each reason cites compact statement-id links; the paraphrase is listed once below
+        link = reasons.nth(i).locator("a.sid").first
+        sid = (link.text_content() or "").strip()
+        assert STATEMENT_ID.fullmatch(sid), sid
+        if not link.is_visible():
+            continue  # a folded "more reasons" line
+        link.click()
+        expect(page.locator("details#sources")).to_have_attribute("open", "")
+        paraphrase = page.locator(f'dt[id="st-{sid}"] + dd').inner_text()
+        assert len(paraphrase) > 20, paraphrase
+    assert page.locator("dl.statements dt").count() == len(
+        set(page.locator("dl.statements dt").all_inner_texts())
+    )  # each paraphrase once
     expect(page.locator("h2:has-text('Next step')")).to_be_visible()
     assert_labelled(page)
     shot(page, "04-recommendation")
@@ -337,7 +346,9 @@ def test_keyboard_only_form_and_body_map(page: Page, app_server: App) -> None:
     page.keyboard.type(f"KB-{secrets.token_hex(3)}")
     page.keyboard.press("Tab")
     page.keyboard.type("1975")
-    page.keyboard.press("Tab")  # sex (select): keep female
+    page.keyboard.press("Tab")  # sex (select): no default, choose with the keyboard
+    page.keyboard.type("f")
+    assert page.input_value('[name="sex"]') == "female"
     page.keyboard.press("Tab")  # first region: neck
     page.keyboard.press("Tab")  # upper back
     page.keyboard.press("Tab")  # mid back
@@ -389,9 +400,14 @@ def test_roles_viewer_reads_but_cannot_plan(page: Page, app_server: App) -> None
     page.click("table.list a")
     expect(page.locator("a:has-text('New assessment')")).to_have_count(0)
     page.goto(page.url.split("?")[0] + "/assess")  # reading the form is allowed
+    # ... but no Assess button is offered, and the page says why
+    expect(page.locator("button:has-text('Assess')")).to_have_count(0)
+    expect(page.locator("#role-note")).to_contain_text("for a clinician")
     page.fill('[name="pain.nrs"]', "5")
-    page.click("button:has-text('Assess')")
+    page.evaluate("() => document.querySelector('form[data-draft]').submit()")  # forced
     expect(page.locator("h1")).to_have_text("Not allowed for your role")
+    expect(page.locator("main")).to_contain_text("cannot record an assessment")
+    expect(page.locator("main")).not_to_contain_text("assessment.create")
 
 
 def test_roles_nurse_records_follow_ups_but_does_not_assess(page: Page, app_server: App) -> None:

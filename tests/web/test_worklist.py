@@ -16,6 +16,7 @@ from typing import Any
 from playwright.sync_api import Page, expect
 
 from ..conftest import ROOT, example
+from .a11y import VIEWPORTS, check_page
 from .conftest import PASSWORD, App, assert_labelled, login, shot
 
 
@@ -85,6 +86,7 @@ def test_worklist_shows_what_is_due_and_the_sign_flow(page: Page, app_server: Ap
     assert "reassessment_due" in kinds and kinds.count("unsigned") == 3, kinds
     expect(page.locator("#nav-worklist .count")).to_contain_text(re.compile(r"\(\d+\)"))
     assert_labelled(page)
+    check_page(page, "worklist-home", primary="main .primary")
     shot(page, "worklist-01-home")
 
     # filter by status: only the unsigned items remain
@@ -106,6 +108,7 @@ def test_worklist_shows_what_is_due_and_the_sign_flow(page: Page, app_server: Ap
     expect(page.locator("#err-password")).to_contain_text("not correct")
     expect(page.locator("#sign-password")).to_have_attribute("aria-invalid", "true")
     expect(page.locator("#signed-line")).to_have_text("Not signed yet.")
+    check_page(page, "record-wrong-password", primary="#sign-form button[type=submit]")
     shot(page, "worklist-02-wrong-password")
     page.fill("#sign-password", PASSWORD)
     page.click("#sign-form button[type=submit]")
@@ -119,6 +122,7 @@ def test_worklist_shows_what_is_due_and_the_sign_flow(page: Page, app_server: Ap
     expect(page.locator("ol.addenda li")).to_contain_text("e2e.clinician (clinician)")
     expect(page.locator("table.list tbody tr")).to_have_count(2)  # version 1, signed version 2
     assert_labelled(page)
+    check_page(page, "record-signed", primary="#addenda button[type=submit]")
     shot(page, "worklist-03-signed")
 
     # the worklist no longer lists it; the procedure note is signed from the session page
@@ -189,6 +193,7 @@ def test_admin_screens_show_no_clinical_content(page: Page, app_server: App) -> 
     page.click("button:has-text('Deactivate')")
     expect(page.locator("main")).to_contain_text("deactivated")
     assert_labelled(page)
+    check_page(page, "admin-user", primary="#f-name")
     shot(page, "worklist-04-admin-user")
 
     # the audit trail of the clinician's work: ids and actions, no MRN, no clinical text
@@ -205,11 +210,14 @@ def test_admin_screens_show_no_clinical_content(page: Page, app_server: App) -> 
     expect(page.locator("table.audit tbody tr").first).to_contain_text("e2e.admin")
     page.goto(app.at("/app/admin/audit?since=not-a-date"))
     expect(page.locator("#err-since")).to_contain_text("YYYY-MM-DD")
+    page.goto(app.at("/app/admin/audit"))
+    check_page(page, "admin-audit", primary="#f-patient")
     assert_labelled(page)
     shot(page, "worklist-05-audit")
 
     # the policy: a new version with a reason (same values, so nothing else changes)
     page.goto(app.at("/app/admin/policy"))
+    check_page(page, "admin-policy", primary="#f-min_conservative_trial_weeks")
     version = int(page.locator("input[name=version]").input_value())
     page.fill("#f-reason", "reviewed, no change")
     page.click("button:has-text('Save a new policy version')")
@@ -217,3 +225,23 @@ def test_admin_screens_show_no_clinical_content(page: Page, app_server: App) -> 
     # and no clinical page for an admin
     page.goto(app.at(f"/app/records/plan/{c['plan']['id']}"))
     expect(page.locator("h1")).to_have_text("Not allowed for your role")
+
+
+def test_worklist_pages_at_every_viewport(browser: Any, app_server: App) -> None:
+    """The worklist, a record's signature page and the users list at 1366, 768 and 360 px."""
+    app = app_server
+    for width, size in VIEWPORTS.items():
+        context = browser.new_context(viewport=size)
+        page = context.new_page()
+        login(page, app)
+        c = _course(page, app, app.today - timedelta(days=16))
+        page.goto(app.at("/app/?scope=all"))
+        check_page(page, "worklist-all", primary="main .primary")
+        page.goto(app.at(f"/app/records/plan/{c['plan']['id']}"))
+        check_page(page, "record-plan", primary="#sign-password")
+        context.clear_cookies()
+        login(page, app, "e2e.admin")
+        page.goto(app.at("/app/admin/users"))
+        check_page(page, "admin-users", primary="main table a")
+        context.close()
+        assert width

@@ -8,7 +8,7 @@ and needs no JavaScript to display; the web app adds click handling.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from html import escape
 
 from triggerpath.knowledge.loader import Knowledge
@@ -16,6 +16,11 @@ from triggerpath.knowledge.loader import Knowledge
 #: vertical stretch: the 0-100 box maps onto a taller drawing
 Y_SCALE = 1.75
 WIDTH, HEIGHT = 100, 100 * Y_SCALE
+#: marker radius in map units: the map is drawn >= 300 px wide wherever it is interactive
+#: (the phone layout included), so 2 x 4 units >= 24 CSS px (WCAG 2.2 SC 2.5.8)
+MARKER_R = 4.0
+#: centres at least this far apart so that no two markers overlap
+MARKER_GAP = 2 * MARKER_R + 0.4
 
 # A simple posterior outline (head, neck, shoulders, torso, pelvis, thighs), in the 0-100 box.
 _OUTLINE = (
@@ -36,23 +41,101 @@ HAZARD_ZONES: dict[str, str] = {
     "sciatic_nerve": "M36,72 L42,72 L42,90 L36,90 Z M58,72 L64,72 L64,90 L58,90 Z",
 }
 
+#: Referral zones of each muscle's trigger points, drawn for the patient's LEFT side in the
+#: 0-100 box (the right side is the mirror image). Our own rough drawings of the zones the
+#: knowledge base names in words (``referral_zones``), limited to what a posterior outline of
+#: head, trunk, pelvis and thighs can show; the words stay the reference (arm, jaw and leg
+#: zones beyond the outline are listed, not drawn).
+REFERRAL_ZONES: dict[str, str] = {
+    "upper_trapezius": "M43,6 L47,6 L47,18 L44,19 Z M29,20 L41,19 L41,23 L29,24 Z",
+    "middle_trapezius": "M44,24 L48,24 L48,36 L44,36 Z M24,22 L30,21 L30,25 L24,25 Z",
+    "lower_trapezius": "M43,10 L46,10 L46,17 L43,17 Z M34,21 L42,21 L42,25 L34,25 Z "
+    "M42,25 L45,25 L43,40 L40,40 Z",
+    "rhomboid_minor": "M43,25 L47,25 L45,40 L41,40 Z",
+    "rhomboid_major": "M43,25 L47,25 L45,40 L41,40 Z M35,22 L43,22 L43,25 L35,25 Z",
+    "levator_scapulae": "M42,17 L46,17 L45,21 L40,21 Z M42,24 L45,24 L43,36 L40,36 Z "
+    "M23,24 L29,23 L29,28 L23,28 Z",
+    "serratus_posterior_superior": "M35,24 L43,25 L42,32 L35,30 Z M21,25 L26,24 L26,35 L21,36 Z",
+    "infraspinatus": "M40,27 L43,27 L42,38 L39,38 Z M21,25 L26,24 L26,32 L21,32 Z",
+    "latissimus_dorsi": "M36,38 L44,38 L44,44 L36,44 Z M22,28 L26,28 L25,40 L22,40 Z",
+    "iliocostalis_thoracis": "M36,30 L42,30 L42,38 L36,38 Z M21,40 L25,40 L25,50 L22,50 Z "
+    "M38,50 L46,50 L46,58 L38,58 Z",
+    "longissimus_thoracis": "M40,52 L47,52 L47,60 L40,60 Z M32,64 L42,64 L42,74 L32,74 Z",
+    "iliocostalis_lumborum": "M38,52 L46,52 L46,60 L38,60 Z M32,66 L42,66 L42,74 L32,74 Z",
+    "multifidus_thoracic": "M46,36 L49,36 L49,48 L46,48 Z",
+    "multifidus_lumbar": "M46,54 L49,54 L49,64 L46,64 Z M44,66 L50,66 L50,80 L44,78 Z "
+    "M36,68 L43,68 L43,76 L36,76 Z",
+    "serratus_posterior_inferior": "M33,44 L44,44 L44,51 L33,51 Z",
+    "quadratus_lumborum": "M44,64 L48,64 L48,70 L44,70 Z M32,74 L43,74 L43,81 L32,81 Z "
+    "M29,60 L44,59 L44,62 L29,63 Z M24,70 L28,70 L28,78 L24,78 Z",
+    "gluteus_medius": "M30,60 L44,59 L44,62 L30,63 Z M44,63 L50,63 L50,72 L44,72 Z "
+    "M32,66 L42,66 L42,76 L32,76 Z M24,80 L28,80 L28,90 L25,90 Z",
+    "gluteus_minimus": "M32,74 L42,74 L42,81 L32,81 Z M26,84 L34,84 L34,100 L28,100 Z",
+    "piriformis": "M44,63 L48,63 L48,70 L44,70 Z M32,66 L43,66 L43,76 L32,76 Z "
+    "M30,82 L40,82 L40,92 L31,92 Z",
+}
+
+
+def _mirror(d: str) -> str:
+    """The same path for the other side (x -> 100 - x)."""
+    return _map_points(d, lambda x, y: (100 - x, y))
+
 
 def _y(y: float) -> float:
     return round(y * Y_SCALE, 2)
 
 
-def _path(d: str) -> str:
-    """Scale a path's y coordinates (the path data uses 'x,y' pairs only)."""
+def _map_points(d: str, fn: Callable[[float, float], tuple[float, float]]) -> str:
+    """A path with every 'x,y' pair mapped through ``fn`` (the data uses such pairs only)."""
     out = []
     for token in d.split():
         head = token[0] if token[0].isalpha() else ""
         body = token[1:] if head else token
         if "," in body:
-            x, y = body.split(",")
-            out.append(f"{head}{x},{_y(float(y))}")
+            x, y = fn(*(float(v) for v in body.split(",")))
+            out.append(f"{head}{x:g},{y:g}")
         else:
             out.append(token)
     return " ".join(out)
+
+
+def _path(d: str) -> str:
+    """Scale a path's y coordinates onto the taller drawing."""
+    return _map_points(d, lambda x, y: (x, _y(y)))
+
+
+def marker_positions(kb: Knowledge) -> dict[str, tuple[float, float]]:
+    """Where each muscle's left-side marker is drawn (the right side mirrors it).
+
+    Starts at the knowledge base's ``map_x``/``map_y`` and pushes apart markers closer than
+    :data:`MARKER_GAP` (a few deterministic relaxation passes), keeping each left marker far
+    enough from the midline that it does not touch its right-side twin. The anatomy data
+    stays as it is: only the drawing moves.
+    """
+    pos = {m.id: [float(m.map_x), _y(m.map_y)] for m in kb.anatomy.muscles}
+    ids = list(pos)
+    limit = 50 - MARKER_GAP / 2
+    for _ in range(60):
+        moved = False
+        for i, a in enumerate(ids):
+            for b in ids[i + 1 :]:
+                (ax, ay), (bx, by) = pos[a], pos[b]
+                dx, dy = bx - ax, by - ay
+                dist = (dx * dx + dy * dy) ** 0.5
+                if dist >= MARKER_GAP:
+                    continue
+                moved = True
+                if dist < 1e-6:
+                    dx, dy, dist = 0.0, 1.0, 1.0
+                push = (MARKER_GAP - dist) / 2 + 0.01
+                ux, uy = dx / dist, dy / dist
+                pos[a] = [ax - ux * push, ay - uy * push]
+                pos[b] = [bx + ux * push, by + uy * push]
+        for p in pos.values():
+            p[0] = min(p[0], limit)
+        if not moved:
+            break
+    return {k: (round(x, 2), round(y, 2)) for k, (x, y) in pos.items()}
 
 
 def render_body_map(
@@ -61,10 +144,13 @@ def render_body_map(
     selected: Iterable[tuple[str, str]] = (),
     targets: Iterable[tuple[str, str]] = (),
     hazards: Iterable[str] = (),
+    zones: Iterable[tuple[str, str]] = (),
     interactive: bool = True,
     title: str = "Posterior body map",
 ) -> str:
-    """The SVG markup. ``selected``/``targets`` are (muscle id, side) pairs."""
+    """The SVG markup. ``selected``/``targets``/``zones`` are (muscle id, side) pairs;
+    ``zones`` are the markers whose referral zones are drawn (the web app shows the others
+    as a muscle is picked)."""
     sel = set(selected)
     tgt = set(targets)
     parts = [
@@ -72,8 +158,9 @@ def render_body_map(
         f'class="bodymap" role="group" aria-label="{escape(title)}">',
         f"<title>{escape(title)}</title>",
         "<style>.tp{fill:#4a7bb7;fill-opacity:.75;stroke:#fff;stroke-width:.4;cursor:pointer}"
-        ".tp:focus{outline:none;stroke:#111;stroke-width:.8}.tp.selected{fill:#e08a00;fill-opacity:1}"
-        ".tp.target{fill:#2a9d3f;fill-opacity:1;stroke:#111}</style>",
+        ".tp:focus{outline:none;stroke:#111;stroke-width:1}.tp.selected{fill:#e08a00;fill-opacity:1}"
+        ".tp.target{fill:#2a9d3f;fill-opacity:1;stroke:#111}"
+        ".referral{display:none}.referral.shown{display:inline}</style>",
         f'<path class="outline" d="{_path(_OUTLINE)}" fill="#f4efe9" stroke="#8a7f74" '
         'stroke-width="0.5"/>',
         f'<path class="spine" d="{_path(_SPINE)}" stroke="#b8aca0" stroke-width="0.6" '
@@ -91,10 +178,21 @@ def render_body_map(
                 f'fill="#d9534f" fill-opacity="0.18" stroke="#d9534f" stroke-width="0.3">'
                 f"<title>Hazard: {escape(name)}</title></path>"
             )
+    shown = set(zones)
+    for mid, d in REFERRAL_ZONES.items():
+        for side, path in (("left", d), ("right", _mirror(d))):
+            on = (mid, side) in shown or (mid, "bilateral") in shown
+            parts.append(
+                f'<path class="referral{" shown" if on else ""}" data-muscle="{mid}" '
+                f'data-side="{side}" d="{_path(path)}" fill="#7b3fa0" fill-opacity="0.3" '
+                f'stroke="#7b3fa0" stroke-width="0.3" aria-hidden="true"/>'
+            )
     parts.append('<text x="3" y="4" font-size="3" fill="#6b6158">L</text>')
     parts.append(f'<text x="{WIDTH - 5}" y="4" font-size="3" fill="#6b6158">R</text>')
+    where = marker_positions(kb)
     for m in kb.anatomy.muscles:
-        for side, x in (("left", m.map_x), ("right", 100 - m.map_x)):
+        mx, my = where[m.id]
+        for side, x in (("left", mx), ("right", round(100 - mx, 2))):
             key = (m.id, side)
             classes = ["tp"]
             if key in sel or (m.id, "bilateral") in sel:
@@ -104,7 +202,7 @@ def render_body_map(
             label = f"{m.name}, {side}"
             attrs = (
                 f'class="{" ".join(classes)}" data-muscle="{escape(m.id)}" data-side="{side}" '
-                f'cx="{x}" cy="{_y(m.map_y)}" r="2.2"'
+                f'cx="{x}" cy="{my}" r="{MARKER_R}"'
             )
             if interactive:
                 attrs += f' tabindex="0" role="button" aria-label="{escape(label)}"'

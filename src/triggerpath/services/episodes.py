@@ -25,6 +25,7 @@ from typing import Any
 from uuid import UUID
 
 from triggerpath.domain.course import Episode, PlanSummary, PlanTarget, Session
+from triggerpath.domain.episode import MedialBranchBlock
 from triggerpath.domain.timeline import (
     OutcomeTime,
     Placement,
@@ -350,7 +351,39 @@ def course_episode(b: Bundle, kb: Knowledge) -> Episode | None:
         plan=_plan_summary(b),
         sessions=sessions,
         reassessments=sorted(set(reassessments)),
+        startback=startback_answers(b),
+        medial_branch_blocks=medial_branch_blocks(b),
     )
+
+
+#: Document kind of a diagnostic medial branch block result (JSON: date, level, relief_pct).
+MBB_KIND = "medial_branch_block"
+
+
+def medial_branch_blocks(b: Bundle) -> list[MedialBranchBlock]:
+    """The episode's medial branch block results, oldest first (kept as JSON documents)."""
+    out: list[MedialBranchBlock] = []
+    for rec in sorted(b.documents, key=lambda r: r.created_at):
+        data = rec.current.data
+        if data.get("kind") != MBB_KIND or data.get("source_id") != str(b.episode.id):
+            continue
+        doc = DocumentData.model_validate(data)
+        out.append(MedialBranchBlock.model_validate_json(doc.content()))
+    return out
+
+
+def startback_answers(b: Bundle) -> list[int | None] | None:
+    """The latest STarT Back answers recorded as an outcome (items 1-9), or None."""
+    latest: OutcomeData | None = None
+    for rec in b.outcomes:
+        od = b.outcome_data(rec)
+        newer = latest is None or od.measured_on >= latest.measured_on
+        if od.instrument == "startback" and od.items and newer:
+            latest = od
+    if latest is None or latest.items is None:
+        return None
+    got = latest.items
+    return [None if got.get(f"item{i}") is None else int(got[f"item{i}"]) for i in range(1, 10)]
 
 
 def _session_injectate(s: SessionData) -> str | None:

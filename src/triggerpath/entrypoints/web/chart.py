@@ -12,8 +12,11 @@ from html import escape
 
 from triggerpath.services.episodes import Trend
 
-W, H = 600, 290
-LEFT, RIGHT, TOP, BOTTOM = 40, 48, 20, 48
+W, H = 600, 310
+LEFT, RIGHT, TOP, BOTTOM = 40, 52, 20, 68
+#: text sizes in chart units; the page never draws the chart narrower than 480 px
+#: (app.css: it scrolls inside its own box instead), so 15 units >= 12 CSS px (issue 17 §8)
+FONT, TICK_FONT = 16, 15
 STYLE = {
     "nrs": ("#c0392b", "NRS pain (0-10)", "left", ""),
     "peg": ("#8e44ad", "PEG (0-10)", "left", "6,3"),
@@ -61,8 +64,8 @@ def trend_svg(t: Trend, *, title: str = "Pain and disability over time") -> str:
         y = _y(v, 10)
         out.append(
             f'<line x1="{LEFT}" x2="{W - RIGHT}" y1="{y:.1f}" y2="{y:.1f}" stroke="#eef"/>'
-            f'<text x="{LEFT - 6}" y="{y + 4:.1f}" font-size="13" text-anchor="end">{v}</text>'
-            f'<text x="{W - RIGHT + 6}" y="{y + 4:.1f}" font-size="13">{v * 10}%</text>'
+            f'<text x="{LEFT - 6}" y="{y + 4:.1f}" font-size="{FONT}" text-anchor="end">{v}</text>'
+            f'<text x="{W - RIGHT + 6}" y="{y + 4:.1f}" font-size="{FONT}">{v * 10}%</text>'
         )
     # month / week ticks
     step = 7 if span <= 120 else 30
@@ -70,7 +73,8 @@ def trend_svg(t: Trend, *, title: str = "Pain and disability over time") -> str:
     while d <= end:
         x = _x(d, start, span)
         out.append(
-            f'<text x="{x:.1f}" y="{H - BOTTOM + 16}" font-size="12" text-anchor="middle">'
+            f'<text x="{x:.1f}" y="{H - BOTTOM + 18}" font-size="{TICK_FONT}" '
+            'text-anchor="middle">'
             f"{d.strftime('%d %b')}</text>"
         )
         d += timedelta(days=step)
@@ -79,9 +83,9 @@ def trend_svg(t: Trend, *, title: str = "Pain and disability over time") -> str:
         out.append(
             f'<line class="session" x1="{x:.1f}" x2="{x:.1f}" y1="{TOP}" y2="{H - BOTTOM}" '
             'stroke="#555" stroke-dasharray="4,3"/>'
-            f'<text x="{x + 3:.1f}" y="{TOP + 12}" font-size="13" fill="#333">TPI {n}</text>'
+            f'<text x="{x + 3:.1f}" y="{TOP + 14}" font-size="{FONT}" fill="#333">TPI {n}</text>'
         )
-    legend_x = LEFT
+    legend_x, legend_y = LEFT, H - 30
     for key in ("nrs", "peg", "odi", "ndi"):
         pts = t.series.get(key) or []
         if not pts:
@@ -110,10 +114,13 @@ def trend_svg(t: Trend, *, title: str = "Pain and disability over time") -> str:
                     f'<circle cx="{x:.1f}" cy="{y:.1f}" r="3.8" fill="{color}">'
                     f"<title>{escape(label)} {p.value:g} on {p.day.isoformat()}</title></circle>"
                 )
+        width = 30 + 9 * len(label)
+        if legend_x + width > W:  # a second legend row
+            legend_x, legend_y = LEFT, legend_y + 20
         out.append(
-            f'<rect x="{legend_x}" y="{H - 16}" width="12" height="4" fill="{color}"/>'
-            f'<text x="{legend_x + 16}" y="{H - 10}" font-size="13">{escape(label)}</text>'
+            f'<rect x="{legend_x}" y="{legend_y - 6}" width="12" height="4" fill="{color}"/>'
+            f'<text x="{legend_x + 16}" y="{legend_y}" font-size="{FONT}">{escape(label)}</text>'
         )
-        legend_x += 30 + 7 * len(label)
+        legend_x += width
     out.append("</svg>")
     return "".join(out)

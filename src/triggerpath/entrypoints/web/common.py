@@ -21,6 +21,7 @@ from triggerpath.entrypoints.web.support import (
     BadCsrf,
     Web,
     WebSession,
+    page,
 )
 from triggerpath.errors import FieldProblem, InvalidInput
 from triggerpath.knowledge.loader import Knowledge
@@ -32,7 +33,7 @@ from triggerpath.services.episodes import (
     load_bundle,
     plan_request_of,
 )
-from triggerpath.services.model import Record
+from triggerpath.services.model import Kind, Record
 from triggerpath.services.uow import UnitOfWork
 
 StateDep = Annotated[AppState, Depends(get_state)]
@@ -50,6 +51,19 @@ async def posted(request: Request, web: Web) -> FormData:
 
 
 Posted = Annotated[FormData, Depends(posted)]
+
+
+def bundle_page(
+    request: Request,
+    template: str,
+    web: WebSession,
+    b: Bundle,
+    *,
+    status_code: int = 200,
+    **context: Any,
+) -> HTMLResponse:
+    """A page about one patient's episode: the records and the patient banner's data."""
+    return page(request, template, web, status_code=status_code, b=b, pd=b.patient_data, **context)
 
 
 def kb_of(web: WebSession) -> Knowledge:
@@ -83,14 +97,22 @@ def course_of(web: WebSession, b: Bundle) -> tuple[CourseReport | None, list[Fie
     return evaluate_course(episode, kb, as_of=web.today, policy=policy), []
 
 
-def assessment_bundle(web: WebSession, assessment_id: UUID, action: str) -> tuple[Record, Bundle]:
+def record_bundle(
+    web: WebSession, kind: Kind, record_id: UUID, action: str
+) -> tuple[Record, Bundle]:
+    """A record of an episode (an assessment, a session) and the episode's records."""
+
     def run(uow: UnitOfWork, note: AuditNote) -> tuple[Record, Bundle]:
-        a = records.get(uow, note, "assessment", assessment_id)
-        assert a.parent_id is not None
-        return a, load_bundle(uow, AuditNote(), a.parent_id)
+        r = records.get(uow, note, kind, record_id)
+        assert r.parent_id is not None
+        return r, load_bundle(uow, AuditNote(), r.parent_id)
 
     result: tuple[Record, Bundle] = web.run(action, run)
     return result
+
+
+def assessment_bundle(web: WebSession, assessment_id: UUID, action: str) -> tuple[Record, Bundle]:
+    return record_bundle(web, "assessment", assessment_id, action)
 
 
 def run_plan(web: WebSession, b: Bundle, record: Record, pf: forms.PlanForm) -> ProcedurePlan:

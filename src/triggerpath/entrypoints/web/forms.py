@@ -605,6 +605,17 @@ FIELD_LABELS = {
     "needle_gauge": "Needle gauge (G)",
     "needle_length_mm": "Needle length (mm)",
     "observation_minutes": "Observed for (minutes)",
+    "sex": "Sex",
+    "onset": "Symptom onset",
+    "episode_note": "Episode note",
+    "steroid": "Corticosteroid",
+    "steroid.agent": "Corticosteroid",
+    "steroid.mg": "Corticosteroid dose (mg)",
+    "mbb.date": "Date of the block",
+    "mbb.level": "Level and side",
+    "mbb.relief_pct": "Relief of the index pain (%)",
+    "conclusion": "Conclusion and next step",
+    "worksheet": "Re-evaluation worksheet",
 }
 _ROW_WORDS = {
     "targets": "Target",
@@ -624,6 +635,9 @@ _WORDS = {
     "odi": "Oswestry Disability Index",
     "ndi": "Neck Disability Index",
     "peg": "PEG",
+    "startback": "STarT Back",
+    "checked": "checked",
+    "finding": "finding",
 }
 #: prefixes the safety kernel and the API may put before a form's own field name
 _FOREIGN_PREFIXES = ("input.", "body.", "assessment.input.")

@@ -7,9 +7,10 @@ the templates only show their results. Routes live under ``/app``; ``/`` sends t
 The pages are grouped by step of the pathway, one module each: ``views_auth`` (sign-in),
 ``views_patients`` (patients, episodes, timeline), ``views_assessment`` (examination form,
 recommendation), ``views_plan`` (planner, live dose check, plan, documents) and
-``views_course`` (sessions, procedure note, follow-ups, trend, re-evaluation); ``views_worklist``
-(the home screen), ``views_records`` (signatures, addenda, void) and ``views_admin`` (users,
-API keys, policy, audit).
+``views_course`` (sessions, procedure note, follow-ups, trend, re-evaluation),
+``views_worksheet`` (the editable re-evaluation worksheet); ``views_worklist`` (the home
+screen), ``views_records`` (signatures, addenda, void) and ``views_admin`` (users, API keys,
+policy, audit).
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from triggerpath.entrypoints.web import (
     views_plan,
     views_records,
     views_worklist,
+    views_worksheet,
 )
 
 router = APIRouter(include_in_schema=False)
@@ -35,6 +37,7 @@ for _module in (
     views_assessment,
     views_plan,
     views_course,
+    views_worksheet,
     views_records,
     views_admin,
 ):

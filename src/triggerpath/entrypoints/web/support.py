@@ -10,6 +10,7 @@ to come back to; forms keep a draft in the browser so nothing typed is lost.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from datetime import date
@@ -48,6 +49,48 @@ VERDICT_LABELS = {
 }
 
 
+#: What each kind of record is called on a page, and what each verb does to it.
+_KIND_WORDS = {
+    "patient": "a patient",
+    "episode": "an episode",
+    "assessment": "an assessment",
+    "plan": "a procedure plan",
+    "session": "a session",
+    "outcome": "a follow-up",
+    "document": "a document",
+}
+_VERB_WORDS = {
+    "create": "record",
+    "correct": "correct",
+    "retract": "mark as entered in error",
+    "sign": "sign",
+    "attest": "attest",
+}
+_ROLE_WORDS = {"clinician": "a clinician", "nurse": "a nurse", "admin": "an administrator"}
+_FORBIDDEN = re.compile(r"role '(?P<role>\w+)' may not perform '(?P<action>[\w.]+)'")
+
+
+def refusal_text(message: str) -> str:
+    """A role refusal in plain words: what was refused, and who can do it instead."""
+    found = _FORBIDDEN.fullmatch(message)
+    if found is None:
+        return message
+    role, action = found["role"], found["action"]
+    kind, _, verb = action.partition(".")
+    what = (
+        f"{_VERB_WORDS[verb]} {_KIND_WORDS[kind]}"
+        if kind in _KIND_WORDS and verb in _VERB_WORDS
+        else action.replace(".", " ").replace("_", " ")
+    )
+    who = sorted(auth.PERMISSIONS.get(action, frozenset()))
+    ask = " or ".join(_ROLE_WORDS.get(r, r) for r in who if r != "viewer")
+    return (
+        f"Your role ({role}) cannot {what}. Nothing was saved."
+        + (f" Ask {ask} to do it." if ask else "")
+        + " Anything you typed is kept as a draft in this browser."
+    )
+
+
 class NeedLogin(Exception):
     """No valid session: go to the login page and come back to ``next_url``."""
 
@@ -81,6 +124,26 @@ def templates() -> Environment:
     env.filters["field_label"] = _field_label
     env.globals["prefix"] = PREFIX
     return env
+
+
+def cited_ids(data: Any) -> list[str]:
+    """Every statement id cited anywhere in ``data`` (a model or its dump), first-seen order:
+    a page lists each paraphrase once and links to it from where it is cited."""
+    found: dict[str, None] = {}
+
+    def walk(node: Any) -> None:
+        if isinstance(node, dict):
+            for key, value in node.items():
+                if key == "statement_ids" and isinstance(value, list):
+                    found.update(dict.fromkeys(str(v) for v in value))
+                else:
+                    walk(value)
+        elif isinstance(node, list):
+            for item in node:
+                walk(item)
+
+    walk(data.model_dump(mode="json") if hasattr(data, "model_dump") else data)
+    return list(found)
 
 
 def static_file(name: str) -> bytes | None:
@@ -220,7 +283,7 @@ class WebRoute(APIRoute):
                     "send it again: your draft is kept in this browser.",
                 )
             except auth.Forbidden as exc:
-                return error_page(request, 403, "Not allowed for your role", str(exc))
+                return error_page(request, 403, "Not allowed for your role", refusal_text(str(exc)))
             except NotFound as exc:
                 return error_page(request, 404, "Not found", str(exc))
             except Conflict as exc:

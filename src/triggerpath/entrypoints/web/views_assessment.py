@@ -16,6 +16,7 @@ from triggerpath.entrypoints.web.common import (
     age_of,
     assessment_bundle,
     bundle_of,
+    bundle_page,
     kb_of,
 )
 from triggerpath.entrypoints.web.support import (
@@ -23,7 +24,7 @@ from triggerpath.entrypoints.web.support import (
     Web,
     WebRoute,
     WebSession,
-    page,
+    cited_ids,
     redirect,
 )
 from triggerpath.knowledge.schema import REGIONS
@@ -57,13 +58,12 @@ def _assessment_page(
         )
         for i in forms.tp_indices(values)
     ]
-    return page(
+    return bundle_page(
         request,
         "assess.html",
         web,
+        b,
         status_code=status_code,
-        b=b,
-        pd=b.patient_data,
         values=values,
         errors=errors,
         kb=kb,
@@ -181,19 +181,19 @@ def assessment_view(request: Request, web: Web, assessment_id: UUID) -> HTMLResp
     kb = kb_of(web)
     rec = data.result
     tps = [(tp.muscle, tp.side) for tp in data.input.trigger_points]
-    return page(
+    return bundle_page(
         request,
         "recommendation.html",
         web,
-        b=b,
-        pd=b.patient_data,
+        b,
         record=record,
         data=data,
         rec=rec,
         kb=kb,
         statements=kb.statements,
+        cited=cited_ids(rec),
         body_map=render_body_map(
-            kb, selected=tps, interactive=False, title="Trigger points examined"
+            kb, selected=tps, zones=tps, interactive=False, title="Trigger points examined"
         ),
         plans=b.plans.get(record.id, []),
     )

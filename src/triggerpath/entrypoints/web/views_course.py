@@ -19,15 +19,16 @@ from triggerpath.domain.scoring import score
 from triggerpath.domain.timeline import RELATIONS
 from triggerpath.domain.validation import problems_from
 from triggerpath.entrypoints.web import forms
-from triggerpath.entrypoints.web.chart import trend_svg
 from triggerpath.entrypoints.web.common import (
     Posted,
     bundle_of,
+    bundle_page,
     course_of,
     doc_response,
     kb_of,
     patient_line,
     plan_context,
+    record_bundle,
 )
 from triggerpath.entrypoints.web.support import (
     PREFIX,
@@ -37,16 +38,15 @@ from triggerpath.entrypoints.web.support import (
     page,
     redirect,
 )
+from triggerpath.entrypoints.web.views_worksheet import course_page_context
 from triggerpath.errors import FieldProblem, InvalidInput
 from triggerpath.knowledge.instruments import Instrument
 from triggerpath.knowledge.loader import Knowledge
-from triggerpath.services import clinical, records
+from triggerpath.services import clinical
 from triggerpath.services.audit import AuditNote
 from triggerpath.services.episodes import (
     Bundle,
-    load_bundle,
     parse_technique,
-    trend,
 )
 from triggerpath.services.model import Record
 from triggerpath.services.payloads import (
@@ -131,13 +131,12 @@ def _session_page(
     errors: dict[str, list[str]],
     status_code: int = 200,
 ) -> HTMLResponse:
-    return page(
+    return bundle_page(
         request,
         "session.html",
         web,
+        b,
         status_code=status_code,
-        b=b,
-        pd=b.patient_data,
         values=values,
         errors=errors,
         kb=kb_of(web),
@@ -301,13 +300,7 @@ def _exceedance(values: forms.Values) -> dict[str, str]:
 
 
 def _session_context(web: WebSession, session_id: UUID, action: str) -> tuple[Record, Bundle]:
-    def run(uow: UnitOfWork, note: AuditNote) -> tuple[Record, Bundle]:
-        s = records.get(uow, note, "session", session_id)
-        assert s.parent_id is not None
-        return s, load_bundle(uow, AuditNote(), s.parent_id)
-
-    result: tuple[Record, Bundle] = web.run(action, run)
-    return result
+    return record_bundle(web, "session", session_id, action)
 
 
 def _float(text: str | None) -> float | None:
@@ -393,12 +386,11 @@ def _procedure_note(
 @router.get(f"{PREFIX}/sessions/{{session_id}}")
 def session_view(request: Request, web: Web, session_id: UUID) -> HTMLResponse:
     doc, record, b = _procedure_note(web, session_id, "session.read")
-    return page(
+    return bundle_page(
         request,
         "session_view.html",
         web,
-        b=b,
-        pd=b.patient_data,
+        b,
         record=record,
         s=b.session_data(record),
         doc=doc,
@@ -427,16 +419,15 @@ def _outcome_page(
     instruments: dict[str, Instrument] = {i.id: i for i in kb.instruments.instruments}
     show = [
         i
-        for i in ("peg", "odi", "ndi")
+        for i in ("peg", "odi", "ndi", "startback")
         if not instruments[i].regions or regions & set(instruments[i].regions)
     ]
-    return page(
+    return bundle_page(
         request,
         "outcome.html",
         web,
+        b,
         status_code=status_code,
-        b=b,
-        pd=b.patient_data,
         values=values,
         errors=errors,
         session_options=[
@@ -493,7 +484,7 @@ def outcome_submit(request: Request, web: Web, form: Posted, episode_id: UUID) -
     if relief is not None and not 0 <= relief <= 365:
         p.add("relief_days", "0-365 days")
     answers: dict[str, list[int | None]] = {}
-    for inst, count in (("peg", 3), ("odi", 10), ("ndi", 10)):
+    for inst, count in (("peg", 3), ("odi", 10), ("ndi", 10), ("startback", 9)):
         got = forms.parse_answers(p, values, inst, count)
         if got is not None:
             try:
@@ -555,20 +546,7 @@ def _outcome_problems(problems: Sequence[FieldProblem], instrument: str) -> list
 @router.get(f"{PREFIX}/episodes/{{episode_id}}/course")
 def course_page(request: Request, web: Web, episode_id: UUID) -> HTMLResponse:
     b = bundle_of(web, episode_id)
-    report, problems = course_of(web, b)
-    t = trend(b)
-    return page(
-        request,
-        "course.html",
-        web,
-        b=b,
-        pd=b.patient_data,
-        report=report,
-        course_problems=problems,
-        chart=trend_svg(t),
-        series=t,
-        kb=kb_of(web),
-    )
+    return page(request, "course.html", web, **course_page_context(web, b))
 
 
 @router.get(f"{PREFIX}/episodes/{{episode_id}}/reevaluation")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 from uuid import UUID
 
@@ -9,12 +10,14 @@ from fastapi import APIRouter, Request, Response
 from fastapi.responses import HTMLResponse
 from pydantic import ValidationError
 
+from triggerpath.domain import integrity
 from triggerpath.domain.validation import problems_from
 from triggerpath.entrypoints.web import forms
 from triggerpath.entrypoints.web.chart import trend_svg
 from triggerpath.entrypoints.web.common import (
     Posted,
     bundle_of,
+    bundle_page,
     course_of,
     kb_of,
 )
@@ -22,10 +25,12 @@ from triggerpath.entrypoints.web.support import (
     PREFIX,
     Web,
     WebRoute,
+    WebSession,
     error_page,
     page,
     redirect,
 )
+from triggerpath.errors import InvalidInput
 from triggerpath.knowledge.schema import REGIONS
 from triggerpath.services import clinical, records
 from triggerpath.services.audit import AuditNote
@@ -111,6 +116,8 @@ def new_patient(request: Request, web: Web, form: Posted) -> Response:
             birth_year=birth_year,
             sex=forms.one(values, "sex") or "unknown",
         )
+        if not forms.one(values, "sex"):  # no default: "unknown" is a choice, not a guess
+            p.add("sex", "choose the patient's sex (or “unknown”)")
     except ValidationError as err:
         for prob in problems_from(err):
             if prob.field == "mrn" and not forms.one(values, "mrn"):
@@ -121,10 +128,18 @@ def new_patient(request: Request, web: Web, form: Posted) -> Response:
                 p.add(prob.field, forms._friendly(prob.reason))
     episode, ep = _episode_values(values)
     p.problems.extend(ep.problems)
+    if episode is not None and episode.onset is not None:  # shown with the other problems
+        future = integrity.future_date_problem("onset", episode.onset, web.state.clock())
+        p.problems.extend([future] if future else [])
     if patient is not None and not p.problems:
         with web.state.uow_factory() as uow:
             if uow.records.mrn_owner(patient.mrn) is not None:
                 p.add("mrn", "another patient already has this MRN")
+    if not p.problems and patient is not None and episode is not None:
+        try:  # patient and episode in one unit of work: a refused episode stores neither
+            ep_record = web.run("patient.create", _create(web, patient, episode))
+        except InvalidInput as exc:
+            p.problems.extend(exc.problems)
     if p.problems or patient is None or episode is None:
         return page(
             request,
@@ -132,20 +147,22 @@ def new_patient(request: Request, web: Web, form: Posted) -> Response:
             web,
             status_code=422,
             values=values,
-            errors=p.errors(),
+            errors=forms.refusal_errors(p.problems, {"note": "episode_note"}),
             regions=REGIONS,
         )
-    created = web.run(
-        "patient.create",
-        lambda uow, note: clinical.create_patient(uow, note, web.actor, patient, web.state.clock()),
-    )
-    ep_record = web.run(
-        "episode.create",
-        lambda uow, note: clinical.record_episode(
-            uow, note, web.actor, created.id, episode, web.state.clock()
-        ),
-    )
     return redirect(f"{PREFIX}/episodes/{ep_record.id}/assess?saved=patient-new")
+
+
+def _create(
+    web: WebSession, patient: PatientData, episode: EpisodeData
+) -> Callable[[UnitOfWork, AuditNote], Record]:
+    def run(uow: UnitOfWork, note: AuditNote) -> Record:
+        now = web.state.clock()
+        created = clinical.create_patient(uow, note, web.actor, patient, now)
+        web.call("episode.create").authorise()
+        return clinical.record_episode(uow, AuditNote(), web.actor, created.id, episode, now)
+
+    return run
 
 
 @router.get(f"{PREFIX}/patients/{{patient_id}}")
@@ -200,13 +217,12 @@ def new_episode(request: Request, web: Web, form: Posted, patient_id: UUID) -> R
 def episode_page(request: Request, web: Web, episode_id: UUID) -> HTMLResponse:
     b = bundle_of(web, episode_id)
     report, problems = course_of(web, b)
-    return page(
+    return bundle_page(
         request,
         "episode.html",
         web,
+        b,
         events=_timeline(b),
-        b=b,
-        pd=b.patient_data,
         ed=EpisodeData.model_validate(b.episode.current.data),
         assessments=[(a, b.assessment(a)) for a in b.assessments],
         sessions=[(s, b.session_data(s)) for s in b.sessions],

@@ -17,6 +17,7 @@ from triggerpath.entrypoints.web import forms
 from triggerpath.entrypoints.web.common import (
     Posted,
     assessment_bundle,
+    bundle_page,
     doc_response,
     kb_of,
     patient_line,
@@ -29,7 +30,6 @@ from triggerpath.entrypoints.web.support import (
     Web,
     WebRoute,
     WebSession,
-    page,
     redirect,
 )
 from triggerpath.errors import InvalidInput
@@ -100,13 +100,12 @@ def _plan_page(
         for i in forms._rows(values, "targets", "muscle")
     ]
     hazards = sorted({h.id for t in plan.targets for h in t.hazards}) if plan else []
-    return page(
+    return bundle_page(
         request,
         "planner.html",
         web,
+        b,
         status_code=status_code,
-        b=b,
-        pd=b.patient_data,
         record=record,
         data=data,
         values=values,
@@ -131,6 +130,7 @@ def _plan_page(
         agent_options=[(la.id, la.name) for la in kb.injectates.local_anesthetics],
         plan_json=json.dumps(plan_json(plan)) if plan else "null",
         steroids=kb.injectates.corticosteroids.agents,
+        steroid_options=[(s.id, s.name) for s in kb.injectates.corticosteroids.agents],
         muscles_json=json.dumps(
             {
                 m.id: {
@@ -258,12 +258,11 @@ def planner_submit(request: Request, web: Web, form: Posted, assessment_id: UUID
 def plan_view(request: Request, web: Web, plan_id: UUID) -> HTMLResponse:
     plan_record, a_record, b, _, plan = plan_context(web, plan_id)
     kb = kb_of(web)
-    return page(
+    return bundle_page(
         request,
         "plan.html",
         web,
-        b=b,
-        pd=b.patient_data,
+        b,
         record=plan_record,
         assessment=a_record,
         plan=plan,

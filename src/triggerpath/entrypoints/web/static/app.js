@@ -120,13 +120,19 @@
   var muscles = {};
   var mapMode = null;  // "assess" or "plan"
 
-  function showMuscle(id) {
+  function showZones(id, side) {
+    $all("svg.bodymap path.referral").forEach(function (z) {
+      z.classList.toggle("shown", z.dataset.muscle === id && (!side || z.dataset.side === side));
+    });
+  }
+  function showMuscle(id, side) {
     var box = $("#muscle-info");
     var m = muscles[id];
     if (!box || !m) return;
+    showZones(id, side);
     box.innerHTML = "";
     var h = document.createElement("h3"); h.textContent = m.name; box.appendChild(h);
-    var p = document.createElement("p"); p.textContent = "Refers pain to:"; box.appendChild(p);
+    var p = document.createElement("p"); p.textContent = "Refers pain to (purple on the map" + (side ? ", " + side + " side" : "") + "):"; box.appendChild(p);
     var ul = document.createElement("ul"); ul.className = "zones";
     m.zones.forEach(function (z) { var li = document.createElement("li"); li.textContent = z; ul.appendChild(li); });
     box.appendChild(ul);
@@ -151,7 +157,7 @@
   }
   function pick(circle) {
     var muscle = circle.dataset.muscle, side = circle.dataset.side;
-    showMuscle(muscle);
+    showMuscle(muscle, side);
     if (mapMode === "assess") {
       var row = findRow("trigger_points", muscle, side) || findRow("trigger_points", muscle, "bilateral");
       if (!row) {
@@ -197,7 +203,7 @@
       c.addEventListener("keydown", function (e) {
         if (e.key === "Enter" || e.key === " ") { e.preventDefault(); pick(c); }
       });
-      c.addEventListener("focus", function () { showMuscle(c.dataset.muscle); });
+      c.addEventListener("focus", function () { showMuscle(c.dataset.muscle, c.dataset.side); });
     });
     document.addEventListener("click", function (e) {
       var btn = e.target.closest(".remove-tp, .remove-target");
@@ -396,5 +402,16 @@
     initDrafts();
     initCopied();
     initPlanner();
+  });
+
+  /* ---------------------------------------------- statement ids: open the paraphrase once */
+  document.addEventListener("click", function (e) {
+    var a = e.target.closest && e.target.closest("a.sid");
+    if (!a) return;
+    var dt = document.getElementById(decodeURIComponent(a.getAttribute("href").slice(1)));
+    var box = dt && dt.closest("details");
+    if (box) box.open = true;
+    $all("dt.cited").forEach(function (d) { d.classList.remove("cited"); });
+    if (dt) dt.classList.add("cited");
   });
 })();
