@@ -145,8 +145,19 @@ def test_overdue_reassessment_and_void(page: Page, app_server: App) -> None:
     expect(row.get_by_role("link", name="Record the reassessment")).to_have_attribute(
         "href", f"/app/episodes/{c['episode']['id']}/outcomes/new"
     )
-    # void the session with a reason: it leaves the worklist and stays in the history
+    # correct the unsigned note with a reason (a reason is required), then void it
     page.goto(app.at(f"/app/records/session/{c['session']['id']}"))
+    page.fill("#correct-note", "Patient relaxed; no paraesthesia.")
+    page.click("#correct-form button[type=submit]")
+    expect(page.locator("#err-correct-reason")).to_be_visible()
+    page.fill("#correct-note", "Patient relaxed; no paraesthesia.")
+    page.fill("#correct-reason", "note completed after the session")
+    page.click("#correct-form button[type=submit]")
+    versions = page.locator("table.list tbody tr")
+    expect(versions).to_have_count(2)
+    expect(versions.nth(1)).to_contain_text("note completed after the session")
+    expect(page.locator("#correct-note")).to_have_value("Patient relaxed; no paraesthesia.")
+    check_page(page, "record-corrected", primary="#sign-password")
     page.click("#void-h ~ form button[type=submit]")
     expect(page.locator("#err-reason")).to_be_visible()  # a reason is required
     page.fill("#f-reason", "recorded on the wrong patient")

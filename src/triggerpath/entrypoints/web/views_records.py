@@ -36,10 +36,17 @@ from triggerpath.entrypoints.web.support import (
 )
 from triggerpath.entrypoints.web.views_worklist import forget
 from triggerpath.errors import Conflict, InvalidInput, NotFound
-from triggerpath.services import auth, kernel, records, signatures
+from triggerpath.services import auth, clinical, kernel, records, signatures
 from triggerpath.services.audit import AuditNote
+from triggerpath.services.episodes import parse_technique, technique_line
 from triggerpath.services.model import Addendum, Record, Version
-from triggerpath.services.payloads import AddendumIn, PatientData, Retraction
+from triggerpath.services.payloads import (
+    AddendumIn,
+    PatientData,
+    Retraction,
+    SessionData,
+    SessionIn,
+)
 from triggerpath.services.uow import UnitOfWork
 
 router = APIRouter(route_class=WebRoute, include_in_schema=False)
@@ -69,6 +76,7 @@ def why_not(check: Callable[[], None]) -> str | None:
 class Offer:
     """What the signed-in user may do with a record, by the kernel's rules."""
 
+    correct: str | None  # None: the correction form (procedure note) is offered
     sign: str | None  # None: the sign form is offered; else why not
     addendum: str | None
     void: str | None
@@ -86,7 +94,9 @@ def offer(web: WebSession, record: Record) -> Offer:
         return why_not(check)
 
     signed = "already signed" if record.signed else None
+    correct = signed or (None if kind == "session" else "corrected on its own page")
     return Offer(
+        correct=correct or gate(f"{kind}.correct", lambda: None),
         sign=signed or gate(f"{kind}.sign", lambda: kernel.admit_signature(actor, record)),
         addendum=gate(f"{kind}.addendum", lambda: kernel.admit_addendum(actor, record)),
         void=gate(f"{kind}.retract", lambda: kernel.admit_retraction(actor, record)),
@@ -150,6 +160,9 @@ def _page(
         record=got.record,
         pd=got.patient,
         can=offer(web, got.record),
+        free_note=parse_technique(got.record.current.data.get("note"))[1]
+        if kind == "session"
+        else "",
         errors=errors or {},
         values=values or {},
     )
@@ -202,6 +215,63 @@ def sign(request: Request, web: Web, form: Posted, kind: str, record_id: UUID) -
         return _page(request, web, k, record_id, errors=errors, status_code=429)
     forget(web.actor.username)
     return redirect(_back(values, k, record_id))
+
+
+def corrected_session(stored: SessionData, text: str) -> SessionIn:
+    """The stored session with a new free-text note (the technique line is kept as it was).
+
+    Everything else is sent as stored, so the kernel checks the corrected session again
+    against the ledger exactly as an API correction; the operator is the signed-in user.
+    """
+    details, _ = parse_technique(stored.note)
+    note = "\n".join(x for x in (technique_line(details), text.strip()) if x) or None
+    return SessionIn(
+        performed_at=stored.performed_at,
+        performer=stored.performer or stored.operator,
+        plan_id=stored.plan_id,
+        sites=stored.sites,
+        complications=stored.complications,
+        note=note,
+        exceedance_reason=stored.exceedance_reason,
+    )
+
+
+@router.post(f"{PREFIX}/records/session/{{record_id}}/correct")
+def correct_session(request: Request, web: Web, form: Posted, record_id: UUID) -> Response:
+    """Correct an unsigned procedure note's text, with the reason (a new version)."""
+    values = forms.values_of(form)
+    typed = {"note": forms.one(values, "note"), "reason": forms.one(values, "reason")}
+    try:
+        why = Retraction(version=_version(values) or 1, reason=typed["reason"])
+    except ValidationError as err:
+        errors = {f"correct-{k}": v for k, v in _field_errors(err).items()}
+        return _page(
+            request, web, "session", record_id, errors=errors, values=typed, status_code=422
+        )
+    got = _load(web, "session", record_id)
+    body = corrected_session(SessionData.model_validate(got.record.current.data), typed["note"])
+    try:
+        web.run(
+            "session.correct",
+            lambda uow, note: clinical.correct_session(
+                uow,
+                note,
+                web.actor,
+                record_id,
+                body,
+                web.state.kb,
+                expected=why.version,
+                reason=why.reason,
+                now=web.state.clock(),
+            ),
+        )
+    except InvalidInput as exc:
+        errors = {"correct-note": [p.reason for p in exc.problems]}
+        return _page(
+            request, web, "session", record_id, errors=errors, values=typed, status_code=422
+        )
+    forget(web.actor.username)
+    return redirect(f"{PREFIX}/records/session/{record_id}")
 
 
 @router.post(f"{PREFIX}/records/session/{{record_id}}/attest")
