@@ -33,7 +33,7 @@ from .conftest import PASSWORD, Service, plan_body
 
 #: Routes that carry patient data (written out here, independently of the middleware).
 PATIENT_ROUTE = re.compile(
-    r"^/api/v1/(patients|episodes|assessments|plans|sessions|outcomes|documents)(/|$)"
+    r"^/api/v1/(patients|episodes|assessments|plans|sessions|outcomes|documents|worklist)(/|$)"
 )
 
 READ = frozenset({"clinician", "nurse", "viewer"})
