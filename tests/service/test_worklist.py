@@ -87,6 +87,8 @@ def test_unsigned_records_until_signed(service: Service) -> None:
     unsigned = {i["record_id"]: i for i in _items(service, e["id"]) if i["kind"] == "unsigned"}
     assert set(unsigned) == {a["id"], p["id"], s["id"]}
     assert {i["record_kind"] for i in unsigned.values()} == {"assessment", "plan", "session"}
+    # a second identifier beside the MRN (year of birth here; name and date once recorded)
+    assert {i["patient_label"] for i in unsigned.values()} == {"born 1974"}
     for path, rec in (("assessments", a), ("plans", p), ("sessions", s)):
         body = {"version": rec["version"], "password": PASSWORD}
         service.ok(service.post(f"/api/v1/{path}/{rec['id']}/sign", json=body), 200)

@@ -89,6 +89,8 @@ class EpisodeFacts:
     episode_id: UUID
     opened_by: str
     course: Episode | None  # None: no assessment yet
+    #: the second identifier beside the MRN: "FAMILY, Given, born YYYY-MM-DD" where recorded
+    patient_label: str | None = None
     assessed_by: str | None = None
     assessed_on: Sequence[dt.date] = ()
     records: Sequence[OpenRecord] = field(default_factory=tuple)
@@ -105,6 +107,7 @@ class WorkItem(BaseModel):
     label: str
     patient_id: UUID
     mrn: str
+    patient_label: str | None = None
     episode_id: UUID
     record_kind: RecordKind
     record_id: UUID
@@ -150,6 +153,7 @@ def _item(e: EpisodeFacts, kind: ItemKind, **values: object) -> WorkItem:
         "label": LABELS[kind],
         "patient_id": e.patient_id,
         "mrn": e.mrn,
+        "patient_label": e.patient_label,
         "episode_id": e.episode_id,
         "record_kind": "episode",
         "record_id": e.episode_id,

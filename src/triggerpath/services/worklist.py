@@ -102,12 +102,22 @@ def _open_records(b: Bundle) -> list[OpenRecord]:
     return out
 
 
+def patient_label(data: dict[str, object]) -> str | None:
+    """Name and date (or year) of birth as recorded, for the row beside the MRN."""
+    family, given = data.get("family_name"), data.get("given_name")
+    name = ", ".join(str(x) for x in (str(family).upper() if family else None, given) if x)
+    born = data.get("birth_date") or data.get("birth_year")
+    parts = [p for p in (name, f"born {born}" if born else "") if p]
+    return ", ".join(parts) or None
+
+
 def facts(b: Bundle, kb: Knowledge) -> EpisodeFacts:
     """What the worklist reads of one episode's bundle."""
     latest = b.latest_assessment
     return EpisodeFacts(
         patient_id=b.patient.id,
         mrn=b.patient_data.mrn,
+        patient_label=patient_label(b.patient.current.data),
         episode_id=b.episode.id,
         opened_by=b.episode.created_by,
         course=course_episode(b, kb),
