@@ -15,11 +15,15 @@ Who may do each is the safety kernel's rule (:mod:`triggerpath.services.kernel._
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any, TypeVar
 from uuid import UUID
 
 from triggerpath.services import auth, records
 from triggerpath.services.audit import Call
 from triggerpath.services.model import Addendum, Kind, Record
+
+T = TypeVar("T")
 
 
 def confirm(call: Call, guard: auth.LoginGuard, password: str) -> auth.Reauthenticated:
@@ -39,6 +43,13 @@ def confirm(call: Call, guard: auth.LoginGuard, password: str) -> auth.Reauthent
     return proof
 
 
+def _on_record(call: Call, use_case: Callable[..., T], kind: Kind, record_id: UUID, **kw: Any) -> T:
+    """Run ``use_case(uow, note, actor, kind, record_id, now=..., **kw)`` as the audited call."""
+    return call.run(
+        lambda uow, note: use_case(uow, note, call.actor, kind, record_id, now=call.now, **kw)
+    )
+
+
 def sign(
     call: Call,
     guard: auth.LoginGuard,
@@ -50,27 +61,13 @@ def sign(
     if_match: str | None = None,
 ) -> Record:
     proof = confirm(call, guard, password)
-    return call.run(
-        lambda uow, note: records.sign(
-            uow,
-            note,
-            call.actor,
-            kind,
-            record_id,
-            expected=expected,
-            now=call.now,
-            proof=proof,
-            if_match=if_match,
-        )
+    return _on_record(
+        call, records.sign, kind, record_id, expected=expected, proof=proof, if_match=if_match
     )
 
 
 def addendum(call: Call, kind: Kind, record_id: UUID, *, text: str) -> Addendum:
-    return call.run(
-        lambda uow, note: records.add_addendum(
-            uow, note, call.actor, kind, record_id, text=text, now=call.now
-        )
-    )
+    return _on_record(call, records.add_addendum, kind, record_id, text=text)
 
 
 def void(
@@ -83,16 +80,6 @@ def void(
     if_match: str | None = None,
 ) -> Record:
     """Mark the record entered in error (it stays in the history with its signature)."""
-    return call.run(
-        lambda uow, note: records.retract(
-            uow,
-            note,
-            call.actor,
-            kind,
-            record_id,
-            expected=expected,
-            reason=reason,
-            now=call.now,
-            if_match=if_match,
-        )
+    return _on_record(
+        call, records.retract, kind, record_id, expected=expected, reason=reason, if_match=if_match
     )
