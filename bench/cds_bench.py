@@ -215,6 +215,51 @@ def worker_pids(parent: int) -> list[int]:
     return sorted(out)
 
 
+def cpu_seconds(pids: list[int]) -> float:
+    """User + system CPU of these processes (all their threads) so far; gone ones count 0."""
+    tick = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for pid in pids:
+        with contextlib.suppress(OSError, IndexError, ValueError):
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            total += int(fields[11]) + int(fields[12])
+    return total / tick
+
+
+def database_pids(db_url: str) -> list[int]:
+    """The PostgreSQL backends serving the bench database (empty for SQLite)."""
+    if not db_url.startswith("postgresql"):
+        return []
+    import psycopg
+
+    name = db_url.rsplit("/", 1)[1]
+    with psycopg.connect("postgresql://postgres@127.0.0.1:5432/test", autocommit=True) as admin:
+        rows = admin.execute(
+            "SELECT pid FROM pg_stat_activity WHERE datname = %s", (name,)
+        ).fetchall()
+    return [int(r[0]) for r in rows]
+
+
+class CpuMeter:
+    """CPU seconds spent by the workers and the database backends during one run: a
+    per-request figure that holds on a shared machine, where wall-clock latency does not."""
+
+    def __init__(self, workers: list[int], db_url: str) -> None:
+        self.workers, self.db_url = workers, db_url
+        self.db = database_pids(db_url)
+        self.start = (cpu_seconds(self.workers), cpu_seconds(self.db))
+
+    def per_request_ms(self, requests: int) -> dict[str, float]:
+        db = sorted(set(self.db) | set(database_pids(self.db_url)))
+        used = (cpu_seconds(self.workers) - self.start[0], cpu_seconds(db) - self.start[1])
+        n = max(requests, 1)
+        return {
+            "workers_ms": used[0] * 1000 / n,
+            "database_ms": used[1] * 1000 / n,
+            "total_ms": (used[0] + used[1]) * 1000 / n,
+        }
+
+
 def stop_server(server: subprocess.Popen[bytes]) -> float:
     """SIGTERM (graceful: in-flight requests finish, queued writes flushed); seconds taken."""
     t0 = time.monotonic()
@@ -628,6 +673,10 @@ def write_md(r: dict[str, Any], path: Path) -> None:
         f"Target p99 <= {TARGET_P99_MS:.0f} ms, all 200: "
         f"**{'met' if r['met'] else 'not met'}**.",
         "",
+        f"CPU per request during the load: workers {r['cpu_per_request']['workers_ms']:.2f} ms, "
+        f"database {r['cpu_per_request']['database_ms']:.2f} ms (from /proc; steady under "
+        "shared load, unlike latency).",
+        "",
         "By hook:",
         "",
         "| hook | requests | p50 ms | p99 ms |",
@@ -772,7 +821,9 @@ def _serve_and_load(
     try:
         checks = functional_checks(ehr, port, biggest)
         run_load(ehr, port, templates, paths, args.warmup, args.concurrency, folder, "warmup")
+        meter = CpuMeter(worker_pids(server.pid), db_url)
         run = run_load(ehr, port, templates, paths, args.requests, args.concurrency, folder, "load")
+        cpu = meter.per_request_ms(len(run["latencies_ms"]))
         if args.profile:
             _profile_run(ehr, port, templates, paths, args, folder, server.pid)
     finally:
@@ -796,6 +847,7 @@ def _serve_and_load(
         "checks": checks,
         "warmup_requests": args.warmup,
         "load": load,
+        "cpu_per_request": cpu,
         "by_hook": by_hook(run, paths),
         "gc": gc_stats(folder / "gc"),
         "met": load["errors"] == 0

@@ -3,11 +3,15 @@
 Run: ``.venv/bin/python -m bench.cli_startup [--runs 5] [--baseline REF]``; writes
 ``bench/results/cli_startup.json`` and ``cli_startup.md``.
 
-Each command is run ``--runs`` times (after one untimed warm-up run that writes the byte-code
-caches) as a child process of this script: wall time from spawn to exit, peak resident set
-size from the kernel's ``wait4`` accounting of that child. The figure that counts is the
-median wall time and the highest peak RSS of ``triggerpath assess
-examples/assessments/ql_chronic_low_back.json`` (targets: 0.5 s, 80 MiB, issue 18).
+Each command is run ``--runs`` times (after one warm-up run that writes the byte-code caches
+and the knowledge cache; its figures are kept as ``first_run``) as a child process of this
+script: wall time from spawn to exit, CPU time and peak resident set size from the kernel's
+``wait4`` accounting of that child. The children get ``PYTHONDONTWRITEBYTECODE`` removed (an
+installed package has its byte code) and ``TRIGGERPATH_KNOWLEDGE_CACHE`` set to a fresh
+temporary folder (the user's cache is not touched). The figure that counts is the median wall
+time and the highest peak RSS of ``triggerpath assess
+examples/assessments/ql_chronic_low_back.json`` (targets: 0.5 s, 80 MiB, issue 18); the same
+command with the knowledge cache off is measured too.
 
 ``--baseline REF`` also measures the same console script on the ``src/`` of a git revision
 (exported with ``git archive`` to a temporary folder and put first on ``PYTHONPATH``), for a
@@ -36,11 +40,14 @@ SCRIPT = Path(sys.executable).parent / "triggerpath"
 EXAMPLE = "examples/assessments/ql_chronic_low_back.json"
 TARGET_S = 0.5
 TARGET_MIB = 80.0
-COMMANDS: list[list[str]] = [
-    ["assess", EXAMPLE],
-    ["--version"],
-    ["knowledge", "show", "s000.22"],
-    ["--help"],
+CACHE_ENV = "TRIGGERPATH_KNOWLEDGE_CACHE"
+#: (arguments, extra environment) of each measured command; the first is the target.
+COMMANDS: list[tuple[list[str], dict[str, str]]] = [
+    (["assess", EXAMPLE], {}),
+    (["assess", EXAMPLE], {CACHE_ENV: "off"}),
+    (["--version"], {}),
+    (["knowledge", "show", "s000.22"], {}),
+    (["--help"], {}),
 ]
 
 
@@ -68,14 +75,19 @@ def run_once(argv: list[str], env: dict[str, str]) -> tuple[float, float, int, f
     return wall, usage.ru_maxrss / 1024, proc.returncode, usage.ru_utime + usage.ru_stime
 
 
-def measure(argv: list[str], runs: int, env: dict[str, str]) -> dict[str, Any]:
-    run_once(argv, env)  # warm-up: byte-code caches, page cache
+def measure(
+    argv: list[str], runs: int, env: dict[str, str], extra: dict[str, str]
+) -> dict[str, Any]:
+    env = {**env, **extra}
+    first = run_once(argv, env)  # warm-up: byte-code caches, knowledge cache, page cache
     samples = [run_once(argv, env) for _ in range(runs)]
     walls = [w for w, _, _, _ in samples]
     rss = [r for _, r, _, _ in samples]
+    prefix = "".join(f"{k}={v} " for k, v in extra.items())
     return {
-        "command": "triggerpath " + " ".join(argv),
+        "command": prefix + "triggerpath " + " ".join(argv),
         "runs": runs,
+        "first_run": {"wall_s": round(first[0], 3), "cpu_s": round(first[3], 3)},
         "exit_codes": sorted({c for _, _, c, _ in samples}),
         "wall_s": [round(w, 3) for w in walls],
         "median_wall_s": round(statistics.median(walls), 3),
@@ -85,13 +97,14 @@ def measure(argv: list[str], runs: int, env: dict[str, str]) -> dict[str, Any]:
 
 
 def baseline_env(ref: str, tmp: Path) -> dict[str, str]:
-    """An environment whose PYTHONPATH puts ``ref``'s ``src/`` before the installed tree."""
+    """An environment whose PYTHONPATH puts ``ref``'s ``src/`` before the installed tree
+    (a tree without the knowledge cache ignores ``TRIGGERPATH_KNOWLEDGE_CACHE``)."""
     archive = tmp / "src.tar"
     with archive.open("wb") as fh:
         subprocess.run(["git", "archive", ref, "src"], cwd=ROOT, stdout=fh, check=True)
     with tarfile.open(archive) as tar:
         tar.extractall(tmp, filter="data")
-    return {**os.environ, "PYTHONPATH": str(tmp / "src")}
+    return {"PYTHONPATH": str(tmp / "src")}
 
 
 def machine() -> dict[str, Any]:
@@ -112,16 +125,17 @@ def markdown(result: dict[str, Any]) -> str:
         f"Run {result['run_at']} on {m['cpu_model']}, {m['cpu_count']} CPUs, Python "
         f"{m['python']}; load average at start {m['load_average_at_start'][0]} (shared machine).",
         "Command: `.venv/bin/python -m bench.cli_startup`; the shipped console script "
-        f"`{result['script']}`, median of {result['runs']} runs after a warm-up; raw figures "
-        "in `cli_startup.json`.",
+        f"`{result['script']}`, median of {result['runs']} runs after a warm-up run that "
+        "writes the byte-code and knowledge caches (a fresh temporary knowledge cache); raw "
+        "figures, with each warm-up run's, in `cli_startup.json`.",
         "",
-        "| tree | command | median wall s | median CPU s | peak RSS MiB |",
-        "| --- | --- | --- | --- | --- |",
+        "| tree | command | median wall s | median CPU s | peak RSS MiB | first run wall s |",
+        "| --- | --- | --- | --- | --- | --- |",
     ]
     for tree, rows in result["trees"].items():
         lines += [
             f"| {tree} | `{r['command']}` | {r['median_wall_s']} | {r['median_cpu_s']} "
-            f"| {r['peak_rss_mib']} |"
+            f"| {r['peak_rss_mib']} | {r['first_run']['wall_s']} |"
             for r in rows
         ]
     target = result["target"]
@@ -132,7 +146,9 @@ def markdown(result: dict[str, Any]) -> str:
         f"({target['median_wall_s']} s, {target['peak_rss_mib']} MiB).",
         "",
         "Wall time depends on what else the shared machine runs (load average above); CPU time "
-        "(user + system of the child) much less so.",
+        "(user + system of the child) much less so. The first run after installing or "
+        "editing the knowledge validates the YAML and writes the knowledge cache "
+        "(`first run`; `docs/cli.md`).",
         "",
     ]
     return "\n".join(lines)
@@ -146,7 +162,8 @@ def main() -> int:
     if not SCRIPT.exists():
         print(f"cli_startup: {SCRIPT} is missing; run scripts/bootstrap first", file=sys.stderr)
         return 1
-    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    dropped = ("PYTHONPATH", "PYTHONDONTWRITEBYTECODE", CACHE_ENV)
+    base = {k: v for k, v in os.environ.items() if k not in dropped}
     result: dict[str, Any] = {
         "run_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "machine": machine(),
@@ -154,13 +171,19 @@ def main() -> int:
         "runs": args.runs,
         "trees": {},
     }
-    if args.baseline:
-        with tempfile.TemporaryDirectory(prefix="tp-baseline-") as tmp:
-            benv = baseline_env(args.baseline, Path(tmp))
-            result["trees"][f"before ({args.baseline})"] = [
-                measure(c, args.runs, benv) for c in COMMANDS if c[0] != "--version"
-            ]
-    result["trees"]["this tree"] = [measure(c, args.runs, env) for c in COMMANDS]
+    with tempfile.TemporaryDirectory(prefix="tp-cache-") as cache:
+        env = {**base, CACHE_ENV: cache}
+        if args.baseline:
+            with tempfile.TemporaryDirectory(prefix="tp-baseline-") as tmp:
+                benv = {**baseline_env(args.baseline, Path(tmp)), **env}
+                result["trees"][f"before ({args.baseline})"] = [
+                    measure(argv, args.runs, benv, extra)
+                    for argv, extra in COMMANDS
+                    if argv[0] != "--version" and not extra
+                ]
+        result["trees"]["this tree"] = [
+            measure(argv, args.runs, env, extra) for argv, extra in COMMANDS
+        ]
     now = result["trees"]["this tree"][0]
     result["target"] = {
         "command": now["command"],

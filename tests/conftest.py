@@ -17,6 +17,12 @@ ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = ROOT / "examples" / "assessments"
 SHARED = ROOT.parent / "shared"
 AS_OF = date(2026, 11, 21)
+#: Two identifiers for a synthetic test patient (issue 17: names and date of birth required).
+IDENTITY: dict[str, str] = {
+    "family_name": "Testa",
+    "given_name": "Maria Luisa",
+    "birth_date": "1974-05-17",
+}
 
 
 @pytest.fixture(scope="session")

@@ -148,6 +148,10 @@ def test_signed_jwt_from_a_registered_ehr(kb: Knowledge, keys: EhrKeys, alg: str
         ("bad_jku", "jku"),
         ("replay", "replay"),
         ("not_bearer", "Bearer"),
+        ("tampered", "Signature verification failed"),
+        ("key_of_another_type", "Signature verification failed"),
+        ("no_jti", "'jti' claim"),
+        ("audience_list_without_us", "Audience"),
     ],
 )
 def test_bad_tokens_are_refused(kb: Knowledge, keys: EhrKeys, case: str, detail: str) -> None:
@@ -179,6 +183,30 @@ def test_bad_tokens_are_refused(kb: Knowledge, keys: EhrKeys, case: str, detail:
     elif case == "replay":
         headers = auth(keys, path, jti="same")
         assert client.post(path, json=body, headers=headers).status_code == 200
+    elif case == "tampered":  # claims changed after signing: the signature no longer holds
+        head, _, sig = keys.token(BASE + path).split(".")
+        forged = keys.token(BASE + path, jti="chosen-by-attacker").split(".")[1]
+        headers = {"Authorization": f"Bearer {head}.{forged}.{sig}"}
+    elif case == "key_of_another_type":  # an ES384 token naming the EHR's RSA key
+        headers = auth(keys, path, header={"kid": "rsa-1"})
+    elif case == "no_jti":
+        import jwt
+
+        no_jti = {"iss": keys.issuer, "aud": BASE + path, "exp": 9e9, "iat": NOW.timestamp()}
+        token = jwt.encode(no_jti, keys.ec, algorithm="ES384", headers={"kid": "ec-1"})
+        headers = {"Authorization": f"Bearer {token}"}
+    elif case == "audience_list_without_us":
+        import jwt
+
+        elsewhere = {
+            "iss": keys.issuer,
+            "aud": [BASE + "/cds-services/order-sign", "https://other.example"],
+            "exp": NOW.timestamp() + 300,
+            "iat": NOW.timestamp(),
+            "jti": "j-aud",
+        }
+        token = jwt.encode(elsewhere, keys.ec, algorithm="ES384", headers={"kid": "ec-1"})
+        headers = {"Authorization": f"Bearer {token}"}
     else:
         headers = {"Authorization": "Basic abc"}
     r = client.post(path, json=body, headers=headers)
@@ -598,3 +626,78 @@ def test_control_characters_in_a_hook_call_name_the_field(kb: Knowledge) -> None
     r = client.post("/cds-services/patient-view", json=bad)
     assert r.status_code == 400
     assert [e["field"] for e in r.json()["errors"]] == ["prefetch.patient.gender"]
+
+
+def test_a_replayed_token_is_refused_at_another_worker_whatever_its_body(
+    kb: Knowledge, keys: EhrKeys
+) -> None:
+    """A hook call claims its jti in the same statement that looks up its hookInstance,
+    after the body is checked; a malformed body still claims it, so a replay is always
+    401 (two apps on one store stand for two workers: no shared memory between them)."""
+    store = InMemoryFeedbackStore()
+    one, _ = make_app(kb, keys=keys, store=store)
+    two, _ = make_app(kb, keys=keys, store=store)
+    path = "/cds-services/patient-view"
+    good = hook_request("patient-view", "p1", minimal_prefetch())
+    headers = auth(keys, path, jti="used-once")
+    assert one.post(path, json=good, headers=headers).status_code == 200
+    for body in (good, {**good, "context": {}}, {"not": "a hook call"}):
+        r = two.post(path, json=body, headers=headers)
+        assert r.status_code == 401 and "replay" in r.json()["detail"], r.text
+    malformed = auth(keys, path, jti="malformed-first")
+    assert one.post(path, json={**good, "context": {}}, headers=malformed).status_code == 400
+    r = two.post(path, json=good, headers=malformed)
+    assert r.status_code == 401 and "replay" in r.json()["detail"]
+    bad_json = auth(keys, path, jti="not-json-first")
+    headers = {**bad_json, "content-type": "application/json"}
+    assert one.post(path, content=b"{", headers=headers).status_code == 400
+    assert two.post(path, json=good, headers=bad_json).status_code == 401
+
+
+def test_an_audience_list_naming_this_endpoint_is_accepted(kb: Knowledge, keys: EhrKeys) -> None:
+    """RFC 7519: ``aud`` may be a list; one entry must be this endpoint's URL."""
+    import jwt
+
+    client, _ = make_app(kb, keys=keys)
+    path = "/cds-services/patient-view"
+    claims = {
+        "iss": keys.issuer,
+        "aud": ["https://other.example", BASE + path],
+        "exp": NOW.timestamp() + 300,
+        "iat": NOW.timestamp(),
+        "jti": "aud-list",
+    }
+    token = jwt.encode(claims, keys.rsa, algorithm="RS384", headers={"kid": "rsa-1"})
+    body = hook_request("patient-view", "p1", minimal_prefetch())
+    r = client.post(path, json=body, headers={"Authorization": f"Bearer {token}"})
+    assert r.status_code == 200, r.text
+
+
+def test_nothing_is_fetched_for_a_replay_or_a_repeat(kb: Knowledge, keys: EhrKeys) -> None:
+    """The jti claim and hookInstance lookup run while the call is evaluated, but before
+    anything is fetched from the FHIR server: a token replayed at another worker fetches
+    nothing (401), and the same hookInstance again answers its stored cards unfetched."""
+    seen: list[str] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request.url.path)
+        return httpx.Response(200, json=bundle(kind="searchset"))
+
+    store = InMemoryFeedbackStore()
+    allow = {"cds_fhir_server_allowlist": "https://ehr.example.org/fhir/"}
+    one, _ = make_app(kb, keys=keys, handler=handler, store=store, **allow)
+    two, _ = make_app(kb, keys=keys, handler=handler, store=store, **allow)
+    path = "/cds-services/patient-view"
+    body = hook_request(
+        "patient-view", "p1", {"patient": patient()}, fhir_server="https://ehr.example.org/fhir/"
+    )
+    headers = auth(keys, path, jti="fetches")
+    first = one.post(path, json=body, headers=headers)
+    assert first.status_code == 200, first.text
+    fetched = len(seen)
+    assert fetched > 0  # conditions, medications ... were not prefetched
+    replay = two.post(path, json=body, headers=headers)
+    assert replay.status_code == 401 and "replay" in replay.json()["detail"]
+    again = one.post(path, json=body, headers=auth(keys, path))
+    assert again.status_code == 200 and again.content == first.content
+    assert len(seen) == fetched

@@ -8,6 +8,7 @@ These tests check what makes start-up fast, the modules imported, which can fail
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from importlib.metadata import version
@@ -41,7 +42,7 @@ HEAVY = (
 runner = CliRunner()
 
 
-def modules_after(*argv: str) -> tuple[int, set[str]]:
+def modules_after(*argv: str, env: dict[str, str] | None = None) -> tuple[int, set[str]]:
     """Run the console-script entry point in a fresh interpreter; (exit code, sys.modules)."""
     code = (
         "import atexit, json, sys\n"
@@ -53,7 +54,12 @@ def modules_after(*argv: str) -> tuple[int, set[str]]:
         "main()\n"
     )
     proc = subprocess.run(
-        [sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=120
+        [sys.executable, "-c", code],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=None if env is None else {**os.environ, **env},
     )
     marker = proc.stderr.rindex("MODULES=")
     return proc.returncode, set(json.loads(proc.stderr[marker + len("MODULES=") :]))
@@ -69,6 +75,17 @@ def test_assess_imports_no_web_api_or_database_module() -> None:
     assert heavy_in(modules) == [], "assess must not import these (import them lazily)"
     other = {e.module for e in LAZY_MODULES} - {"triggerpath.entrypoints.cli.assess"}
     assert sorted(other & modules) == [], "assess imported another subcommand module"
+
+
+def test_assess_with_a_warm_knowledge_cache_parses_no_yaml(tmp_path: Path) -> None:
+    env = {"TRIGGERPATH_KNOWLEDGE_CACHE": str(tmp_path)}
+    cold, cold_modules = modules_after("assess", EXAMPLE, env=env)
+    assert cold == 0 and "yaml" in cold_modules, "the first run validates the YAML"
+    warm, modules = modules_after("assess", EXAMPLE, env=env)
+    assert warm == 0
+    assert "yaml" not in modules, "with a cache entry, assess must not read the knowledge YAML"
+    off, off_modules = modules_after("assess", EXAMPLE, env={"TRIGGERPATH_KNOWLEDGE_CACHE": "off"})
+    assert off == 0 and "yaml" in off_modules
 
 
 def test_version_imports_no_subcommand_module() -> None:

@@ -169,3 +169,10 @@ def test_broken_knowledge_lists_every_problem_with_its_path(
         assert len(exc2.value.problems) >= 2
     finally:
         load_knowledge.cache_clear()
+
+
+def test_a_lookup_by_an_unknown_id_names_it(kb: Knowledge) -> None:
+    assert kb.instruments.instrument("odi").id == "odi"
+    with pytest.raises(KeyError, match="'no_such_instrument'"):
+        kb.instruments.instrument("no_such_instrument")
+    assert kb.injectates.steroid("no_such_steroid") is None

@@ -26,6 +26,8 @@ from triggerpath.services.model import (
     AuditQuery,
     Kind,
     NewRecord,
+    PatientIndex,
+    PatientSearch,
     Record,
     User,
     Version,
@@ -76,6 +78,7 @@ class MemoryRecords:
         *,
         mrn: str | None = None,
         occurred_at: datetime | None = None,
+        identity: PatientIndex | None = None,
     ) -> bool:
         versions = self.rows[record_id][1]
         if versions[-1].version != expected:
@@ -112,6 +115,7 @@ class MemoryRecords:
         parent_id: UUID | None = None,
         mrn: str | None = None,
         include_retracted: bool = False,
+        search: PatientSearch | None = None,
     ) -> tuple[list[Record], int]:
         found = [r for i in self.rows if (r := self.get(i)) and r.kind == kind]
         return found[window.offset : window.offset + window.limit], len(found)

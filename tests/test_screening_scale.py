@@ -145,6 +145,61 @@ def test_partitions_do_not_change_the_answer(export: Path) -> None:
     assert one.stdout == many.stdout
 
 
+def _line(resource: dict[str, Any]) -> str:
+    return json.dumps(resource, separators=(",", ":")) + "\n"
+
+
+def test_references_with_control_characters_harm_no_other_patient(
+    export: Path, tmp_path: Path
+) -> None:
+    """The partition files are ``<patient id>\\t<resource>`` lines, and a reference is free
+    text: a tab or newline in it must not break a line, nor put a resource with another
+    patient. Such ids are written JSON-encoded, so each reaches the screen exactly as it is."""
+    base = screen(str(export), "--partitions", "3")
+    dirty = tmp_path / "dirty"
+    shutil.copytree(export, dirty)
+    patients = [json.loads(x) for x in (export / "Patient.000.ndjson").read_text().splitlines()]
+    first = patients[0]["id"]
+    own: list[dict[str, Any]] = []  # the first patient's resources, Patient first
+    for path in sorted(export.glob("*.ndjson")):
+        for x in path.read_text().splitlines():
+            r = json.loads(x)
+            ref = (r.get("subject") or r.get("patient") or {}).get("reference")
+            if r.get("id") == first or ref == f"Patient/{first}":
+                own.append(r)
+    condition = next(r for r in own if r["resourceType"] == "Condition")
+    stray = [  # about no patient in the export; the last one has a code no value set holds
+        {**condition, "id": f"stray-{n}", "subject": {"reference": f"Patient/{ref}"}}
+        for n, ref in enumerate([f"{first}\t", f"{first}\n", "ghost\x00x", f"{first}\r"])
+    ]
+    stray[-1]["code"] = {
+        "coding": [{"system": "http://hl7.org/fhir/sid/icd-10-cm", "code": "Z99.99"}]
+    }
+    twins = ["twin\tof first", '"quoted']  # non-conformant ids, copies of the first patient
+    added = list(stray)
+    for twin in twins:
+        for r in own:
+            if r["resourceType"] == "Patient":
+                added.append({**r, "id": twin})
+            else:
+                key = "subject" if "subject" in r else "patient"
+                added.append({**r, key: {"reference": f"Patient/{twin}"}})
+    with (dirty / "Condition.000.ndjson").open("a") as fh:  # one file holds every type
+        fh.writelines(_line(r) for r in added)
+    reports = [screen(str(dirty), "--partitions", p) for p in ("1", "7")]
+    assert reports[0] == reports[1]
+    report = reports[0]
+    rows = {p["patient_id"]: p for p in report["patients"]}
+    assert [p for p in report["patients"] if p["patient_id"] not in twins] == base["patients"]
+    for twin in twins:
+        assert rows[twin] == {**rows[first], "patient_id": twin}
+    inp, was = report["input"], base["input"]
+    assert inp["resources"] == was["resources"] + len(added)
+    assert inp["unknown_patient"] == {"Condition": was["unknown_patient"]["Condition"] + 4}
+    assert inp["no_patient"] == was["no_patient"]
+    assert report["summary"]["patients"] == base["summary"]["patients"] + 2
+
+
 def test_measurement_period_and_as_of_are_honoured(export: Path) -> None:
     # from 50 days before the as-of date: only the TPIs 30 ("series") and 10 ("recent") days ago
     start = AS_OF.fromordinal(AS_OF.toordinal() - 50).isoformat()
@@ -196,6 +251,7 @@ def test_measure_report_and_measures_are_valid_fhir(export: Path, tmp_path: Path
         (["--period-start", "2026-11-01", "--period-end", "2026-10-01"], "--period-start"),
         (["--workers", "-1"], "--workers"),
         (["--partitions", "0"], "--partitions"),
+        (["--partitions", "1025"], "--partitions"),  # beyond the write-buffer budget's P
         (["--measure-report", "/nonexistent/dir/r.json"], "--measure-report"),
         (["--format", "xml"], "--format"),
     ],

@@ -101,12 +101,31 @@ class Conflict(TriggerPathError):
     """The action conflicts with the current state (for example a stale version)."""
 
 
-class PreconditionFailed(Conflict):
+class StaleVersion(Conflict):
+    """The caller read a version that is no longer the current one; nothing was written."""
+
+    def __init__(self, message: str, current: int) -> None:
+        self.current_version = current
+        super().__init__(message)
+
+
+class VersionConflict(StaleVersion):
+    """A change sent with the version it was made on, which is no longer current (HTTP 409)."""
+
+    def __init__(self, what: str, expected: int, current: int) -> None:
+        super().__init__(
+            f"{what} is at version {current}, not {expected}: someone changed it since you read "
+            "it; reload, reapply your change and send it with the current version",
+            current,
+        )
+
+
+class PreconditionFailed(StaleVersion):
     """``If-Match`` named a version that is not the record's current one (HTTP 412)."""
 
     def __init__(self, what: str, expected: str, current: int) -> None:
-        self.current_version = current
         super().__init__(
             f"If-Match {expected} does not match {what} version {current}: someone changed it "
-            "since you read it; reload and reapply your change"
+            "since you read it; reload and reapply your change",
+            current,
         )

@@ -39,7 +39,7 @@ from triggerpath.services.model import ROLES, AuditEvent, AuditQuery, Window
 from ..conftest import AS_OF, example
 
 DEFAULT_PG = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
-#: Every MRN the service tests sent; none may reach a log (issue 14 §5).
+#: Every MRN and family name the service tests sent; none may reach a log (issue 14 §5).
 USED_MRNS: set[str] = set()
 LOG_FILE = Path(__file__).resolve().parents[2] / "test-artifacts" / "logs" / "service-run.log"
 #: Client-side loggers (the test's HTTP client logs the URLs it requests, query included).
@@ -166,9 +166,19 @@ class Service:
         return body
 
     def patient(self, **data: Any) -> dict[str, Any]:
-        body = {"mrn": f"MRN-{uuid.uuid4().hex[:12]}", "birth_year": 1974, "sex": "male"}
-        USED_MRNS.add(str(data.get("mrn", body["mrn"])))
-        return self.ok(self.post("/api/v1/patients", json={**body, **data}))
+        """A patient with two identifiers (synthetic names, date of birth) and an MRN."""
+        body = {
+            "mrn": f"MRN-{uuid.uuid4().hex[:12]}",
+            "family_name": synthetic_name(),
+            "given_name": "Testa Maria",
+            "birth_date": "1974-05-17",
+            "sex": "male",
+        }
+        if "birth_year" in data:  # a test about the year: the same year's date of birth
+            body["birth_date"] = f"{data['birth_year']}-05-17"
+        sent = {**body, **data}
+        USED_MRNS.update(str(sent[k]) for k in ("mrn", "family_name") if sent.get(k))
+        return self.ok(self.post("/api/v1/patients", json=sent))
 
     def episode(self, patient_id: str, **data: Any) -> dict[str, Any]:
         body = {"regions": ["low_back"], "onset": "2026-07-01"}
@@ -213,6 +223,12 @@ class Service:
             "content_base64": "UmVwb3J0IGJvZHk=",
         }
         return self.ok(self.post(f"/api/v1/patients/{patient_id}/documents", json=body))
+
+
+def synthetic_name() -> str:
+    """A random family name of letters only (identity rule), unique enough to grep logs for."""
+    letters = "abcdefghijklmnopqrstuvwxyz"
+    return "Zz" + "".join(secrets.choice(letters) for _ in range(10))
 
 
 def plan_body(name: str = "ql_low_back_ok") -> dict[str, Any]:

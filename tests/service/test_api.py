@@ -20,7 +20,7 @@ from triggerpath.entrypoints.api import create_app
 from triggerpath.knowledge import Knowledge
 from triggerpath.services.auth import CSRF_HEADER, SESSION_COOKIE
 
-from ..conftest import AS_OF, example
+from ..conftest import AS_OF, IDENTITY, example
 from .conftest import PASSWORD, Service, make_settings
 
 PROBLEM = "application/problem+json"
@@ -133,7 +133,15 @@ def test_request_size_limit_is_413(service: Service) -> None:
 # --------------------------------------------------------------------------- clinical flow
 def test_clinical_flow_from_patient_to_documents(service: Service, kb: Knowledge) -> None:
     patient = service.patient(birth_year=1971)
-    assert set(patient["data"]) == {"mrn", "birth_year", "sex"}  # nothing more is kept
+    # two identifiers and the MRN; nothing more is kept (no address, no contact details)
+    assert set(patient["data"]) == {
+        "mrn",
+        "family_name",
+        "given_name",
+        "birth_date",
+        "birth_year",
+        "sex",
+    }
     onset = date.today() - timedelta(weeks=20)
     episode = service.episode(patient["id"], onset=onset.isoformat())
     # phase from the onset by the knowledge base's bounds: > 12 weeks is chronic
@@ -281,7 +289,7 @@ def test_two_clinicians_edit_the_same_record_the_second_gets_409(service: Servic
         json={
             "version": 1,
             "reason": "year corrected",
-            "data": {**patient["data"], "birth_year": 1951},
+            "data": {**patient["data"], "birth_date": "1951-05-17", "birth_year": 1951},
         },
     )
     body = problem(second, 409)
@@ -293,13 +301,18 @@ def test_two_clinicians_edit_the_same_record_the_second_gets_409(service: Servic
         json={
             "version": current["version"],
             "reason": "birth year from the referral letter",
-            "data": {**current["data"], "birth_year": 1951},
+            "data": {**current["data"], "birth_date": "1951-05-17", "birth_year": 1951},
         },
     )
     assert again.status_code == 200
     hist = service.get(f"{url}/history", role="viewer").json()
     assert [v["version"] for v in hist["versions"]] == [1, 2, 3]
-    assert hist["versions"][2]["data"] == {**patient["data"], "sex": "female", "birth_year": 1951}
+    assert hist["versions"][2]["data"] == {
+        **patient["data"],
+        "sex": "female",
+        "birth_date": "1951-05-17",
+        "birth_year": 1951,
+    }
     assert [v["reason"] for v in hist["versions"]][1:] == [
         "year corrected",
         "birth year from the referral letter",
@@ -353,7 +366,7 @@ def test_browser_session_cookie_flags_and_csrf(service: Service) -> None:
     csrf = r.json()["csrf_token"]
     jar = {"Cookie": f"{SESSION_COOKIE}={token}"}
     assert service.client.get("/api/v1/auth/me", headers=jar).json()["username"] == name
-    body = {"mrn": f"C-{uuid.uuid4().hex[:8]}", "sex": "female"}
+    body = {**IDENTITY, "mrn": f"C-{uuid.uuid4().hex[:8]}", "sex": "female"}
     problem(service.client.post("/api/v1/patients", json=body, headers=jar), 403)
     made = service.client.post("/api/v1/patients", json=body, headers={**jar, CSRF_HEADER: csrf})
     assert made.status_code == 201
@@ -426,7 +439,9 @@ def test_application_logs_hold_no_patient_data(
         patient = service.patient(mrn=mrn)
         service.get("/api/v1/patients", params={"mrn": mrn})
         service.get(f"/api/v1/patients/{patient['id']}")
-        service.post("/api/v1/patients", json={"mrn": mrn, "sex": "male"})  # 409 names no MRN
+        service.post(
+            "/api/v1/patients", json={**IDENTITY, "mrn": mrn, "sex": "male"}
+        )  # 409 names no MRN
     # everything the service side logged (httpx is the test's own client)
     text = "\n".join(r.getMessage() for r in caplog.records if not r.name.startswith("httpx"))
     assert "/api/v1/patients/{record_id}" in text  # the access log names route templates

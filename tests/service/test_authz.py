@@ -28,7 +28,7 @@ import pytest
 
 from triggerpath.services.model import ROLES
 
-from ..conftest import AS_OF, example
+from ..conftest import AS_OF, IDENTITY, example
 from .conftest import PASSWORD, Service, plan_body
 
 #: Routes that carry patient data (written out here, independently of the middleware).
@@ -106,7 +106,7 @@ ENDPOINTS: list[Endpoint] = [
         CLIN,
         "patient.create",
         201,
-        lambda ids: {"mrn": f"AZ-{uuid.uuid4().hex[:10]}", "sex": "female"},
+        lambda ids: {**IDENTITY, "mrn": f"AZ-{uuid.uuid4().hex[:10]}", "sex": "female"},
     ),
     Endpoint("GET", "/api/v1/patients", READ, "patient.list", patient=False),
     Endpoint("GET", "/api/v1/patients/{patient}", READ, "patient.read"),
@@ -115,7 +115,7 @@ ENDPOINTS: list[Endpoint] = [
         "/api/v1/patients/{patient}",
         CLIN,
         "patient.correct",
-        body=_correct(lambda ids: {"mrn": ids["mrn"], "sex": "other"}),
+        body=_correct(lambda ids: {**IDENTITY, "mrn": ids["mrn"], "sex": "other"}),
         mutates=True,
     ),
     Endpoint(
@@ -156,6 +156,7 @@ ENDPOINTS: list[Endpoint] = [
     ),
     Endpoint("GET", "/api/v1/episodes/{episode}/history", READ, "episode.history"),
     Endpoint("GET", "/api/v1/episodes/{episode}/course", READ, "episode.course"),
+    Endpoint("GET", "/api/v1/episodes/{episode}/fhir-bundle", READ, "episode.export"),
     # assessments
     Endpoint(
         "POST",
@@ -584,7 +585,11 @@ def test_not_found_and_conflict_are_audited_with_their_outcome(service: Service)
     r = service.get(f"/api/v1/assessments/{missing}", role="viewer")
     assert r.status_code == 404
     p = service.patient()
-    stale = {"version": 7, "reason": "stale", "data": {"mrn": p["data"]["mrn"], "sex": "male"}}
+    stale = {
+        "version": 7,
+        "reason": "stale",
+        "data": {**IDENTITY, "mrn": p["data"]["mrn"], "sex": "male"},
+    }
     mark2 = service.watermark()
     assert service.put(f"/api/v1/patients/{p['id']}", json=stale).status_code == 409
     bad = service.post(f"/api/v1/patients/{p['id']}/episodes", json={"regions": ["knee"]})

@@ -173,3 +173,48 @@ def test_cds_bodies_up_to_16_mib_other_routes_keep_1_mib(backend: Backend, tmp_p
     assert big.status_code == 200, big.text
     assert next(c["source"]["topic"]["code"] for c in big.json()["cards"]) == "tpi-status"
     assert other.status_code == 413
+
+
+def test_admit_claims_the_jti_and_finds_the_answer_in_one_statement(backend: Backend) -> None:
+    """The hook call's one request-path statement: first use of a jti True, a replay
+    False; the answer stored for the (client, service, hookInstance) comes back with it.
+    On PostgreSQL a connection the server dropped is replaced once, transparently."""
+    from datetime import timedelta
+
+    from triggerpath.services.feedback import Admission, HookCall
+
+    store = SqlFeedbackStore(backend.engine)
+    now = datetime.now(UTC).replace(microsecond=0)
+    later = now + timedelta(minutes=10)
+    client, instance = f"https://ehr-{uuid.uuid4()}.example", str(uuid.uuid4())
+    assert store.admit(Admission(client, "j1", later, now, "order-select", instance)) == (
+        True,
+        None,
+    )
+    call = HookCall(client, "order-select", instance, "d" * 64, b'{"cards":[]}', now)
+    store.record_calls([call])
+    assert store.admit(Admission(client, "j2", later, now, "order-select", instance)) == (
+        True,
+        call,
+    )
+    assert store.admit(Admission(client, "j2", later, now, "order-select", instance)) == (
+        False,
+        call,
+    )
+    assert store.admit(Admission(client, "j3", later, now, "patient-view", instance)) == (
+        True,
+        None,
+    )
+    assert not store.claim(client, "j3", later, now)  # the same replay store as claim()
+    if backend.name == "postgresql":
+        with backend.engine.connect() as admin:  # the server drops the kept connection
+            dropped = admin.exec_driver_sql(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                "WHERE datname = current_database() AND pid <> pg_backend_pid() "
+                "AND query LIKE '%%cds_jti%%'"
+            ).all()
+        assert dropped
+        assert store.admit(Admission(client, "j4", later, now, "order-select", instance)) == (
+            True,
+            call,
+        )

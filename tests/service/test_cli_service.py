@@ -19,7 +19,7 @@ from triggerpath.config import load_settings
 from triggerpath.entrypoints.api import create_app
 from triggerpath.entrypoints.cli import app
 
-from ..conftest import AS_OF, example
+from ..conftest import AS_OF, IDENTITY, example
 
 runner = CliRunner()
 
@@ -92,9 +92,9 @@ def test_audit_lists_and_filters(data_dir: Path) -> None:
     token = _api_key(data_dir)
     client = TestClient(create_app(load_settings()))
     h = {"Authorization": f"Bearer {token}"}
-    pid = client.post("/api/v1/patients", headers=h, json={"mrn": "A-1", "sex": "male"}).json()[
-        "id"
-    ]
+    pid = client.post(
+        "/api/v1/patients", headers=h, json={**IDENTITY, "mrn": "A-1", "sex": "male"}
+    ).json()["id"]
     client.get(f"/api/v1/patients/{pid}", headers=h)
     r = cli("audit", "--patient", pid, "--format", "json")
     assert r.exit_code == 0, r.output
@@ -111,7 +111,9 @@ def test_backup_restore_gives_identical_data(data_dir: Path, tmp_path: Path) -> 
     settings = load_settings()
     client = TestClient(create_app(settings))
     h = {"Authorization": f"Bearer {token}"}
-    p = client.post("/api/v1/patients", headers=h, json={"mrn": "B-1", "sex": "female"}).json()
+    p = client.post(
+        "/api/v1/patients", headers=h, json={**IDENTITY, "mrn": "B-1", "sex": "female"}
+    ).json()
     e = client.post(
         f"/api/v1/patients/{p['id']}/episodes", headers=h, json={"regions": ["neck"]}
     ).json()
@@ -134,10 +136,10 @@ def test_backup_restore_gives_identical_data(data_dir: Path, tmp_path: Path) -> 
         json={
             "version": 1,
             "reason": "sex recorded wrongly",
-            "data": {"mrn": "B-1", "sex": "male"},
+            "data": {**IDENTITY, "mrn": "B-1", "sex": "male"},
         },
     )
-    client.post("/api/v1/patients", headers=h, json={"mrn": "B-2", "sex": "male"})
+    client.post("/api/v1/patients", headers=h, json={**IDENTITY, "mrn": "B-2", "sex": "male"})
     assert snapshot(settings.db_url) != before
 
     assert cli("db", "restore", str(backup), stdin="n\n").exit_code == 1  # asks first

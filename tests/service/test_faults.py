@@ -44,6 +44,7 @@ from triggerpath.entrypoints.api.cds_hooks import cds_router
 from triggerpath.knowledge import load_knowledge
 
 from ..cds_helpers import bundle, hook_request, tpi_service_request
+from ..conftest import IDENTITY
 from .conftest import Backend, Service, make_service
 
 RESULTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "results"
@@ -150,7 +151,7 @@ def _writer(svc: Service, stop: threading.Event, out: list[Attempt], deadline: f
     while not stop.is_set() and time.monotonic() < deadline:
         mrn = f"FLT-{uuid.uuid4().hex[:12]}"
         t0 = time.monotonic()
-        r = svc.post("/api/v1/patients", json={"mrn": mrn, "sex": "female"})
+        r = svc.post("/api/v1/patients", json={**IDENTITY, "mrn": mrn, "sex": "female"})
         out.append(
             Attempt(mrn, r.status_code, time.monotonic() - t0, r.headers.get("retry-after"), t0)
         )

@@ -10,7 +10,7 @@ import sys
 import textwrap
 import threading
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 
 import pytest
 import sqlalchemy as sa
@@ -35,6 +35,7 @@ from triggerpath.services.model import (
 from triggerpath.services.payloads import PatientData
 from triggerpath.services.records import VersionConflict
 
+from ..conftest import IDENTITY
 from .conftest import Backend, Service
 
 
@@ -47,7 +48,9 @@ def _clinician(service: Service) -> Actor:
 
 
 def _new_patient(service: Service) -> tuple[uuid.UUID, PatientData]:
-    data = PatientData(mrn=f"S-{uuid.uuid4().hex[:10]}", birth_year=1960, sex="female")
+    data = PatientData(
+        **{**IDENTITY, "birth_date": "1960-05-17"}, mrn=f"S-{uuid.uuid4().hex[:10]}", sex="female"
+    )
     with service.backend.uow() as uow:
         rec = clinical.create_patient(uow, AuditNote(), _clinician(service), data, _now())
         uow.commit()
@@ -105,7 +108,7 @@ def test_correction_appends_a_version_with_who_when_why(service: Service) -> Non
     pid, data = _new_patient(service)
     nurse = Actor(service.usernames["clinician"], "clinician")
     with service.backend.uow() as uow:
-        fixed = data.model_copy(update={"birth_year": 1961})
+        fixed = data.model_copy(update={"birth_date": date(1961, 5, 17)})
         rec = clinical.correct_patient(
             uow,
             AuditNote(),
@@ -139,7 +142,7 @@ def test_stale_version_is_a_conflict_and_changes_nothing(service: Service) -> No
                     pid,
                     expected=expected,
                     reason="update",
-                    data=data.model_copy(update={"birth_year": year}),
+                    data=data.model_copy(update={"birth_date": date(year, 5, 17)}),
                     now=_now(),
                 )
                 uow.commit()
@@ -216,7 +219,7 @@ def test_parallel_writers_from_the_same_version_exactly_one_wins(service: Servic
                     pid,
                     expected=1,
                     reason=f"writer {i}",
-                    data=data.model_copy(update={"birth_year": 1900 + i}),
+                    data=data.model_copy(update={"birth_date": date(1950 + i, 5, 17)}),
                     now=_now(),
                 )
                 uow.commit()
@@ -237,7 +240,7 @@ def test_parallel_writers_from_the_same_version_exactly_one_wins(service: Servic
         _, versions = records.history(uow, AuditNote(), "patient", pid)
     assert len(versions) == 2
     winner = int(winners[0].split()[1])
-    assert versions[1].data["birth_year"] == 1900 + winner
+    assert versions[1].data["birth_year"] == 1950 + winner
     assert versions[1].reason == f"writer {winner}"
 
 
@@ -314,7 +317,7 @@ def test_interleaved_writers_on_postgres_the_version_guard_stops_the_second(
             racer = uow.users.page(Window(limit=1000))[0][-1].username
             uow.commit()
         actor = Actor(racer, "clinician")
-        data = PatientData(mrn=f"R-{uuid.uuid4().hex[:8]}", sex="male")
+        data = PatientData(**IDENTITY, mrn=f"R-{uuid.uuid4().hex[:8]}", sex="male")
         with UnitOfWork(engine) as uow:
             pid = clinical.create_patient(uow, AuditNote(), actor, data, _now()).id
             uow.commit()
@@ -361,7 +364,9 @@ CHILD = textwrap.dedent(
     actor = Actor(user, "clinician")
     now = datetime.now(UTC)
     with UnitOfWork(engine) as uow:
-        data = PatientData(mrn=mrn, sex="female")
+        data = PatientData(
+            family_name="Crash", given_name="Test", birth_date="1970-01-02", mrn=mrn, sex="female"
+        )
         p = clinical.create_patient(uow, AuditNote(), actor, data, now)
         create(uow, AuditNote(), actor, "episode", {"regions": ["neck"]}, now=now, parent_id=p.id)
         uow.audit.add(AuditEvent(now, "crash-test", user, "clinician", "patient.create", "success"))
@@ -400,7 +405,7 @@ def test_writer_killed_mid_transaction_leaves_no_partial_record(service: Service
         assert events == []
     # the database is healthy and the MRN is free: the same patient can be registered now
     with service.backend.uow() as uow:
-        data = PatientData(mrn=mrn, sex="female")
+        data = PatientData(**IDENTITY, mrn=mrn, sex="female")
         clinical.create_patient(uow, AuditNote(), _clinician(service), data, _now())
         uow.commit()
 

@@ -200,6 +200,7 @@ def check_page(
     width = size["width"]
     where = f"{name} at {width}px"
     failures: list[str] = []
+    page.evaluate("() => window.scrollTo(0, 0)")  # the same starting point for every check
     if not page.evaluate("() => typeof window.axe === 'object'"):
         page.evaluate(_axe_source())  # through the debugger protocol: the CSP does not apply
     violations: Any = page.evaluate(AXE_RUN_JS, AXE_TAGS)

@@ -32,7 +32,7 @@ from ..conftest import AS_OF, ROOT
 PLANS = ROOT / "examples" / "plans"
 COURSES = ROOT / "examples" / "courses"
 SHOTS = ROOT / "test-artifacts" / "screenshots"
-PATIENT = docs.PatientLine("DOC-1", "female", 46, 68)
+PATIENT = docs.PatientLine("DOC-1", "female", 46, 68, name="DOCUMENTA, Paula Jo", born="1980-03-02")
 STATEMENT_ID = re.compile(r"S\d{3}\.\d{2}")
 
 
@@ -328,3 +328,109 @@ def test_reevaluation_summary_of_a_failing_course(kb: Knowledge, tmp_path: Path)
 def test_documents_are_dated_and_identify_the_patient_only_by_mrn(kb: Knowledge) -> None:
     doc = docs.consent_form(plan_of("ql_low_back_ok", kb), kb, PATIENT, on=date(2026, 11, 21))
     assert "MRN DOC-1" in doc.html and "2026-11-21" in doc.html
+
+
+# --------------------------------------------------------------------------- identity, paper
+def _every_document(kb: Knowledge, patient: docs.PatientLine) -> list[docs.Document]:
+    """One of each document TriggerPath writes, for ``patient``."""
+    plan = plan_of("ql_low_back_ok", kb)
+    data = json.loads((COURSES / "failing_low_back.json").read_text())
+    report = evaluate_course(parse_episode(data, kb, as_of=AS_OF), kb, as_of=AS_OF)
+    sciatica = assess(parse_assessment_file("sciatica_below_knee", kb), kb, as_of=AS_OF)
+    urgent = assess(parse_assessment_file("cauda_equina_signs", kb), kb, as_of=AS_OF)
+    summary = docs.EpisodeSummary(
+        regions=["low_back"],
+        onset=date(2026, 6, 1),
+        opened=AS_OF,
+        closed_on=AS_OF,
+        status="closed",
+    )
+    return [
+        docs.consent_form(plan, kb, patient, on=AS_OF),
+        docs.aftercare_sheet(plan, kb, patient, on=AS_OF),
+        docs.exercise_program([("quadratus_lumborum", "right")], kb, patient, on=AS_OF),
+        docs.procedure_note(_note_record(), kb, patient),
+        docs.reevaluation_summary(report, kb, patient, on=AS_OF),
+        *docs.referral_letters(sciatica, kb, patient, on=AS_OF, author="dr.test"),
+        *docs.referral_letters(urgent, kb, patient, on=AS_OF, author="dr.test"),
+        docs.episode_summary(summary, report, kb, patient, on=AS_OF),
+    ]
+
+
+def parse_assessment_file(name: str, kb: Knowledge) -> Any:
+    from triggerpath.domain.validation import parse_assessment
+
+    return parse_assessment(
+        json.loads((ROOT / "examples" / "assessments" / f"{name}.json").read_text()), kb
+    )
+
+
+@pytest.mark.parametrize(("paper", "size"), [("letter", "612 x 792"), ("a4", "595.276 x 841.89")])
+def test_every_document_names_the_patient_on_every_page_on_the_policy_paper(
+    kb: Knowledge, tmp_path: Path, paper: str, size: str
+) -> None:
+    """Two identifiers and the MRN on every page of every document (NPSG.01.01.01): the banner
+    on the first page and the running header and footer on each; the paper of the clinic policy
+    (Letter 612 x 792 pt, A4 595 x 842 pt)."""
+    patient = docs.PatientLine(
+        "ID-77",
+        "female",
+        46,
+        68,
+        name="O'DONNELL, Áine Marie",
+        born="1980-03-02",
+        paper=paper,  # type: ignore[arg-type]
+    )
+    documents = _every_document(kb, patient)
+    assert {d.kind for d in documents} >= {
+        "consent",
+        "aftercare",
+        "exercises",
+        "procedure_note",
+        "reevaluation",
+        "referral_letter",
+        "episode_summary",
+    }
+    for doc in documents:
+        pdf = tmp_path / f"{doc.filename_stem}.pdf"
+        pdf.write_bytes(docs.render_pdf(doc))
+        info = subprocess.run(["pdfinfo", str(pdf)], check=True, capture_output=True, text=True)
+        pages = int(re.search(r"Pages:\s+(\d+)", info.stdout).group(1))  # type: ignore[union-attr]
+        assert f"Page size:       {size} pts" in info.stdout, (doc.kind, info.stdout)
+        for page in range(1, pages + 1):
+            text = subprocess.run(
+                ["pdftotext", "-f", str(page), "-l", str(page), "-layout", str(pdf), "-"],
+                check=True,
+                capture_output=True,
+                text=True,
+            ).stdout
+            flat = " ".join(text.split())
+            for shown in ("O'DONNELL, Áine Marie", "DOB 1980-03-02", "MRN ID-77"):
+                assert shown in flat, (doc.kind, page, shown)
+
+
+def test_referral_letters_go_to_the_service_of_each_redirect_and_red_flag(kb: Knowledge) -> None:
+    """A letter per redirect, addressed to the service pathway.yaml names for that redirect;
+    an urgent referral per red flag, to its service; with reasons and statement ids."""
+    sciatica = assess(parse_assessment_file("sciatica_below_knee", kb), kb, as_of=AS_OF)
+    assert sciatica.redirects == ["epidural_steroid_injection"]
+    (letter,) = docs.referral_letters(sciatica, kb, PATIENT, on=AS_OF, author="dr.test")
+    service = next(
+        r.service for r in kb.pathway.redirects if r.code == "epidural_steroid_injection"
+    )
+    assert f"<strong>To:</strong> {service}" in letter.html
+    assert "Lumbar radicular pain" in letter.html and "S000.22" in letter.statement_ids
+    urgent = assess(parse_assessment_file("cauda_equina_signs", kb), kb, as_of=AS_OF)
+    assert urgent.verdict == "urgent_referral"
+    (u,) = docs.referral_letters(urgent, kb, PATIENT, on=AS_OF, author="dr.test")
+    flag = next(f for f in kb.pathway.red_flags if f.id == "cauda_equina")
+    assert f"<strong>To:</strong> {flag.service}" in u.html and "EMERGENCY" in u.html
+    assert "S002.12" in u.statement_ids
+    none = assess(parse_assessment_file("ql_chronic_low_back", kb), kb, as_of=AS_OF)
+    assert docs.referral_letters(none, kb, PATIENT, on=AS_OF, author="dr.test") == []
+
+
+def test_a_document_of_a_patient_without_a_recorded_name_says_so_loudly(kb: Knowledge) -> None:
+    legacy = docs.PatientLine("OLD-1", "male", 70)
+    html = docs.consent_form(plan_of("ql_low_back_ok", kb), kb, legacy, on=AS_OF).html
+    assert "NAME NOT RECORDED" in html and "MRN <strong>OLD-1</strong>" in html

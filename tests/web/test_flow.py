@@ -69,17 +69,23 @@ def test_complete_pathway(page: Page, app_server: App) -> None:
     expect(page.locator("table.list")).to_contain_text("DEMO-001")
     shot(page, "02-patients")
 
-    # ---- find: search by part of the MRN
+    # ---- find: search by part of the MRN, by name, by date of birth
     page.fill("#q", "demo-00")
     page.click("form[role=search] button[type=submit]")
     expect(page.locator("table.list tbody tr")).to_have_count(7)
+    page.fill("#q", "calloway")
+    page.click("form[role=search] button[type=submit]")
+    expect(page.locator("table.list tbody tr")).to_have_count(1)
+    expect(page.locator("table.list tbody tr")).to_contain_text("CALLOWAY")
 
     # ---- create a patient and an episode
     page.click("a.button.primary:has-text('New patient')")
     assert_labelled(page)
-    page.fill('[name="mrn"]', mrn)
-    page.fill('[name="birth_year"]', "1968")
+    page.fill('[name="family_name"]', "Flowtest")
+    page.fill('[name="given_name"]', "Wilma Ann")
+    page.fill('[name="birth_date"]', "1968-04-09")
     page.select_option('[name="sex"]', "female")
+    page.fill('[name="mrn"]', mrn)
     page.check('input[name="regions"][value="low_back"]')
     page.fill('[name="onset"]', (app.today - timedelta(weeks=60)).isoformat())
     page.click("button:has-text('Create and assess')")
@@ -342,13 +348,20 @@ def test_keyboard_only_form_and_body_map(page: Page, app_server: App) -> None:
     """Tab through the new-patient form with the keyboard alone, then place a trigger point."""
     login(page, app_server)
     page.goto(app_server.at("/app/patients/new"))
-    page.focus('[name="mrn"]')
-    page.keyboard.type(f"KB-{secrets.token_hex(3)}")
+    page.focus('[name="family_name"]')
+    page.keyboard.type("Keyboard")
     page.keyboard.press("Tab")
-    page.keyboard.type("1975")
-    page.keyboard.press("Tab")  # sex (select): no default, choose with the keyboard
+    page.keyboard.type("Kay")
+    page.keyboard.press("Tab")  # date of birth (Chromium en-US: month, day, year)
+    page.keyboard.type("03041975")
+    assert page.input_value('[name="birth_date"]') == "1975-03-04"
+    page.keyboard.press("Tab")  # the date field's calendar button
+    page.keyboard.press("Tab")  # sex (select, no default): choose female
+    assert page.evaluate("() => document.activeElement.name") == "sex"
     page.keyboard.type("f")
     assert page.input_value('[name="sex"]') == "female"
+    page.keyboard.press("Tab")
+    page.keyboard.type(f"KB-{secrets.token_hex(3)}")
     page.keyboard.press("Tab")  # first region: neck
     page.keyboard.press("Tab")  # upper back
     page.keyboard.press("Tab")  # mid back

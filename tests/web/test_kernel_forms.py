@@ -74,7 +74,13 @@ def _new_episode(page: Page, app: App, regions: list[str]) -> str:
         page,
         app,
         "/app/patients/new",
-        [("mrn", mrn), ("birth_year", "1970"), ("sex", "female")]
+        [
+            ("mrn", mrn),
+            ("family_name", "Kernelform"),
+            ("given_name", "Kim"),
+            ("birth_date", "1970-02-03"),
+            ("sex", "female"),
+        ]
         + [("regions", r) for r in regions],
     )
     assert res.ok, res.text()[:500]

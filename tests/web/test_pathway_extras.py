@@ -39,7 +39,7 @@ def _described_error(page: Page, name: str) -> str:
     field = page.locator(f'[name="{name}"]')
     expect(field).to_have_attribute("aria-invalid", "true")
     ids = (field.get_attribute("aria-describedby") or "").split()
-    texts = [page.locator(f'[id="{i}"]').inner_text() for i in ids if i.startswith("err-")]
+    texts = [page.locator(f'[id="{i}"]').inner_text() for i in ids if "err-" in i]
     assert texts, f"{name}: no error linked by aria-describedby"
     return " ".join(texts)
 
@@ -143,6 +143,15 @@ def test_steroid_offered_only_after_failed_local_anesthetic_tpis(
         page.click("a:has-text('Plan the procedure')")
         page.wait_for_url(re.compile(r"/plan$"))
         expect(page.locator('[name="steroid.agent"]')).to_have_count(offered)
+        if not failed_before:  # the live dose check's errors sit next to their field too
+            page.fill('[name="injectate.solutions[0].percent"]', "one")
+            expect(page.locator(".live-error").first).to_be_visible()
+            error = _described_error(page, "injectate.solutions[0].percent")
+            assert "injectate" not in error and "number" in error, error
+            page.fill('[name="injectate.solutions[0].percent"]', "1")
+            expect(page.locator(".live-error")).to_have_count(0)
+            field = page.locator('[name="injectate.solutions[0].percent"]')
+            expect(field).not_to_have_attribute("aria-invalid", "true")
         if offered:
             expect(page.locator("#f-steroid")).to_contain_text("may be added")
         else:

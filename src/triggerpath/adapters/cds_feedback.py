@@ -9,21 +9,41 @@ claimed by one atomic insert that every worker sees.
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from collections.abc import Callable, Sequence
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any, Literal, TypeVar, cast
 
+import orjson
+import psycopg
 import sqlalchemy as sa
+from psycopg.types.json import set_json_dumps
 from sqlalchemy.dialects import postgresql, sqlite
 
 from triggerpath.adapters import orm
-from triggerpath.services.feedback import FeedbackRecord, HookCall, IssuedCard
+from triggerpath.services.feedback import Admission, FeedbackRecord, HookCall, IssuedCard
 
 PURGE_EVERY_SECONDS = 60.0
 KEEP_CALLS = timedelta(days=1)
 T = TypeVar("T")
+
+#: A hook call's one statement (PostgreSQL): claim the jti and read any answer already
+#: given to the same (client, service, hookInstance). Sent as is to psycopg, which
+#: prepares it after a few calls (no SQLAlchemy compilation on the request path).
+ADMIT_SQL = f"""
+WITH claimed AS (
+    INSERT INTO {orm.cds_jti.name} (issuer, jti, expires_at)
+    VALUES (%(issuer)s, %(jti)s, %(expires_at)s)
+    ON CONFLICT DO NOTHING RETURNING 1
+)
+SELECT EXISTS (SELECT 1 FROM claimed), c.request_digest, c.response, c.created_at
+FROM (SELECT 1) AS one
+LEFT JOIN {orm.cds_hook_calls.name} AS c
+    ON c.client = %(issuer)s AND c.service_id = %(service_id)s
+    AND c.hook_instance = %(hook_instance)s
+"""
 
 
 class SqlFeedbackStore:
@@ -75,9 +95,54 @@ class SqlFeedbackStore:
 
     def claim(self, issuer: str, jti: str, expires_at: datetime, now: datetime) -> bool:
         """One atomic insert: True for the first use of (issuer, jti), False for a replay."""
+        return self._on_request_path(lambda conn: self.claim_on(conn, issuer, jti, expires_at))
+
+    def admit(self, a: Admission) -> tuple[bool, HookCall | None]:
+        """Claim the jti and read the answer already given: one round trip (PostgreSQL),
+        one short transaction (SQLite)."""
+        if self._engine.dialect.name != "postgresql":
+            with self._engine.begin() as conn:
+                claimed = self.claim_on(conn, a.issuer, a.jti, a.expires_at)
+                return claimed, self._hook_call_on(conn, a.issuer, a.service_id, a.hook_instance)
+        params = {
+            "issuer": a.issuer[:255],
+            "jti": a.jti[:255],
+            "expires_at": a.expires_at,
+            "service_id": a.service_id,
+            "hook_instance": a.hook_instance,
+        }
+        row = self._pg_row(ADMIT_SQL, params)
+        if row[1] is None:
+            return bool(row[0]), None
+        created = row[3].astimezone(UTC)
+        answer = HookCall(
+            a.issuer[:255], a.service_id, a.hook_instance, row[1], bytes(row[2]), created
+        )
+        return bool(row[0]), answer
+
+    def _pg_row(self, sql: str, params: dict[str, Any]) -> tuple[Any, ...]:
+        """One row of a constant statement on this thread's kept connection, straight
+        through psycopg; a dropped connection is replaced once, an outage is the
+        ``OperationalError`` the app answers 503 for."""
+        for attempt in (1, 2):
+            conn = self._kept_connection()
+            driver = conn.connection.driver_connection
+            assert isinstance(driver, psycopg.Connection)
+            try:
+                row = driver.execute(sql, params).fetchone()
+                assert row is not None
+                return tuple(row)
+            except psycopg.OperationalError as exc:
+                self._local.conn = None
+                conn.invalidate()
+                if attempt == 2 or not driver.closed:
+                    raise sa.exc.OperationalError("cds admit", None, exc) from exc
+        raise AssertionError("unreachable")
+
+    def claim_on(self, conn: sa.Connection, issuer: str, jti: str, expires_at: datetime) -> bool:
         row = {"issuer": issuer[:255], "jti": jti[:255], "expires_at": expires_at}
         insert = self._insert_new(orm.cds_jti).returning(orm.cds_jti.c.jti)
-        return self._on_request_path(lambda conn: conn.execute(insert, row).first() is not None)
+        return conn.execute(insert, row).first() is not None
 
     def _purge(self, conn: sa.Connection, now: datetime) -> None:
         """Now and then, drop expired jti and day-old answers (bounded tables)."""
@@ -107,13 +172,20 @@ class SqlFeedbackStore:
             self._purge(conn, max(c.created_at for c in calls))
 
     def hook_call(self, client: str, service_id: str, hook_instance: str) -> HookCall | None:
+        return self._on_request_path(
+            lambda conn: self._hook_call_on(conn, client, service_id, hook_instance)
+        )
+
+    def _hook_call_on(
+        self, conn: sa.Connection, client: str, service_id: str, hook_instance: str
+    ) -> HookCall | None:
         t = orm.cds_hook_calls
         q = sa.select(t).where(
             t.c.client == client[:255],
             t.c.service_id == service_id,
             t.c.hook_instance == hook_instance,
         )
-        row = self._on_request_path(lambda conn: conn.execute(q).first())
+        row = conn.execute(q).first()
         if row is None:
             return None
         m = row._mapping
@@ -147,7 +219,15 @@ class SqlFeedbackStore:
             for c in cards
         ]
         with self._engine.begin() as conn:
-            conn.execute(self._insert_new(orm.cds_cards), rows)  # a repeated call keeps the first
+            driver = conn.connection.driver_connection
+            pg = isinstance(driver, psycopg.Connection)
+            if pg:  # the traces dumped by orjson (they were in the answer orjson wrote)
+                set_json_dumps(_json_text, driver)
+            try:
+                conn.execute(self._insert_new(orm.cds_cards), rows)  # a repeat keeps the first
+            finally:
+                if pg:  # the pooled connection goes back as it came (psycopg's default)
+                    set_json_dumps(json.dumps, driver)
 
     def card(self, card_uuid: str) -> IssuedCard | None:
         with self._engine.connect() as conn:
@@ -203,6 +283,11 @@ class SqlFeedbackStore:
         with self._engine.connect() as conn:
             rows = conn.execute(q).all()
         return [_record(r._mapping) for r in rows]
+
+
+def _json_text(value: Any) -> str:
+    """JSON columns of the card batch (the write-behind thread): orjson, not ``json``."""
+    return orjson.dumps(value).decode()
 
 
 def _record(m: Any) -> FeedbackRecord:

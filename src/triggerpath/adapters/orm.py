@@ -132,12 +132,20 @@ records = sa.Table(
     sa.Column("updated_at", UTCDateTime(), nullable=False),
     # the clinical time of the current version (a session's performed_at), for the ledger
     sa.Column("occurred_at", UTCDateTime(), nullable=True),
+    # patient identity (migration 0006): the current version's names and date of birth, for
+    # search; null for other kinds and for patients registered before identity was kept
+    sa.Column("family_name", sa.String(100), nullable=True),
+    sa.Column("given_name", sa.String(100), nullable=True),
+    sa.Column("birth_date", sa.Date(), nullable=True),
+    sa.Column("name_key", sa.String(201), nullable=True),
     sa.CheckConstraint(_in("kind", KINDS), name="kind"),
     sa.CheckConstraint(_in("status", STATUSES), name="status"),
     sa.CheckConstraint("current_version >= 1", name="version"),
     sa.Index("ix_records_kind_patient", "kind", "patient_id", "created_at"),
     sa.Index("ix_records_parent", "parent_id", "kind"),
     sa.Index("ix_records_kind_patient_occurred", "kind", "patient_id", "occurred_at"),
+    sa.Index("ix_records_kind_birth_date", "kind", "birth_date"),
+    sa.Index("ix_records_kind_name_key", "kind", "name_key"),
 )
 
 record_versions = sa.Table(

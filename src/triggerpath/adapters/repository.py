@@ -15,6 +15,7 @@ from uuid import UUID
 import sqlalchemy as sa
 
 from triggerpath.adapters import audit_chain, orm
+from triggerpath.domain.identity import search_key
 from triggerpath.services.model import (
     Addendum,
     ApiKey,
@@ -22,6 +23,8 @@ from triggerpath.services.model import (
     AuditQuery,
     Kind,
     NewRecord,
+    PatientIndex,
+    PatientSearch,
     Record,
     Role,
     Status,
@@ -110,6 +113,7 @@ class SqlRecords:
                 created_by=first.recorded_by,
                 updated_at=first.recorded_at,
                 occurred_at=new.occurred_at,
+                **_identity_values(new.identity),
             )
         )
         self.conn.execute(orm.record_versions.insert().values(_version_values(new.id, first)))
@@ -126,6 +130,7 @@ class SqlRecords:
         *,
         mrn: str | None = None,
         occurred_at: datetime | None = None,
+        identity: PatientIndex | None = None,
     ) -> bool:
         """Add ``new`` on top of version ``expected``; False when someone got there first.
 
@@ -144,6 +149,8 @@ class SqlRecords:
             values["mrn"] = mrn
         if occurred_at is not None:
             values["occurred_at"] = occurred_at
+        if identity is not None:
+            values.update(_identity_values(identity))
         moved = self.conn.execute(
             r.update().where(r.c.id == record_id, r.c.current_version == expected).values(**values)
         ).rowcount
@@ -188,9 +195,10 @@ class SqlRecords:
         parent_id: UUID | None = None,
         mrn: str | None = None,
         include_retracted: bool = False,
+        search: PatientSearch | None = None,
     ) -> tuple[list[Record], int]:
         r = orm.records
-        where: list[sa.ColumnElement[bool]] = [r.c.kind == kind]
+        where: list[sa.ColumnElement[bool]] = [r.c.kind == kind, *_search_terms(search)]
         if parent_id is not None:
             where.append(r.c.parent_id == parent_id)
         if mrn is not None:
@@ -217,6 +225,36 @@ class SqlRecords:
             sa.select(a).where(a.c.record_id == record_id).order_by(a.c.written_at, a.c.id)
         )
         return [Addendum(**row._mapping) for row in rows]
+
+
+def _identity_values(identity: PatientIndex | None) -> dict[str, Any]:
+    if identity is None:
+        return {}
+    return {
+        "family_name": identity.family_name,
+        "given_name": identity.given_name,
+        "birth_date": identity.birth_date,
+        "name_key": identity.name_key,
+    }
+
+
+def _search_terms(search: PatientSearch | None) -> list[sa.ColumnElement[bool]]:
+    """Patient search (migration 0006 columns): names word by word on the folded key."""
+    if search is None:
+        return []
+    r = orm.records
+    terms: list[sa.ColumnElement[bool]] = []
+    if search.mrn is not None:
+        terms.append(r.c.mrn == search.mrn)
+    if search.birth_date is not None:
+        terms.append(r.c.birth_date == search.birth_date)
+    terms += [r.c.name_key.contains(w, autoescape=True) for w in search_key(search.name).split()]
+    if search.text:
+        words = search_key(search.text).split()
+        by_name = sa.and_(*(r.c.name_key.contains(w, autoescape=True) for w in words))
+        by_mrn = sa.func.lower(r.c.mrn).contains(search.text.strip().lower(), autoescape=True)
+        terms.append(sa.or_(by_mrn, by_name) if words else by_mrn)
+    return terms
 
 
 def _user(row: Any) -> User:

@@ -10,7 +10,7 @@ checked against the knowledge base by :func:`triggerpath.domain.validation.parse
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -28,6 +28,11 @@ TestResult = Annotated[
 ]
 
 
+def finding(description: str) -> Any:
+    """A :data:`Finding` field with what it means: not examined (null) until recorded."""
+    return Field(default=None, description=description)
+
+
 class Model(BaseModel):
     """Input models are strict: a string is not a number, ``1`` is not ``true``."""
 
@@ -41,9 +46,7 @@ class Patient(Model):
         default=None, gt=0, le=400, description="body weight in kg (needed for dose checks)"
     )
     height_cm: Quantity | None = Field(default=None, ge=50, le=250)
-    pregnant: Finding = Field(
-        default=None, description="pregnancy status; for males treated as false"
-    )
+    pregnant: Finding = finding("pregnancy status; for males treated as false")
 
 
 class Pain(Model):
@@ -51,10 +54,10 @@ class Pain(Model):
         default=None, ge=0, le=5200, description="weeks since onset of this episode"
     )
     nrs: int | None = Field(default=None, ge=0, le=10, description="pain now, numeric rating 0-10")
-    constant: Finding = Field(default=None, description="pain is constant rather than intermittent")
+    constant: Finding = finding("pain is constant rather than intermittent")
     daily_activity_impact: Literal["none", "mild", "moderate", "severe"] | None = None
-    widespread: Finding = Field(default=None, description="pain widespread beyond the back regions")
-    headache: Finding = Field(default=None, description="associated tension-type headache")
+    widespread: Finding = finding("pain widespread beyond the back regions")
+    headache: Finding = finding("associated tension-type headache")
 
 
 Cause = Literal["acute_trauma", "repetitive_microtrauma", "posture", "overuse", "unknown"]
@@ -70,36 +73,24 @@ class TriggerPointFinding(Model):
     )
     side: Side
     taut_band: Finding = None
-    hypersensitive_spot: Finding = Field(default=None, description="tender nodule in the taut band")
-    recognised_pain: Finding = Field(
-        default=None, description="pressure reproduces the patient's pain"
-    )
-    referred_pain: Finding = Field(
-        default=None, description="pressure refers pain to the muscle's zone"
-    )
+    hypersensitive_spot: Finding = finding("tender nodule in the taut band")
+    recognised_pain: Finding = finding("pressure reproduces the patient's pain")
+    referred_pain: Finding = finding("pressure refers pain to the muscle's zone")
     local_twitch_response: Finding = None
-    reduced_rom: Finding = Field(default=None, description="range of motion limited by the pain")
+    reduced_rom: Finding = finding("range of motion limited by the pain")
 
 
 class Radicular(Model):
-    pain_below_knee: Finding = Field(default=None, description="leg pain radiating below the knee")
-    dermatomal_pain: Finding = Field(
-        default=None, description="pain or paraesthesia in a dermatome"
-    )
-    neurological_deficit: Finding = Field(
-        default=None, description="weakness, reflex or sensory loss"
-    )
-    positive_straight_leg_raise: Finding = Field(default=None, description="lumbar regions only")
+    pain_below_knee: Finding = finding("leg pain radiating below the knee")
+    dermatomal_pain: Finding = finding("pain or paraesthesia in a dermatome")
+    neurological_deficit: Finding = finding("weakness, reflex or sensory loss")
+    positive_straight_leg_raise: Finding = finding("lumbar regions only")
     imaging_root_compression: TestResult = False
 
 
 class Facet(Model):
-    extension_rotation_pain: Finding = Field(
-        default=None, description="axial pain on extension-rotation"
-    )
-    facet_tenderness: Finding = Field(
-        default=None, description="paravertebral tenderness over the facets"
-    )
+    extension_rotation_pain: Finding = finding("axial pain on extension-rotation")
+    facet_tenderness: Finding = finding("paravertebral tenderness over the facets")
     medial_branch_block_positive: TestResult = False
 
 
@@ -110,9 +101,7 @@ class Discogenic(Model):
 
 
 class Sacroiliac(Model):
-    pain_over_sacroiliac_joint: Finding = Field(
-        default=None, description="pain mapped over the SI joint"
-    )
+    pain_over_sacroiliac_joint: Finding = finding("pain mapped over the SI joint")
     provocation_tests_positive: int | None = Field(
         default=None,
         ge=0,
@@ -123,11 +112,9 @@ class Sacroiliac(Model):
 
 
 class Structural(Model):
-    disc_herniation: Finding = Field(default=None, description="symptomatic disc herniation")
+    disc_herniation: Finding = finding("symptomatic disc herniation")
     spinal_stenosis: Finding = None
-    instability: Finding = Field(
-        default=None, description="spondylolisthesis or segmental instability"
-    )
+    instability: Finding = finding("spondylolisthesis or segmental instability")
 
 
 class UpperBackMimics(Model):
@@ -135,9 +122,7 @@ class UpperBackMimics(Model):
     rotator_cuff: Finding = None
     shoulder_impingement: Finding = None
     thoracic_outlet: Finding = None
-    visceral_referral: Finding = Field(
-        default=None, description="cardiac, pulmonary, GI or renal source"
-    )
+    visceral_referral: Finding = finding("cardiac, pulmonary, GI or renal source")
 
 
 class Systemic(Model):
@@ -158,30 +143,23 @@ class PainGenerators(Model):
 class RedFlags(Model):
     """Back-pain red flags (NICE NG59 and ACP/APS 2007; S002.12)."""
 
-    cauda_equina: Finding = Field(
-        default=None,
-        description="saddle anaesthesia, new bladder/bowel dysfunction, bilateral leg signs",
+    cauda_equina: Finding = finding(
+        "saddle anaesthesia, new bladder/bowel dysfunction, bilateral leg signs"
     )
-    suspected_malignancy: Finding = Field(
-        default=None, description="history of cancer, unexplained weight loss, night pain"
+    suspected_malignancy: Finding = finding(
+        "history of cancer, unexplained weight loss, night pain"
     )
-    suspected_infection: Finding = Field(
-        default=None, description="fever, IV drug use, immunosuppression, recent spinal procedure"
+    suspected_infection: Finding = finding(
+        "fever, IV drug use, immunosuppression, recent spinal procedure"
     )
-    suspected_fracture: Finding = Field(
-        default=None, description="significant trauma, osteoporosis, long-term steroids"
-    )
+    suspected_fracture: Finding = finding("significant trauma, osteoporosis, long-term steroids")
     progressive_neurological_deficit: Finding = None
 
 
 class Contraindications(Model):
-    bleeding_disorder: Finding = Field(default=None, description="coagulopathy or thrombocytopenia")
-    injectate_allergy: Finding = Field(
-        default=None, description="allergy to the local anesthetic class"
-    )
-    preservative_allergy: Finding = Field(
-        default=None, description="allergy to parabens or other preservatives"
-    )
+    bleeding_disorder: Finding = finding("coagulopathy or thrombocytopenia")
+    injectate_allergy: Finding = finding("allergy to the local anesthetic class")
+    preservative_allergy: Finding = finding("allergy to parabens or other preservatives")
     infection_at_site: Finding = None
     latex_allergy: Finding = None
 

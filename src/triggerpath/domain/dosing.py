@@ -31,7 +31,7 @@ from decimal import Decimal
 from fractions import Fraction
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, PlainSerializer
 
 from triggerpath.domain.numbers import Quantity
 from triggerpath.domain.policy import DEFAULT_POLICY, Policy
@@ -240,14 +240,9 @@ def _fmt(value: Decimal) -> str:
 # --------------------------------------------------------------------------- parsing
 def parse_dose_request(data: Any) -> DoseRequest:
     """Validate raw JSON-like data into a ``DoseRequest`` or raise ``InvalidInput``."""
-    from triggerpath.domain.validation import problems_from
+    from triggerpath.domain.validation import parse_input
 
-    if not isinstance(data, dict):
-        raise InvalidInput.single("(root)", "expected a JSON object with the dose request")
-    try:
-        return DoseRequest.model_validate(data)
-    except ValidationError as err:
-        raise InvalidInput(problems_from(err)) from None
+    return parse_input(DoseRequest, data, "dose request")
 
 
 def _finite(value: Decimal) -> bool:

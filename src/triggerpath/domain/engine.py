@@ -42,7 +42,9 @@ from triggerpath.knowledge.conditions import AllOf, Condition, evaluate
 from triggerpath.knowledge.loader import Knowledge
 from triggerpath.knowledge.schema import (
     CareStep,
+    CautionRule,
     DurationPhase,
+    Hazard,
     PainGenerator,
     RedirectCode,
     TextItem,
@@ -639,22 +641,31 @@ def _relative_cautions(relative: _Screen, kb: Knowledge) -> list[Caution]:
     return out
 
 
+def _rules_that_hold(
+    rules: Sequence[CautionRule], facts: dict[str, Any]
+) -> list[tuple[CautionRule, list[str]]]:
+    """Each pathway rule whose condition holds, with the input fields that made it hold."""
+    held = [(rule, evaluate(rule.when, facts)) for rule in rules]
+    return [(rule, ev.because) for rule, ev in held if ev.value is True]
+
+
 def _rule_cautions(facts: dict[str, Any], kb: Knowledge) -> list[Caution]:
     """The pathway's caution rules (failure risks, scope) that hold."""
-    out: list[Caution] = []
-    for rule in kb.pathway.cautions:
-        ev = evaluate(rule.when, facts)
-        if ev.value is True:
-            out.append(
-                Caution(
-                    code=rule.id,
-                    text=rule.text,
-                    action=rule.name,
-                    fields=ev.because,
-                    statement_ids=list(rule.statement_ids),
-                )
-            )
-    return out
+    return [
+        Caution(
+            code=rule.id,
+            text=rule.text,
+            action=rule.name,
+            fields=because,
+            statement_ids=list(rule.statement_ids),
+        )
+        for rule, because in _rules_that_hold(kb.pathway.cautions, facts)
+    ]
+
+
+def hazard_statement_ids(hazard: Hazard) -> list[str]:
+    """A hazard's own statement ids, or the general one on anatomical hazards (S000.30)."""
+    return list(hazard.statement_ids) or ["S000.30"]
 
 
 def _hazard_cautions(a: Assessment, muscles: list[str], kb: Knowledge) -> list[Caution]:
@@ -675,7 +686,7 @@ def _hazard_cautions(a: Assessment, muscles: list[str], kb: Knowledge) -> list[C
                     for i, t in enumerate(a.trigger_points)
                     if hazard_id in kb.muscles[t.muscle].hazards
                 ],
-                statement_ids=list(hz.statement_ids) or ["S000.30"],
+                statement_ids=hazard_statement_ids(hz),
             )
         )
     return out
@@ -683,19 +694,15 @@ def _hazard_cautions(a: Assessment, muscles: list[str], kb: Knowledge) -> list[C
 
 def _supporting(facts: dict[str, Any], kb: Knowledge) -> list[Reason]:
     """Findings that support a TPI (trauma, posture, reduced range, headache)."""
-    out: list[Reason] = []
-    for rule in kb.pathway.supporting_indications:
-        ev = evaluate(rule.when, facts)
-        if ev.value is True:
-            out.append(
-                Reason(
-                    code=f"supports.{rule.id}",
-                    text=rule.text,
-                    fields=ev.because,
-                    statement_ids=list(rule.statement_ids),
-                )
-            )
-    return out
+    return [
+        Reason(
+            code=f"supports.{rule.id}",
+            text=rule.text,
+            fields=because,
+            statement_ids=list(rule.statement_ids),
+        )
+        for rule, because in _rules_that_hold(kb.pathway.supporting_indications, facts)
+    ]
 
 
 def _extra_needs(a: Assessment, phase: DurationPhase | None) -> list[Need]:

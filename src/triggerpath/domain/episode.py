@@ -18,11 +18,11 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
 from triggerpath.domain.assessment import Assessment
 from triggerpath.domain.scoring import Answer, score
-from triggerpath.domain.validation import check_ids, problems_from
+from triggerpath.domain.validation import check_ids, parse_input
 from triggerpath.errors import FieldProblem, InvalidInput
 from triggerpath.knowledge.loader import Knowledge
 
@@ -131,16 +131,7 @@ def parse_episode(data: Any, knowledge: Knowledge, *, as_of: dt.date) -> Episode
     Besides the schema: knowledge-base ids (muscles, modalities, complications), dates in
     order and not after ``as_of``, and every questionnaire answer in range.
     """
-    if not isinstance(data, dict):
-        raise InvalidInput.single("(root)", "expected a JSON object with the episode")
-    try:
-        episode = Episode.model_validate(data)
-    except ValidationError as err:
-        raise InvalidInput(problems_from(err)) from None
-    problems = check_episode(episode, knowledge, as_of=as_of)
-    if problems:
-        raise InvalidInput(problems)
-    return episode
+    return parse_input(Episode, data, "episode", lambda e: check_episode(e, knowledge, as_of=as_of))
 
 
 def _unknown_muscles(t: Technique, where: str, kb: Knowledge) -> list[FieldProblem]:

@@ -25,7 +25,7 @@ from decimal import Decimal
 from fractions import Fraction
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
 from triggerpath.domain.assessment import Assessment, Side
 from triggerpath.domain.dosing import (
@@ -41,19 +41,20 @@ from triggerpath.domain.dosing import (
     round_up,
     solution_problems,
 )
-from triggerpath.domain.engine import DISCLAIMER, assess
+from triggerpath.domain.engine import DISCLAIMER, assess, hazard_statement_ids
 from triggerpath.domain.numbers import Quantity
 from triggerpath.domain.policy import DEFAULT_POLICY, Policy
 from triggerpath.domain.recommendation import (
     CarePlanItem,
     Caution,
+    Coded,
     ExpectedCourse,
     Need,
     Reason,
     Recommendation,
     Verdict,
 )
-from triggerpath.domain.validation import check_ids, problems_from
+from triggerpath.domain.validation import check_ids, parse_input, unknown_muscle
 from triggerpath.errors import FieldProblem, InvalidInput
 from triggerpath.knowledge.conditions import evaluate
 from triggerpath.knowledge.injectates import Corticosteroids, LocalAnesthetic
@@ -139,9 +140,7 @@ class _Out(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-class PlanIssue(_Out):
-    code: str
-    text: str
+class PlanIssue(Coded):
     blocking: bool
     fields: list[str] = Field(default_factory=list)
     statement_ids: list[str] = Field(min_length=1)
@@ -268,16 +267,9 @@ class ProcedurePlan(_Out):
 # --------------------------------------------------------------------------- parsing
 def parse_plan_request(data: Any, kb: Knowledge) -> PlanRequest:
     """Validate a plan file into a ``PlanRequest`` or raise ``InvalidInput`` (all problems)."""
-    if not isinstance(data, dict):
-        raise InvalidInput.single("(root)", "expected a JSON object with the plan")
-    try:
-        req = PlanRequest.model_validate(data)
-    except ValidationError as err:
-        raise InvalidInput(problems_from(err)) from None
-    problems = check_ids(req.assessment, kb, prefix="assessment")
-    if problems:
-        raise InvalidInput(problems)
-    return req
+    return parse_input(
+        PlanRequest, data, "plan", lambda r: check_ids(r.assessment, kb, prefix="assessment")
+    )
 
 
 def plan_json_schema(kb: Knowledge) -> dict[str, Any]:
@@ -308,13 +300,7 @@ def _target_problems(targets: Sequence[Target], kb: Knowledge) -> list[FieldProb
         problems.append(FieldProblem("targets", "at least one target muscle is needed"))
     for i, t in enumerate(targets):
         at = f"targets[{i}]"
-        if t.muscle not in kb.muscles:
-            problems.append(
-                FieldProblem(
-                    f"{at}.muscle",
-                    f"unknown muscle {t.muscle!r}; see 'triggerpath knowledge muscles'",
-                )
-            )
+        problems += unknown_muscle(f"{at}.muscle", t.muscle, kb)
         v = t.volume_ml_per_site
         if v is not None and (not v.is_finite() or v <= 0):
             problems.append(
@@ -431,13 +417,13 @@ def _side_confirmed(muscle: str, side: Side, confirmed: set[tuple[str, str]]) ->
 def _needle(m: Muscle) -> Needle:
     n = m.needle
     gauge = f"{n.gauge_min} G" if n.gauge_min == n.gauge_max else f"{n.gauge_min}-{n.gauge_max} G"
-    return Needle(
-        gauge_min=n.gauge_min,
-        gauge_max=n.gauge_max,
-        length_mm_min=n.length_mm_min,
-        length_mm_max=n.length_mm_max,
-        text=f"{gauge}, {n.length_mm_min}-{n.length_mm_max} mm",
-    )
+    return Needle(**n.model_dump(), text=f"{gauge}, {n.length_mm_min}-{n.length_mm_max} mm")
+
+
+#: What a technique card shows as the muscle's knowledge entry words it.
+_FROM_MUSCLE = {"name", "position", "landmarks", "approach", "angle", "depth", "guidance"}
+#: A knowledge item's sources, copied with what it says.
+_SOURCES = {"statement_ids", "references"}
 
 
 def _card(t: Target, volume: Decimal, kb: Knowledge) -> TechniqueCard:
@@ -445,34 +431,22 @@ def _card(t: Target, volume: Decimal, kb: Knowledge) -> TechniqueCard:
     inj = kb.injectates
     hazards = [
         HazardNote(
-            id=h.id,
-            name=h.name,
-            risk=h.risk,
-            precaution=h.precaution,
-            statement_ids=list(h.statement_ids) or ["S000.30"],
-            references=list(h.references),
+            **h.model_dump(include={"id", "name", "risk", "precaution", "references"}),
+            statement_ids=hazard_statement_ids(h),
         )
         for h in (kb.hazards[hid] for hid in m.hazards)
     ]
     return TechniqueCard(
+        **m.model_dump(include=_FROM_MUSCLE | _SOURCES),
         muscle=m.id,
-        name=m.name,
         side=t.side,
         sites=t.sites,
         volume_ml_per_site=volume,
         volume_ml=volume * t.sites,
         volume_range_ml=f"{m.volume_ml_min:g}-{m.volume_ml_max:g} mL per site",
-        position=m.position,
-        landmarks=m.landmarks,
         needle=_needle(m),
-        approach=m.approach,
-        angle=m.angle,
-        depth=m.depth,
-        guidance=m.guidance,
         hazards=hazards,
         steps=[_item(inj.technique_item(i)) for i in ("aspiration", "fanning", "volume_per_site")],
-        statement_ids=list(m.statement_ids),
-        references=list(m.references),
     )
 
 
@@ -583,30 +557,23 @@ def _target_issues(
                 statement_ids=["S003.11", "S002.10", "S000.09"],
             )
         )
+    return issues + _volume_issues(i, volume, m)
+
+
+def _volume_issues(i: int, volume: Decimal, m: Muscle) -> list[PlanIssue]:
+    """A volume per site above the muscle's range (blocking) or below it (a failure risk)."""
     span = f"{m.volume_ml_min:g}-{m.volume_ml_max:g} mL"
     if volume > Decimal(str(m.volume_ml_max)):
-        issues.append(
-            PlanIssue(
-                code="volume_above_range",
-                text=f"{m.name}: {_fmt(volume)} mL per site is above the "
-                f"{span} the sources describe.",
-                blocking=True,
-                fields=[f"targets[{i}].volume_ml_per_site"],
-                statement_ids=["S002.20", "S003.07"],
-            )
-        )
+        code, blocking, sids = "volume_above_range", True, ["S002.20", "S003.07"]
+        where = f"above the {span} the sources describe."
     elif volume < Decimal(str(m.volume_ml_min)):
-        issues.append(
-            PlanIssue(
-                code="volume_below_range",
-                text=f"{m.name}: {_fmt(volume)} mL per site is below the usual "
-                f"{span}; too little injectate is one cause of failed injections.",
-                blocking=False,
-                fields=[f"targets[{i}].volume_ml_per_site"],
-                statement_ids=["S002.20", "S004.02"],
-            )
-        )
-    return issues
+        code, blocking, sids = "volume_below_range", False, ["S002.20", "S004.02"]
+        where = f"below the usual {span}; too little injectate is one cause of failed injections."
+    else:
+        return []
+    text = f"{m.name}: {_fmt(volume)} mL per site is {where}"
+    field = f"targets[{i}].volume_ml_per_site"
+    return [PlanIssue(code=code, text=text, blocking=blocking, fields=[field], statement_ids=sids)]
 
 
 def _duplicate_issues(targets: Sequence[Target], kb: Knowledge) -> list[PlanIssue]:
@@ -730,11 +697,9 @@ def _solution_line(
     if s.epinephrine:
         duration = la.duration.epinephrine or la.duration.plain
     line = SolutionLine(
+        **s.model_dump(include={"percent", "epinephrine", "parts"}),  # the solution as chosen
         agent=la.id,
         name=la.name,
-        percent=s.percent,
-        epinephrine=s.epinephrine,
-        parts=s.parts,
         ml=d.ml,
         mg=s.percent * 10 * d.ml,
         onset=la.onset,

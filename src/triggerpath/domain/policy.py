@@ -9,12 +9,17 @@ reading of the sources and are named in each field's description.
 from __future__ import annotations
 
 from decimal import Decimal
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from triggerpath.domain.numbers import Quantity
 from triggerpath.knowledge.injectates import DoseLimitPolicy, WeightBasis
 from triggerpath.knowledge.instruments import RfaRule
+
+#: How a patient is identified (domain/identity.py applies it).
+IdentifierPolicy = Literal["two_identifiers", "minimal"]
+PaperSize = Literal["letter", "a4"]
 
 
 class Policy(BaseModel):
@@ -148,6 +153,23 @@ class Policy(BaseModel):
         description=(
             "Earlier TPIs (CPT 20552/20553) within this many days count towards the current "
             "course when checked against the expected sessions of S000.20. Default 365."
+        ),
+    )
+    # ---- patient identity and documents (issue 17)
+    patient_identifiers: IdentifierPolicy = Field(
+        default="two_identifiers",
+        description=(
+            "'two_identifiers' (default): every patient write needs family name, given name(s) "
+            "and date of birth, shown with the MRN on every screen and document (The Joint "
+            "Commission NPSG.01.01.01). 'minimal': only MRN and sex are required, for a clinic "
+            "that embeds TriggerPath in an EHR holding the patient's identity."
+        ),
+    )
+    paper_size: PaperSize = Field(
+        default="letter",
+        description=(
+            "Paper of every generated document: 'letter' (default, US Letter 8.5 x 11 in) or "
+            "'a4' (210 x 297 mm)."
         ),
     )
 

@@ -7,12 +7,13 @@ render this object; none of them recomputes or rephrases the decision.
 from __future__ import annotations
 
 from datetime import date
-from typing import Literal
+from typing import Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from triggerpath.knowledge.schema import RedirectCode
 
+#: The verdicts, written in precedence order: when several apply, the first wins.
 Verdict = Literal[
     "urgent_referral",
     "not_indicated",
@@ -21,33 +22,32 @@ Verdict = Literal[
     "conservative_care_first",
     "tpi_appropriate",
 ]
-#: Precedence: when several verdicts apply the first in this order wins.
-VERDICT_ORDER: tuple[Verdict, ...] = (
-    "urgent_referral",
-    "not_indicated",
-    "insufficient_findings",
-    "contraindicated",
-    "conservative_care_first",
-    "tpi_appropriate",
-)
+VERDICT_ORDER: tuple[Verdict, ...] = get_args(Verdict)
 
 
 class Out(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-class Reason(Out):
-    """Why: a coded finding in plain language, the input behind it, and its sources."""
+class Coded(Out):
+    """A coded statement: the code a program acts on and the plain-language text people read.
+
+    Reasons, cautions and plan issues are coded statements; each adds what it asks of the
+    clinician, then the input fields behind it and the knowledge statements it rests on.
+    """
 
     code: str
     text: str
+
+
+class Reason(Coded):
+    """Why: a coded finding in plain language, the input behind it, and its sources."""
+
     fields: list[str] = Field(default_factory=list)
     statement_ids: list[str] = Field(min_length=1)
 
 
-class Caution(Out):
-    code: str
-    text: str
+class Caution(Coded):
     action: str
     fields: list[str] = Field(default_factory=list)
     statement_ids: list[str] = Field(min_length=1)

@@ -8,13 +8,16 @@ on them.
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from triggerpath.domain.assessment import Assessment
 from triggerpath.errors import FieldProblem, InvalidInput
 from triggerpath.knowledge.loader import Knowledge
+
+M = TypeVar("M", bound=BaseModel)
 
 
 def loc_to_path(loc: tuple[int | str, ...]) -> str:
@@ -46,18 +49,19 @@ def problems_from(err: ValidationError, prefix: str = "") -> list[FieldProblem]:
     return problems
 
 
+def unknown_muscle(field: str, muscle: str, kb: Knowledge) -> list[FieldProblem]:
+    """The problem with ``field`` when it names a muscle the knowledge base does not hold."""
+    if muscle in kb.muscles:
+        return []
+    return [FieldProblem(field, f"unknown muscle {muscle!r}; see 'triggerpath knowledge muscles'")]
+
+
 def check_ids(a: Assessment, kb: Knowledge, prefix: str = "") -> list[FieldProblem]:
     """Knowledge-base ids the schema cannot know: muscles, modalities, drug classes."""
     pre = f"{prefix}." if prefix else ""
     problems: list[FieldProblem] = []
     for i, tp in enumerate(a.trigger_points):
-        if tp.muscle not in kb.muscles:
-            problems.append(
-                FieldProblem(
-                    f"{pre}trigger_points[{i}].muscle",
-                    f"unknown muscle {tp.muscle!r}; see 'triggerpath knowledge muscles'",
-                )
-            )
+        problems += unknown_muscle(f"{pre}trigger_points[{i}].muscle", tp.muscle, kb)
     modalities = kb.modality_ids
     for i, c in enumerate(a.conservative_care or []):
         if c.modality not in modalities:
@@ -79,18 +83,30 @@ def check_ids(a: Assessment, kb: Knowledge, prefix: str = "") -> list[FieldProbl
     return problems
 
 
-def parse_assessment(data: Any, kb: Knowledge) -> Assessment:
-    """Validate raw JSON-like data into an ``Assessment`` or raise ``InvalidInput``."""
+def parse_input(
+    model: type[M],
+    data: Any,
+    what: str,
+    check: Callable[[M], list[FieldProblem]] = lambda _: [],
+) -> M:
+    """Validate untrusted JSON-like data into ``model``, then ``check`` what the schema cannot
+    know (knowledge-base ids, dates); raise ``InvalidInput`` with every problem, naming its field.
+    """
     if not isinstance(data, dict):
-        raise InvalidInput.single("(root)", "expected a JSON object with the assessment")
+        raise InvalidInput.single("(root)", f"expected a JSON object with the {what}")
     try:
-        assessment = Assessment.model_validate(data)
+        value = model.model_validate(data)
     except ValidationError as err:
         raise InvalidInput(problems_from(err)) from None
-    problems = check_ids(assessment, kb)
+    problems = check(value)
     if problems:
         raise InvalidInput(problems)
-    return assessment
+    return value
+
+
+def parse_assessment(data: Any, kb: Knowledge) -> Assessment:
+    """Validate raw JSON-like data into an ``Assessment`` or raise ``InvalidInput``."""
+    return parse_input(Assessment, data, "assessment", lambda a: check_ids(a, kb))
 
 
 def assessment_json_schema(kb: Knowledge) -> dict[str, Any]:

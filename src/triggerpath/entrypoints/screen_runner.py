@@ -44,7 +44,14 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
-from triggerpath.adapters.bulk import FhirPartition, MapStats, Source, partition_sources
+from triggerpath.adapters.bulk import (
+    MAX_PARTITIONS,
+    FhirPartition,
+    MapStats,
+    Source,
+    code_filter,
+    partition_sources,
+)
 from triggerpath.adapters.fhir_r4.read import READ_TYPES
 from triggerpath.errors import FieldProblem, InvalidInput
 from triggerpath.knowledge import load_knowledge
@@ -55,7 +62,6 @@ from triggerpath.services.screening import PartitionResult, Period, screen_parti
 SMALL_INPUT_BYTES = 64 * 2**20
 #: Input bytes per partition: a partition's read-type resources stay well under 1 GiB parsed.
 PARTITION_BYTES = 32 * 2**20
-MAX_PARTITIONS = 1024
 
 Problems = list[tuple[str, str]]
 
@@ -217,8 +223,9 @@ def _partition_here(
     sources: list[Source], folder: str, parts: int, tick: Callable[[int], None]
 ) -> MapStats | Problems:
     try:
+        gate = code_filter(load_knowledge())
         with _no_cycle_collection():
-            return partition_sources(sources, Path(folder), parts, tick)
+            return partition_sources(sources, Path(folder), parts, tick, gate)
     except InvalidInput as exc:
         return [(p.field, p.reason) for p in exc.problems]
 

@@ -10,30 +10,24 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from functools import cache
-from importlib import resources
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import Field, field_validator
 
-from triggerpath.errors import FieldProblem, KnowledgeError
+from triggerpath.knowledge.base import Strict
+from triggerpath.knowledge.datafile import validated
 from triggerpath.knowledge.schema import Region
 
-DATA_PACKAGE = "triggerpath.knowledge.data"
 FILE = "procedure_coding.yaml"
 ICD10CM = re.compile(r"^[A-Z]\d{2}(\.[0-9A-Z]{1,4})?$")
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class CodeSystemRef(_Strict):
+class CodeSystemRef(Strict):
     name: str
     version: str
     source: str
 
 
-class Diagnosis(_Strict):
+class Diagnosis(Strict):
     code: str
     display: str = Field(min_length=3)
     when_regions: list[Region] = Field(
@@ -48,13 +42,13 @@ class Diagnosis(_Strict):
         return v
 
 
-class GuidanceCode(_Strict):
+class GuidanceCode(Strict):
     guidance: str
     code: str = Field(pattern=r"^\d{5}$")
     display: str = Field(min_length=3)
 
 
-class Coding(_Strict):
+class Coding(Strict):
     diagnosis_system: CodeSystemRef
     procedure_system: CodeSystemRef
     diagnoses: list[Diagnosis] = Field(min_length=1)
@@ -73,13 +67,4 @@ class Coding(_Strict):
 @cache
 def load_coding() -> Coding:
     """The packaged code list, validated (cached: it is immutable)."""
-    text = resources.files(DATA_PACKAGE).joinpath(FILE).read_text(encoding="utf-8")
-    try:
-        return Coding.model_validate(yaml.safe_load(text))
-    except ValidationError as exc:
-        raise KnowledgeError(
-            [
-                FieldProblem(f"{FILE}:" + ".".join(str(x) for x in e["loc"]), e["msg"])
-                for e in exc.errors()
-            ]
-        ) from None
+    return validated(FILE, Coding)

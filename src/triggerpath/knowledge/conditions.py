@@ -23,28 +23,29 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import ConfigDict, Field, model_validator
+
+from triggerpath.knowledge.base import Strict
 
 Tri = bool | None  # True, False or unknown
 
 
-class AnyOf(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+class AnyOf(Strict):
+    model_config = ConfigDict(populate_by_name=True)
     any_: list[Condition] = Field(alias="any", min_length=1)
 
 
-class AllOf(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+class AllOf(Strict):
+    model_config = ConfigDict(populate_by_name=True)
     all_: list[Condition] = Field(alias="all", min_length=1)
 
 
-class Not(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+class Not(Strict):
+    model_config = ConfigDict(populate_by_name=True)
     not_: Condition = Field(alias="not")
 
 
-class Compare(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+class Compare(Strict):
     field: str
     gte: float | None = None
     gt: float | None = None
@@ -63,11 +64,7 @@ class Compare(BaseModel):
         return self
 
 
-Condition = str | AnyOf | AllOf | Not | Compare
-
-AnyOf.model_rebuild()
-AllOf.model_rebuild()
-Not.model_rebuild()
+Condition = str | AnyOf | AllOf | Not | Compare  # AnyOf, AllOf, Not resolve it when first built
 
 
 def paths_in(cond: Condition) -> list[str]:

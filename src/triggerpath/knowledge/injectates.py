@@ -18,7 +18,8 @@ from typing import Literal
 from pydantic import Field, model_validator
 
 from triggerpath.errors import FieldProblem
-from triggerpath.knowledge.schema import Cited, ItemId, Statement, Strict, TextItem
+from triggerpath.knowledge.base import Strict, by_id, find
+from triggerpath.knowledge.schema import Cited, ItemId, Statement, TextItem
 
 FILE = "injectates.yaml"
 SourceId = Literal["fda_label", "uk_bnf", "textbook"]
@@ -209,16 +210,16 @@ class Injectates(Strict):
 
     def steroid(self, name: str) -> Corticosteroid | None:
         key = name.strip().lower()
-        return next((s for s in self.corticosteroids.agents if s.id == key), None)
+        return find(self.corticosteroids.agents, key)
 
     def source(self, source_id: str) -> LimitSource:
-        return next(s for s in self.sources if s.id == source_id)
+        return by_id(self.sources, source_id)
 
     def weight_basis(self, basis: str) -> WeightBasisItem:
-        return next(w for w in self.weight_bases if w.id == basis)
+        return by_id(self.weight_bases, basis)
 
     def technique_item(self, item_id: str) -> TextItem:
-        return next(t for t in self.technique if t.id == item_id)
+        return by_id(self.technique, item_id)
 
 
 def check_injectates(

@@ -24,8 +24,9 @@ from typing import Literal, get_args
 from pydantic import Field, model_validator
 
 from triggerpath.errors import FieldProblem
+from triggerpath.knowledge.base import Strict, by_id
 from triggerpath.knowledge.conditions import Condition, paths_in
-from triggerpath.knowledge.schema import Cited, ItemId, Region, Strict, duplicate_ids
+from triggerpath.knowledge.schema import Cited, ItemId, Region, duplicate_ids
 from triggerpath.knowledge.vocabulary import REGENERATE, InputVocabulary
 
 InstrumentId = Literal["nrs", "peg", "odi", "ndi", "startback"]
@@ -299,13 +300,13 @@ class Instruments(Strict):
         return self
 
     def instrument(self, instrument_id: str) -> Instrument:
-        return next(i for i in self.instruments if i.id == instrument_id)
+        return by_id(self.instruments, instrument_id)
 
     def course_rule(self, rule_id: str) -> CourseRule:
-        return next(r for r in self.course_rules if r.id == rule_id)
+        return by_id(self.course_rules, rule_id)
 
     def ablation_rule(self, rule_id: str) -> AblationRule:
-        return next(r for r in self.ablation_rules if r.id == rule_id)
+        return by_id(self.ablation_rules, rule_id)
 
 
 def check_instruments(

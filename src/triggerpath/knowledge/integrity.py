@@ -7,19 +7,14 @@ version, like every other clinical number, and can be reviewed without reading c
 from __future__ import annotations
 
 from functools import cache
-from importlib import resources
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import Field
 
-from triggerpath.errors import FieldProblem, KnowledgeError
-
-
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+from triggerpath.knowledge.base import Strict, find
+from triggerpath.knowledge.datafile import validated
 
 
-class SessionBounds(_Strict):
+class SessionBounds(Strict):
     max_sites: int = Field(ge=1, le=200)
     max_multiple_of_agent_max: int = Field(ge=1, le=20)
     min_exceedance_reason_chars: int = Field(ge=1, le=200)
@@ -28,19 +23,19 @@ class SessionBounds(_Strict):
     exceedance_statement_ids: list[str] = Field(min_length=1)
 
 
-class PlanBounds(_Strict):
+class PlanBounds(Strict):
     max_sites: int = Field(ge=1, le=200)
 
 
-class DateBounds(_Strict):
+class DateBounds(Strict):
     default_clock_skew_minutes: int = Field(ge=0, le=120)
 
 
-class TextBounds(_Strict):
+class TextBounds(Strict):
     max_free_text_chars: int = Field(ge=1, le=100_000)
 
 
-class Measure(_Strict):
+class Measure(Strict):
     """A follow-up number that is not a questionnaire score (relief days, yes/no flags)."""
 
     id: str
@@ -50,7 +45,7 @@ class Measure(_Strict):
     integer: bool
 
 
-class Integrity(_Strict):
+class Integrity(Strict):
     version: str
     session: SessionBounds
     plan: PlanBounds
@@ -60,19 +55,10 @@ class Integrity(_Strict):
     integer_instruments: list[str]
 
     def measure(self, measure_id: str) -> Measure | None:
-        return next((m for m in self.follow_up_measures if m.id == measure_id), None)
+        return find(self.follow_up_measures, measure_id)
 
 
 @cache
 def load_integrity() -> Integrity:
     """Load and validate ``integrity.yaml`` (cached: it is immutable)."""
-    text = resources.files("triggerpath.knowledge.data").joinpath("integrity.yaml")
-    try:
-        return Integrity.model_validate(yaml.safe_load(text.read_text(encoding="utf-8")))
-    except ValidationError as exc:
-        raise KnowledgeError(
-            [
-                FieldProblem(f"integrity.yaml:{'.'.join(map(str, e['loc']))}", e["msg"])
-                for e in exc.errors()
-            ]
-        ) from None
+    return validated("integrity.yaml", Integrity)

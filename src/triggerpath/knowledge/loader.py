@@ -22,14 +22,14 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from functools import cache
-from importlib import resources
 from typing import Any
 
-import yaml
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel
 
 from triggerpath.errors import FieldProblem, KnowledgeError
+from triggerpath.knowledge import cache as knowledge_cache
 from triggerpath.knowledge.conditions import paths_in
+from triggerpath.knowledge.datafile import read_yaml, validated
 from triggerpath.knowledge.injectates import Injectates, check_injectates
 from triggerpath.knowledge.instruments import Instruments, check_instruments
 from triggerpath.knowledge.review import attach_review
@@ -47,7 +47,6 @@ from triggerpath.knowledge.schema import (
 from triggerpath.knowledge.valuesets import ValueSetCatalog, check_valuesets
 from triggerpath.knowledge.vocabulary import REGENERATE, InputVocabulary, field_exists
 
-DATA_PACKAGE = "triggerpath.knowledge.data"
 FILES: dict[str, type[BaseModel]] = {
     "manifest.yaml": Manifest,
     "evidence.yaml": Evidence,
@@ -89,31 +88,33 @@ class Knowledge:
 
 
 def _read(name: str) -> Any:
-    text = resources.files(DATA_PACKAGE).joinpath(name).read_text(encoding="utf-8")
-    # libyaml's safe loader when PyYAML has it: the same documents, ~10x faster (CLI start)
-    return yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
-
-
-def _problems(file: str, err: ValidationError) -> Iterator[FieldProblem]:
-    for e in err.errors():
-        loc = ".".join(str(p) for p in e["loc"])
-        yield FieldProblem(f"{file}:{loc}", e["msg"])
+    """One data file, parsed (tests replace this to feed the loader broken data)."""
+    return read_yaml(name)
 
 
 @cache
 def load_knowledge() -> Knowledge:
-    """Load and validate the packaged knowledge base (cached: it is immutable)."""
+    """The packaged knowledge base, validated (cached: it is immutable).
+
+    In the console script, from the checked cache of an earlier run's validated result
+    when the knowledge files are unchanged (``knowledge/cache.py``); everywhere else, and
+    on any cache miss, by :func:`validate_knowledge`.
+    """
+    directory = knowledge_cache.configured()
+    if directory is None:
+        return validate_knowledge()
+    return knowledge_cache.load_cached(directory, validate_knowledge, Knowledge)
+
+
+def validate_knowledge() -> Knowledge:
+    """Read every data file, validate it and check the cross-references, every time."""
     parsed: dict[str, Any] = {}
     problems: list[FieldProblem] = []
     for name, model in FILES.items():
         try:
-            parsed[name] = model.model_validate(_read(name))
-        except FileNotFoundError:
-            problems.append(FieldProblem(name, "file is missing"))
-        except yaml.YAMLError as exc:
-            problems.append(FieldProblem(name, f"not valid YAML: {exc}"))
-        except ValidationError as exc:
-            problems.extend(_problems(name, exc))
+            parsed[name] = validated(name, model, _read)
+        except KnowledgeError as exc:
+            problems.extend(exc.problems)  # every file's problems, then raised together
     if problems:
         raise KnowledgeError(problems)
     # each file fills the Knowledge field of its name (FILES is the one list of them)

@@ -12,15 +12,15 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from functools import cache
-from importlib import resources
 from typing import Literal
 
-import yaml
-from pydantic import Field, ValidationError, model_validator
+from pydantic import Field, model_validator
 
 from triggerpath.errors import FieldProblem, KnowledgeError
-from triggerpath.knowledge.loader import DATA_PACKAGE, Knowledge, load_knowledge
-from triggerpath.knowledge.schema import StatementId, Strict
+from triggerpath.knowledge.base import Strict
+from triggerpath.knowledge.datafile import validated
+from triggerpath.knowledge.loader import Knowledge, load_knowledge
+from triggerpath.knowledge.schema import StatementId
 
 MEASURES_FILE = "measures.yaml"
 
@@ -162,16 +162,7 @@ def check_measures(catalog: MeasureCatalog, kb: Knowledge) -> Iterator[FieldProb
 @cache
 def load_measures() -> MeasureCatalog:
     """The packaged measure catalogue, validated against its schema and the knowledge base."""
-    text = resources.files(DATA_PACKAGE).joinpath(MEASURES_FILE).read_text(encoding="utf-8")
-    try:
-        catalog = MeasureCatalog.model_validate(yaml.safe_load(text))
-    except ValidationError as exc:
-        raise KnowledgeError(
-            [
-                FieldProblem(f"{MEASURES_FILE}:{'.'.join(map(str, e['loc']))}", e["msg"])
-                for e in exc.errors()
-            ]
-        ) from None
+    catalog = validated(MEASURES_FILE, MeasureCatalog)
     problems = list(check_measures(catalog, load_knowledge()))
     if problems:
         raise KnowledgeError(problems)

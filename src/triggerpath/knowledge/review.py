@@ -18,13 +18,13 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterable, Iterator
-from importlib import resources
 from typing import Any, Literal, Protocol
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import Field, model_validator
 
-from triggerpath.errors import FieldProblem
+from triggerpath.errors import FieldProblem, KnowledgeError
+from triggerpath.knowledge.base import Strict
+from triggerpath.knowledge.datafile import validated
 from triggerpath.knowledge.injectates import Injectates
 from triggerpath.knowledge.instruments import Instruments
 from triggerpath.knowledge.schema import Anatomy, Muscle, Pathway
@@ -48,7 +48,6 @@ class Knowledge(Protocol):
     def extras(self) -> dict[str, Any]: ...
 
 
-DATA_PACKAGE = "triggerpath.knowledge.data"
 FILE = "review.yaml"
 EXTRAS_KEY = "review"
 #: the one line every output and document shows while content awaits review
@@ -62,10 +61,8 @@ KINDS = {
 }
 
 
-class Review(BaseModel):
+class Review(Strict):
     """One item's review status (who reviewed it is recorded by role, not by name)."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
     status: Literal["reviewed", "not_reviewed"]
     reviewer_role: str | None = Field(default=None, min_length=3, max_length=120)
@@ -81,10 +78,8 @@ class Review(BaseModel):
         return self
 
 
-class ReviewLog(BaseModel):
+class ReviewLog(Strict):
     """``review.yaml``: item id -> review."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
     items: dict[str, Review]
 
@@ -130,11 +125,6 @@ def item_ids(kb: Knowledge) -> list[str]:
     return ids
 
 
-def _read() -> Any:
-    text = resources.files(DATA_PACKAGE).joinpath(FILE).read_text(encoding="utf-8")
-    return yaml.safe_load(text)
-
-
 def check_review(log: ReviewLog, kb: Knowledge) -> Iterator[FieldProblem]:
     """Every item has exactly one entry and every entry names an item."""
     known = item_ids(kb)
@@ -149,16 +139,9 @@ def check_review(log: ReviewLog, kb: Knowledge) -> Iterator[FieldProblem]:
 def attach_review(kb: Knowledge) -> Iterator[FieldProblem]:
     """Load, validate and attach the review log to ``kb`` (the loader's hook)."""
     try:
-        log = ReviewLog.model_validate(_read())
-    except FileNotFoundError:
-        yield FieldProblem(FILE, "file is missing")
-        return
-    except yaml.YAMLError as exc:
-        yield FieldProblem(FILE, f"not valid YAML: {exc}")
-        return
-    except ValidationError as exc:
-        for e in exc.errors():
-            yield FieldProblem(f"{FILE}:" + ".".join(str(x) for x in e["loc"]), e["msg"])
+        log = validated(FILE, ReviewLog)
+    except KnowledgeError as exc:
+        yield from exc.problems
         return
     problems = list(check_review(log, kb))
     if not problems:

@@ -13,9 +13,10 @@ import re
 from collections.abc import Iterable, Iterator
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+from pydantic import AfterValidator, Field, model_validator
 
 from triggerpath.errors import FieldProblem
+from triggerpath.knowledge.base import Strict
 from triggerpath.knowledge.conditions import Condition
 
 STATEMENT_ID = re.compile(r"^S\d{3}\.\d{2}$")
@@ -52,10 +53,6 @@ RedirectCode = Literal[
     "systemic_evaluation",
 ]
 Basis = Literal["seed", "seed_and_reference", "reference"]
-
-
-class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
 
 class Cited(Strict):
@@ -208,6 +205,9 @@ class RedFlag(Cited):
     when: Condition
     workup: str
     urgency: Literal["emergency", "urgent"]
+    #: where the urgent referral letter is addressed (TriggerPath's routing, local policy may
+    #: name its own department)
+    service: str = Field(min_length=3, max_length=200)
 
 
 class PainGenerator(Cited):
@@ -224,6 +224,8 @@ class Redirect(Cited):
     code: RedirectCode
     name: str
     description: str
+    #: the service the referral letter for this redirect is addressed to
+    service: str = Field(min_length=3, max_length=200)
 
 
 class Contraindication(Cited):

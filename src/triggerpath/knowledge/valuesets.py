@@ -19,10 +19,11 @@ import re
 from collections.abc import Iterator
 from typing import Literal
 
-from pydantic import ConfigDict, Field, PrivateAttr, model_validator
+from pydantic import Field, PrivateAttr, model_validator
 
 from triggerpath.errors import FieldProblem
-from triggerpath.knowledge.schema import REGIONS, Cited, ItemId, Region, Strict, duplicate_ids
+from triggerpath.knowledge.base import Strict, by_id
+from triggerpath.knowledge.schema import REGIONS, Cited, ItemId, Region, duplicate_ids
 from triggerpath.knowledge.vocabulary import REGENERATE, InputVocabulary
 
 Cause = Literal["acute_trauma", "repetitive_microtrauma", "posture", "overuse", "unknown"]
@@ -177,8 +178,6 @@ class ValueSetCatalog(Strict):
     _by_id: dict[str, ValueSet] = PrivateAttr(default_factory=dict)
     _index: ValueSetIndex | None = PrivateAttr(default=None)
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
     def model_post_init(self, _context: object) -> None:
         self._by_id = {v.id: v for v in self.valuesets}
         exact: dict[tuple[str, str], list[str]] = {}
@@ -239,7 +238,7 @@ class ValueSetCatalog(Strict):
         return self.index.by_url.get(url or "")
 
     def system(self, system_id: str) -> CodeSystem:
-        return next(s for s in self.systems if s.id == system_id)
+        return by_id(self.systems, system_id)
 
     def match(self, system_url: str | None, code: str | None) -> tuple[str, ...]:
         """Ids of the value sets holding ``code`` of the system with that URL."""

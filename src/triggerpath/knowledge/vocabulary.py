@@ -28,7 +28,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
-from triggerpath.knowledge.schema import Strict
+from triggerpath.knowledge.base import Strict
 
 REGENERATE = "after changing domain/assessment.py run scripts/gen-vocabulary"
 

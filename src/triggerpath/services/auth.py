@@ -106,6 +106,8 @@ def _permissions() -> dict[str, frozenset[Role]]:
     table["session.attest"] = RECORDERS
     table["assessment.reassess"] = READERS
     table["episode.course"] = READERS
+    # the episode as a FHIR R4 Bundle for the EHR (notes and summary as PDF): a read
+    table["episode.export"] = READERS
     for name in ("assess", "dose", "plan", "course", "score"):
         table[f"compute.{name}"] = READERS
     for name in (

@@ -27,6 +27,7 @@ from pydantic import ValidationError
 
 from triggerpath.domain.assessment import Assessment
 from triggerpath.domain.engine import assess
+from triggerpath.domain.identity import search_key
 from triggerpath.domain.integrity import SafetyEvent, dose_safety_event
 from triggerpath.domain.policy import Policy
 from triggerpath.domain.recommendation import Recommendation
@@ -37,7 +38,7 @@ from triggerpath.knowledge.loader import Knowledge
 from triggerpath.services import kernel, records
 from triggerpath.services.audit import AuditNote
 from triggerpath.services.kernel import current_policy
-from triggerpath.services.model import Actor, Record
+from triggerpath.services.model import Actor, PatientIndex, Record
 from triggerpath.services.payloads import (
     AssessmentData,
     AssessmentIn,
@@ -67,12 +68,28 @@ def _check_mrn(uow: UnitOfWork, mrn: str, record_id: UUID | None = None) -> None
         raise Conflict("mrn: another patient already has this MRN")
 
 
+def patient_index(data: PatientData) -> PatientIndex:
+    """What the index row keeps of a patient's identity, for search (migration 0006)."""
+    key = search_key(data.family_name, data.given_name)
+    return PatientIndex(data.family_name, data.given_name, data.birth_date, key or None)
+
+
 def create_patient(
     uow: UnitOfWork, note: AuditNote, actor: Actor, data: PatientData, now: datetime
 ) -> Record:
-    kernel.admit_patient(kernel.context(uow, actor, None, now), data)
+    """Register a patient: identity by the one rule (kernel, domain/identity.py), unique MRN."""
+    data = kernel.admit_patient(kernel.context(uow, actor, None, now), data)
     _check_mrn(uow, data.mrn)
-    return records.create(uow, note, actor, "patient", _json(data), now=now, mrn=data.mrn)
+    return records.create(
+        uow,
+        note,
+        actor,
+        "patient",
+        _json(data),
+        now=now,
+        mrn=data.mrn,
+        identity=patient_index(data),
+    )
 
 
 def correct_patient(
@@ -87,7 +104,7 @@ def correct_patient(
     now: datetime,
     if_match: str | None = None,
 ) -> Record:
-    kernel.admit_patient(kernel.context(uow, actor, None, now), data)
+    data = kernel.admit_patient(kernel.context(uow, actor, None, now), data)
     _check_mrn(uow, data.mrn, patient_id)
     return records.correct(
         uow,
@@ -101,6 +118,7 @@ def correct_patient(
         now=now,
         mrn=data.mrn,
         if_match=if_match,
+        identity=patient_index(data),
     )
 
 
@@ -461,6 +479,7 @@ __all__ = [
     "create_patient",
     "current_policy",
     "episode_phase",
+    "patient_index",
     "reassess",
     "record_assessment",
     "record_document",

@@ -85,6 +85,19 @@ class HookCall:
     created_at: datetime
 
 
+@dataclass(frozen=True)
+class Admission:
+    """A signed hook call at the door: its token's jti (kept until ``expires_at``) to
+    claim, and the (client = issuer, service, hookInstance) whose answer to look up."""
+
+    issuer: str
+    jti: str
+    expires_at: datetime
+    now: datetime
+    service_id: str
+    hook_instance: str
+
+
 class HookCallStore(Protocol):
     """Answers by (client, service, hookInstance); the first answer recorded is kept."""
 
@@ -103,6 +116,11 @@ class ReplayStore(Protocol):
 
 class CdsStore(FeedbackStore, HookCallStore, ReplayStore, Protocol):
     """Everything the CDS router keeps (the database adapter implements all of it)."""
+
+    def admit(self, a: Admission) -> tuple[bool, HookCall | None]:
+        """``claim`` and ``hook_call`` (client = issuer) in one round trip: the hook call's
+        only database statement on the request path."""
+        ...
 
 
 class InMemoryFeedbackStore:
@@ -147,6 +165,10 @@ class InMemoryFeedbackStore:
                 return False
             self._jti[(issuer, jti)] = expires_at
             return True
+
+    def admit(self, a: Admission) -> tuple[bool, HookCall | None]:
+        claimed = self.claim(a.issuer, a.jti, a.expires_at, a.now)
+        return claimed, self.hook_call(a.issuer, a.service_id, a.hook_instance)
 
     def card(self, card_uuid: str) -> IssuedCard | None:
         with self._lock:
@@ -245,3 +267,12 @@ class WriteBehind:
         with self._lock:
             pending = self._calls.get((client, service_id, hook_instance))
         return pending or self.store.hook_call(client, service_id, hook_instance)
+
+    def admit(self, a: Admission) -> tuple[bool, HookCall | None]:
+        """Claim the jti and find the answer already given (queued or stored): one
+        round trip to the store. The queue is read first: a flush writes before it
+        dequeues, so an answer is always in one or the other."""
+        with self._lock:
+            pending = self._calls.get((a.issuer, a.service_id, a.hook_instance))
+        claimed, stored = self.store.admit(a)
+        return claimed, pending or stored

@@ -8,7 +8,7 @@ entered-in-error mark each append a version with who, when and why.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any, Literal, get_args
 from uuid import UUID
 
@@ -133,6 +133,30 @@ class Record:
 
 
 @dataclass(frozen=True, slots=True)
+class PatientIndex:
+    """A patient's identity as the index row keeps it for search (migration 0006); the
+    record's versions keep the same values in their content."""
+
+    family_name: str | None
+    given_name: str | None
+    birth_date: date | None
+    #: names folded for search (domain.identity.search_key)
+    name_key: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class PatientSearch:
+    """Find patients: every given criterion must hold (names: every word, anywhere in the
+    family or given names, case and accents ignored)."""
+
+    name: str | None = None
+    birth_date: date | None = None
+    mrn: str | None = None
+    #: the web search box: an MRN (or part of one) or the words of a name
+    text: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class NewRecord:
     id: UUID
     kind: Kind
@@ -141,6 +165,7 @@ class NewRecord:
     mrn: str | None
     first: Version
     occurred_at: datetime | None = None
+    identity: PatientIndex | None = None
 
 
 @dataclass(frozen=True, slots=True)

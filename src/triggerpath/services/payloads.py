@@ -1,7 +1,8 @@
 """The content of each kind of clinical record, as posted and as stored.
 
-Data minimisation: the patient is a local MRN, a year of birth and a sex; no names,
-addresses or dates of birth. Free-text notes are optional and short.
+Data minimisation: the patient is identified by what safe care needs (two identifiers,
+NPSG.01.01.01): family and given names, date of birth, sex and the local MRN; no address,
+no contact details. Free-text notes are optional and short.
 
 Where the stored content differs from what is posted (an assessment keeps the engine's
 result; a session keeps the mg computed per site; a document keeps its digest), there
@@ -18,10 +19,19 @@ from datetime import date
 from typing import Annotated, Any, Literal
 from uuid import UUID
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    model_validator,
+)
 
 from triggerpath.domain.assessment import Assessment, Side
 from triggerpath.domain.dosing import PriorDose
+from triggerpath.domain.identity import NAME_MAX_CHARS, Sex
 from triggerpath.domain.integrity import Deviation, PlannedSite
 from triggerpath.domain.planning import Injectate, SteroidChoice, Target
 from triggerpath.domain.policy import Policy
@@ -46,15 +56,45 @@ Note = Annotated[str, StringConstraints(max_length=2000)]
 #: Why a dose limit was exceeded: free text, stored exactly as typed (the kernel checks length).
 ExceedanceReason = Annotated[str, StringConstraints(max_length=2000)]
 ReasonText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=3, max_length=500)]
-Sex = Literal["female", "male", "other", "unknown"]
+PersonName = Annotated[str, StringConstraints(max_length=NAME_MAX_CHARS)]
+
+
+def _calendar_date(value: object) -> object:
+    """Only a calendar date (YYYY-MM-DD or a date): pydantic would read a number as a time."""
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        raise ValueError("must be a date YYYY-MM-DD")
+    return value
+
+
+CalendarDate = Annotated[date, BeforeValidator(_calendar_date)]
 
 
 class PatientData(Payload):
-    """A patient: only what the work needs (no name, address or date of birth)."""
+    """A patient as posted and as stored: names, date of birth, sex (no default), MRN.
 
-    mrn: MRN = Field(description="local medical record number, the only identifier kept")
-    birth_year: int | None = Field(default=None, ge=1900, le=2100)
-    sex: Sex
+    Names and date of birth are required on every write by the clinic policy's
+    ``patient_identifiers`` (default ``two_identifiers``; domain/identity.py is the rule,
+    applied by the safety kernel): they are optional here only so that patients registered
+    before migration 0006 (MRN, year of birth and sex) still read back.
+    """
+
+    mrn: MRN = Field(description="local medical record number")
+    family_name: PersonName | None = Field(
+        default=None, description="family name (surname); required unless policy is minimal"
+    )
+    given_name: PersonName | None = Field(
+        default=None, description="given name(s), space-separated; required unless minimal"
+    )
+    birth_date: CalendarDate | None = Field(
+        default=None, description="date of birth, YYYY-MM-DD; required unless minimal"
+    )
+    sex: Sex = Field(description="FHIR administrative gender: female, male, other or unknown")
+    birth_year: int | None = Field(
+        default=None,
+        ge=1900,
+        le=2100,
+        description="year of birth: kept from birth_date (records before 0006 have only this)",
+    )
 
 
 class EpisodeData(Payload):

@@ -28,6 +28,8 @@ from triggerpath.services.model import (
     AuditQuery,
     Kind,
     NewRecord,
+    PatientIndex,
+    PatientSearch,
     Record,
     User,
     Version,
@@ -50,6 +52,7 @@ class Records(Protocol):
         *,
         mrn: str | None = None,
         occurred_at: datetime | None = None,
+        identity: PatientIndex | None = None,
     ) -> bool: ...
 
     def history(self, record_id: UUID) -> list[Version]: ...
@@ -69,6 +72,7 @@ class Records(Protocol):
         parent_id: UUID | None = None,
         mrn: str | None = None,
         include_retracted: bool = False,
+        search: PatientSearch | None = None,
     ) -> tuple[list[Record], int]: ...
 
     def add_addendum(self, addendum: Addendum) -> None:

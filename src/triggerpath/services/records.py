@@ -29,6 +29,7 @@ from typing import Any
 from uuid import UUID, uuid4
 
 from triggerpath.errors import Conflict, NotFound, PreconditionFailed
+from triggerpath.errors import VersionConflict as VersionConflict  # raised here; home: errors
 from triggerpath.services import kernel
 from triggerpath.services.audit import AuditNote
 from triggerpath.services.auth import Forbidden, Reauthenticated
@@ -40,22 +41,13 @@ from triggerpath.services.model import (
     Addendum,
     Kind,
     NewRecord,
+    PatientIndex,
+    PatientSearch,
     Record,
     Version,
     Window,
 )
 from triggerpath.services.uow import UnitOfWork
-
-
-class VersionConflict(Conflict):
-    """The record is no longer at the version the caller read."""
-
-    def __init__(self, what: str, expected: int, current: int) -> None:
-        self.current_version = current
-        super().__init__(
-            f"{what} is at version {current}, not {expected}: someone changed it since you read "
-            "it; reload, reapply your change and send it with the current version"
-        )
 
 
 def etag(record: Record) -> str:
@@ -111,6 +103,7 @@ def create(
     now: datetime,
     parent_id: UUID | None = None,
     mrn: str | None = None,
+    identity: PatientIndex | None = None,
 ) -> Record:
     kernel.admit_text(data)  # the one text rule, whichever use case wrote ``data``
     parent = _parent(uow, note, kind, parent_id)
@@ -125,18 +118,25 @@ def create(
         reason=None,
     )
     when = occurred_at(kind, data)
-    uow.records.add(NewRecord(record_id, kind, patient_id, parent_id, mrn, first, when))
+    uow.records.add(NewRecord(record_id, kind, patient_id, parent_id, mrn, first, when, identity))
     note.touch(patient_id, record_id)
     return Record(record_id, kind, patient_id, parent_id, now, actor.username, first)
 
 
 def _append(
-    uow: UnitOfWork, record: Record, expected: int, new: Version, mrn: str | None = None
+    uow: UnitOfWork,
+    record: Record,
+    expected: int,
+    new: Version,
+    mrn: str | None = None,
+    identity: PatientIndex | None = None,
 ) -> Record:
     if expected != record.version:
         raise VersionConflict(record.kind, expected, record.version)
     when = occurred_at(record.kind, new.data)
-    if not uow.records.append(record.id, expected, new, mrn=mrn, occurred_at=when):
+    if not uow.records.append(
+        record.id, expected, new, mrn=mrn, occurred_at=when, identity=identity
+    ):
         # read the same version as a concurrent writer, who committed first
         current = uow.records.get(record.id)
         raise VersionConflict(record.kind, expected, current.version if current else expected)
@@ -177,6 +177,7 @@ def correct(
     now: datetime,
     mrn: str | None = None,
     if_match: str | None = None,
+    identity: PatientIndex | None = None,
 ) -> Record:
     kernel.admit_text(data)
     record = get(uow, note, kind, record_id)
@@ -195,7 +196,7 @@ def correct(
         recorded_by=actor.username,
         reason=reason,
     )
-    updated = _append(uow, record, expected, new, mrn)
+    updated = _append(uow, record, expected, new, mrn, identity)
     if kind == "assessment":
         mark_plans_stale(uow, actor, record, f"assessment corrected on {now:%Y-%m-%d}", now)
     return updated
@@ -340,14 +341,20 @@ def list_(
     parent_id: UUID | None = None,
     mrn: str | None = None,
     include_retracted: bool = False,
+    search: PatientSearch | None = None,
 ) -> tuple[list[Record], int]:
     parent_kind = PARENT_KIND[kind]
     if parent_kind is not None and parent_id is not None:
         get(uow, note, parent_kind, parent_id)
     items, total = uow.records.page(
-        kind, window, parent_id=parent_id, mrn=mrn, include_retracted=include_retracted
+        kind,
+        window,
+        parent_id=parent_id,
+        mrn=mrn,
+        include_retracted=include_retracted,
+        search=search,
     )
-    if mrn is not None and len(items) == 1:
+    if (mrn is not None or search is not None) and len(items) == 1:
         note.touch(items[0].patient_id, items[0].id)
     note.returned([r.patient_id for r in items])  # list/search events name who was returned
     return items, total

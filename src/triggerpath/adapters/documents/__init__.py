@@ -1,4 +1,6 @@
-"""Clinical documents (HTML and PDF): consent, procedure note, after-care, exercises, re-evaluation.
+"""Clinical documents (HTML and PDF): consent, procedure note, after-care, exercises, re-evaluation,
+referral letters and the episode summary (letters.py). Every document shows the patient banner
+(name, date of birth, MRN) and is laid out on the clinic policy's paper (Letter or A4).
 
 Each builder takes the engine's own results (a :class:`~triggerpath.domain.planning.ProcedurePlan`,
 a :class:`~triggerpath.domain.course.CourseReport`, a recorded procedure) and the knowledge base,
@@ -27,17 +29,51 @@ from triggerpath.adapters.documents.build import (
     reevaluation_summary,
     render_pdf,
 )
+from triggerpath.adapters.documents.episode import (
+    SessionNote,
+    course_report,
+    episode_patient,
+    episode_summary_document,
+    patient_line_of,
+    session_notes,
+    summary_of,
+)
+from triggerpath.adapters.documents.letters import (
+    EpisodeSummary,
+    Letter,
+    SummaryAssessment,
+    SummarySession,
+    episode_summary,
+    letters_for,
+    referral_letters,
+)
+from triggerpath.adapters.documents.records import procedure_record
 
 __all__ = [
     "Document",
+    "EpisodeSummary",
+    "Letter",
     "PatientLine",
     "ProcedureRecord",
     "ProcedureSite",
+    "SessionNote",
+    "SummaryAssessment",
+    "SummarySession",
     "aftercare_sheet",
     "consent_form",
+    "course_report",
     "cpt_for",
+    "episode_patient",
+    "episode_summary",
+    "episode_summary_document",
     "exercise_program",
+    "letters_for",
+    "patient_line_of",
     "procedure_note",
+    "procedure_record",
     "reevaluation_summary",
+    "referral_letters",
     "render_pdf",
+    "session_notes",
+    "summary_of",
 ]

@@ -10,6 +10,7 @@ from functools import cache
 from typing import Any, Literal
 
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
+from markupsafe import Markup
 
 from triggerpath.adapters.documents.figures import exercise_figure
 from triggerpath.domain.course import CourseReport
@@ -64,14 +65,29 @@ PLAIN_HAZARD_RISK = {
 }
 
 
+PaperSize = Literal["letter", "a4"]
+#: CSS ``@page size`` per clinic policy ``paper_size`` (Letter 612 x 792 pt, A4 595 x 842 pt).
+PAGE_SIZES: dict[str, str] = {"letter": "letter", "a4": "A4"}
+
+
 @dataclass(frozen=True, slots=True)
 class PatientLine:
-    """Who the document is for: only what the record keeps (no name)."""
+    """Who the document is for: the banner of every page (name, date of birth, MRN).
+
+    ``name`` is the display name (``FAMILY, Given``; "name not recorded" for a patient
+    registered before identity was kept), ``born`` the date of birth as shown.
+    """
 
     mrn: str
     sex: str
     age_years: int | None = None
     weight_kg: Decimal | float | None = None
+    name: str = "name not recorded"
+    born: str = "not recorded"
+    flags: tuple[str, ...] = ()
+    #: the flags' source ("assessment of 2026-11-21"), or None when never assessed
+    flags_source: str | None = None
+    paper: PaperSize = "letter"
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,10 +141,13 @@ class Document:
     audience: Audience
     html: str
     statement_ids: tuple[str, ...]
+    #: tells apart documents of one kind for one record (a referral letter's redirect)
+    key: str = ""
 
     @property
     def filename_stem(self) -> str:
-        return self.kind.replace("_", "-")
+        stem = self.kind.replace("_", "-")
+        return f"{stem}-{self.key.replace('_', '-').replace('.', '-')}" if self.key else stem
 
 
 @cache
@@ -143,7 +162,16 @@ def _env() -> Environment:
     env.filters["ids"] = lambda ids: "[" + ", ".join(ids) + "]" if ids else ""
     env.filters["num"] = _num
     env.filters["side"] = _side
+    env.filters["css"] = _css_string
     return env
+
+
+def _css_string(value: object) -> Markup:
+    """Text for a CSS string in the page's ``<style>`` (the running header and footer): CSS
+    escapes, not HTML ones (a ``<style>`` element is raw text, ``&#39;`` would print)."""
+    text = " ".join(str(value).split())
+    escaped = "".join(f"\\{ord(c):X} " if c in '\\"<>&' else c for c in text)
+    return Markup(escaped)
 
 
 def _num(value: object) -> str:
@@ -178,6 +206,7 @@ def _base(
     return {
         "kb_version": kb.version,
         "patient": patient,
+        "page_size": PAGE_SIZES[patient.paper],
         "on": on,
         "title": title,
         "statements": kb.statements,
@@ -389,7 +418,8 @@ def reevaluation_summary(
 
 # --------------------------------------------------------------------------- pdf
 def render_pdf(doc: Document) -> bytes:
-    """The document as PDF (WeasyPrint; A4, the print stylesheet of the templates)."""
+    """The document as PDF (WeasyPrint; the paper of the clinic policy and the print
+    stylesheet of the templates)."""
     from weasyprint import HTML  # type: ignore[import-untyped]
 
     pdf: bytes = HTML(string=doc.html, base_url=None).write_pdf()

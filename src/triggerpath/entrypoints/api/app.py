@@ -27,6 +27,7 @@ from triggerpath.entrypoints.api import (
     routes_admin,
     routes_auth,
     routes_compute,
+    routes_export,
     routes_health,
     routes_records,
     routes_signatures,
@@ -60,6 +61,7 @@ def default_routers() -> list[APIRouter]:
         routes_records.router,
         routes_signatures.router,
         routes_worklist.router,
+        routes_export.router,
         routes_compute.router,
         routes_admin.router,
     ]

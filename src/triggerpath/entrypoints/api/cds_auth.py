@@ -7,7 +7,9 @@ fetched again at once when a token names an unknown ``kid`` (at most every 10 s,
 random kids cannot make us hammer the EHR). A ``jku`` header must equal the registered
 URL; ``aud`` is the endpoint URL; ``exp``/``iat``/``jti`` are required. A ``jti`` is
 claimed in the shared :class:`~triggerpath.services.feedback.ReplayStore` (the database)
-so a token replayed to any worker is refused.
+so a token replayed to any worker is refused. A hook call defers that claim
+(``verify(claim=False)``) to fold it into the one statement that also looks up its
+``hookInstance`` (:meth:`~triggerpath.services.feedback.WriteBehind.admit`).
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ FORBIDDEN_ALGORITHMS = frozenset({"none", "HS256", "HS384", "HS512"})
 JWKS_TTL_SECONDS = 300.0
 JWKS_REFRESH_MIN_SECONDS = 10.0
 REQUIRED_CLAIMS = ["iss", "aud", "exp", "iat", "jti"]
+_JWS = jwt.api_jws.PyJWS(algorithms=list(ALGORITHMS))
 
 
 def problem(status: int, title: str, detail: str, **extra: Any) -> Response:
@@ -66,11 +69,23 @@ class TrustedClient:
 
 
 @dataclass(frozen=True)
+class JtiClaim:
+    """A verified token's ``jti``, to be claimed in the shared store (once, any worker)."""
+
+    issuer: str
+    jti: str
+    expires_at: datetime
+    at: datetime
+
+
+@dataclass(frozen=True)
 class Caller:
     issuer: str
     subject: str | None = None
     tenant: str | None = None
     verified: bool = True
+    #: set by ``verify(claim=False)``: the caller must claim it before answering
+    unclaimed: JtiClaim | None = None
 
 
 @dataclass(frozen=True)
@@ -110,12 +125,18 @@ class ClientAuthenticator:
         self._next_purge = 0.0
         self._lock = threading.Lock()
 
-    async def verify(self, authorization: str | None, audiences: Sequence[str]) -> Caller:
-        """The verified caller, or :class:`HookError` (401) saying what is wrong."""
+    async def verify(
+        self, authorization: str | None, audiences: Sequence[str], *, claim: bool = True
+    ) -> Caller:
+        """The verified caller, or :class:`HookError` (401) saying what is wrong.
+
+        ``claim=False``: the jti is checked against this worker's memory only and handed
+        back as ``Caller.unclaimed``; the caller claims it in the shared store itself.
+        """
         token = self._bearer(authorization)
         if token is None:
             return Caller(issuer="development", verified=False)
-        try:  # one parse for header and claims (the signature is checked in _decode)
+        try:  # the one parse: header, claims, signature (checked in _decode)
             parts = jwt.api_jwt.decode_complete(token, options={"verify_signature": False})
             header, unverified = parts["header"], parts["payload"]
         except jwt.PyJWTError as exc:
@@ -129,10 +150,17 @@ class ClientAuthenticator:
             raise refused(f"issuer {raw_iss!r} is not registered")
         alg = self._check_header(header, client)
         key = await self._key(client, str(header["kid"]))
-        claims = self._decode(token, key, alg, audiences, iss)
+        claims = self._decode(token, parts, key, alg, audiences)
         self._check_times(claims)
-        await self._claim_jti(iss, claims)
-        return Caller(issuer=iss, subject=claims.get("sub"), tenant=claims.get("tenant"))
+        ticket = self._remember_jti(iss, claims)
+        if claim:
+            await self.claim(ticket)
+        return Caller(
+            issuer=iss,
+            subject=claims.get("sub"),
+            tenant=claims.get("tenant"),
+            unclaimed=None if claim else ticket,
+        )
 
     def _bearer(self, authorization: str | None) -> str | None:
         """The token of ``Authorization: Bearer``; None for an unsigned development call."""
@@ -189,26 +217,34 @@ class ClientAuthenticator:
         return keyset
 
     def _decode(
-        self, token: str, key: jwt.PyJWK, alg: str, audiences: Sequence[str], iss: str
+        self,
+        token: str,
+        parts: Mapping[str, Any],
+        key: jwt.PyJWK,
+        alg: str,
+        audiences: Sequence[str],
     ) -> dict[str, Any]:
-        """Signature, audience, issuer and required claims (times: see ``_check_times``)."""
+        """Signature, required claims and audience of the token parsed once (``parts``
+        from PyJWT's unverified decode; times: see ``_check_times``). The signature is
+        checked by PyJWT's own algorithm over the bytes as sent, as ``jwt.decode`` does,
+        without decoding the token a second time."""
+        algorithm = _JWS.get_algorithm_by_name(alg)
+        signing_input = token.rpartition(".")[0].encode()
         try:
-            claims: dict[str, Any] = jwt.decode(
-                token,
-                key.key,
-                algorithms=[alg],
-                audience=list(audiences),
-                issuer=iss,
-                leeway=self.policy.leeway_seconds,
-                options={
-                    "require": REQUIRED_CLAIMS,
-                    "verify_exp": False,
-                    "verify_iat": False,
-                    "verify_nbf": False,
-                },
-            )
-        except jwt.PyJWTError as exc:
-            raise refused(f"JWT rejected: {exc}") from None
+            prepared = algorithm.prepare_key(key.key)  # a key of another type is refused
+            valid = algorithm.verify(signing_input, prepared, parts["signature"])
+        except (jwt.PyJWTError, TypeError, ValueError):
+            valid = False
+        if not valid:
+            raise refused("JWT rejected: Signature verification failed")
+        claims: dict[str, Any] = parts["payload"]
+        missing = [c for c in REQUIRED_CLAIMS if c not in claims]
+        if missing:
+            raise refused(f"JWT rejected: Token is missing the {missing[0]!r} claim")
+        aud = claims["aud"]
+        given = [aud] if isinstance(aud, str) else aud
+        if not isinstance(given, list) or not any(a in audiences for a in given):
+            raise refused("JWT rejected: Audience doesn't match")
         return claims
 
     def _check_times(self, claims: Mapping[str, Any]) -> None:
@@ -224,22 +260,33 @@ class ClientAuthenticator:
         if iat > now + leeway or nbf > now + leeway:
             raise refused("JWT rejected: issued in the future")
 
-    async def _claim_jti(self, iss: str, claims: Mapping[str, Any]) -> None:
-        """Refuse a reused jti: this worker's memory first, then the shared store (in a
-        thread: the event loop serves other calls while the database answers)."""
+    def _remember_jti(self, iss: str, claims: Mapping[str, Any]) -> JtiClaim:
+        """Refuse a jti this worker has seen (no database needed); remember it."""
         now = self._clock()
-        jti = (iss, str(claims["jti"]))
+        key = (iss, str(claims["jti"]))
         keep_until = float(claims["exp"]) + self.policy.leeway_seconds
         with self._lock:
             if now >= self._next_purge:  # every 10 s, not per request
                 self._next_purge = now + 10
                 for k in [k for k, exp in self._seen.items() if exp < now]:
                     del self._seen[k]
-            if jti in self._seen:
-                raise refused("JWT already used (jti replay)")
-            self._seen[jti] = keep_until
-        expires = datetime.fromtimestamp(keep_until, UTC)
-        at = datetime.fromtimestamp(now, UTC)
-        claimed = await self._offload(lambda: self._replay.claim(iss, jti[1], expires, at))
+            if key in self._seen:
+                raise replayed()
+            self._seen[key] = keep_until
+        return JtiClaim(
+            iss, key[1], datetime.fromtimestamp(keep_until, UTC), datetime.fromtimestamp(now, UTC)
+        )
+
+    async def claim(self, ticket: JtiClaim) -> None:
+        """Claim the jti in the shared store (in a thread: the event loop serves other
+        calls while the database answers); refuse a replay seen by another worker."""
+        t = ticket
+        claimed = await self._offload(
+            lambda: self._replay.claim(t.issuer, t.jti, t.expires_at, t.at)
+        )
         if not claimed:
-            raise refused("JWT already used (jti replay)")
+            raise replayed()
+
+
+def replayed() -> HookError:
+    return refused("JWT already used (jti replay)")

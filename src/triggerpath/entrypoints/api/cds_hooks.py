@@ -36,7 +36,7 @@ import asyncio
 import hashlib
 import json
 import os
-from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -55,7 +55,7 @@ from triggerpath.adapters.fhir_r4.read import (
     snapshot_from_resources,
 )
 from triggerpath.domain.policy import DEFAULT_POLICY, Policy
-from triggerpath.domain.text import control_character_problems
+from triggerpath.domain.text import control_character_problems, json_free_text_clean
 from triggerpath.entrypoints.api import cds_runtime
 from triggerpath.entrypoints.api.cds_auth import (
     ALGORITHMS,
@@ -65,6 +65,7 @@ from triggerpath.entrypoints.api.cds_auth import (
     HookError,
     TrustedClient,
     problem,
+    replayed,
 )
 from triggerpath.entrypoints.api.cds_feedback_api import parse_feedback
 from triggerpath.entrypoints.api.cds_prefetch import (
@@ -86,6 +87,7 @@ from triggerpath.services.cds import (
     source_unavailable,
 )
 from triggerpath.services.feedback import (
+    Admission,
     CdsStore,
     FeedbackRecord,
     FeedbackStore,
@@ -253,11 +255,14 @@ FHIR_FREE_TEXT = _AnyField()
 
 def _json_body(raw: bytes) -> Any:
     """The body, parsed once with orjson, under the one control-character rule
-    (:mod:`triggerpath.domain.text`; the HTTP edge leaves CDS bodies to this)."""
+    (:mod:`triggerpath.domain.text`; the HTTP edge leaves CDS bodies to this). The walk
+    over every string runs only when the bytes cannot rule a control character out."""
     try:
         body = orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
         raise HookError(400, "Malformed request", f"body is not JSON: {exc}") from None
+    if json_free_text_clean(raw):
+        return body
     problems = list(control_character_problems(body, multiline_fields=FHIR_FREE_TEXT))
     if problems:
         raise HookError(
@@ -380,11 +385,12 @@ class CdsService:
     def base_url(self, request: Request) -> str:
         return (self.config.public_base_url or str(request.base_url)).rstrip("/")
 
-    async def authenticate(self, request: Request, *paths: str) -> Caller:
+    async def authenticate(self, request: Request, *paths: str, claim: bool = True) -> Caller:
         """The caller, with ``aud`` checked against the endpoint's own URL(s)."""
         base = self.base_url(request)
         audiences = [f"{base}{p}" for p in paths]
-        return await self.auth.verify(request.headers.get("authorization"), audiences)
+        header = request.headers.get("authorization")
+        return await self.auth.verify(header, audiences, claim=claim)
 
     # ---- routes
     async def discovery(self, request: Request) -> Response:
@@ -400,22 +406,16 @@ class CdsService:
         if service_id not in HOOKS:
             return problem(404, "Not found", f"no CDS service {service_id!r}")
         try:
-            caller = await self.authenticate(request, f"/cds-services/{service_id}")
+            caller = await self.authenticate(request, f"/cds-services/{service_id}", claim=False)
             raw = await request.body()
-            body = _json_body(raw)
-            problems = body_problems(service_id, body)
-            if problems:
-                return invalid(problems)
-            digest = hashlib.sha256(raw).hexdigest()
-            instance = body["hookInstance"]
-            stored = await self.on_db_thread(
-                lambda: self.writer.hook_call(caller.issuer, service_id, instance)
+            body = await self._checked_body(service_id, raw, caller)
+            call = _Call(service_id, body, hashlib.sha256(raw).hexdigest(), caller)
+            admission = asyncio.ensure_future(
+                self.on_db_thread(lambda: self._admit(caller, service_id, body["hookInstance"]))
             )
-            if stored is not None and stored.request_digest == digest:
-                return Response(stored.response, media_type=JSON_TYPE)  # the same call again
-            gathered = await self._gathered(body)
-            call = _Call(service_id, body, digest, caller, keep=stored is None)
-            return self._answer(call, gathered, request)
+            return await self._admitted_answer(call, admission, request)
+        except _Repeat as exc:
+            return Response(exc.content, media_type=JSON_TYPE)  # the same call again
         except HookError as exc:
             return exc.response
         except InvalidInput as exc:
@@ -444,10 +444,68 @@ class CdsService:
         return json_response({"stored": len(records), "unknownCards": unknown})
 
     # ---- steps of a hook call
-    async def _gathered(self, body: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
+    async def _admitted_answer(
+        self, call: _Call, admission: asyncio.Future[tuple[bool, HookCall | None]], request: Request
+    ) -> Response:
+        """The answer, evaluated while the database thread claims the jti and looks up the
+        hookInstance (one statement). Nothing is fetched from a FHIR server, answered or
+        stored before that statement says the call is new: a replay is 401 and a repeat
+        gets its stored answer whatever else the call would have given."""
+
+        async def admitted() -> HookCall | None:
+            claimed, stored = await admission
+            if not claimed:
+                raise replayed()  # the jti was used at another worker
+            if stored is not None and stored.request_digest == call.digest:
+                raise _Repeat(stored.response)
+            return stored
+
+        try:
+            gathered = await self._gathered(call.body, admitted)
+            content, cards, answer = self._answer(call, gathered, request)
+        except (HookError, InvalidInput, _Unavailable):
+            await admitted()  # a replay or a repeat comes before a 412 or a source card
+            raise
+        stored = await admitted()
+        self.writer.record(cards, answer if stored is None else None)
+        return Response(content, media_type=JSON_TYPE)
+
+    async def _checked_body(self, service_id: str, raw: bytes, caller: Caller) -> Any:
+        """The parsed, checked body; a refused one still claims the jti first, so a
+        replayed token is a 401 whatever its body."""
+        try:
+            body = _json_body(raw)
+            problems = body_problems(service_id, body)
+        except HookError:
+            await self._claim(caller)
+            raise
+        if problems:
+            await self._claim(caller)
+            raise InvalidInput(problems)
+        return body
+
+    async def _claim(self, caller: Caller) -> None:
+        if caller.unclaimed is not None:
+            await self.auth.claim(caller.unclaimed)
+
+    def _admit(
+        self, caller: Caller, service_id: str, instance: str
+    ) -> tuple[bool, HookCall | None]:
+        """(database thread) The jti claimed and the answer already given, in one
+        statement; an unsigned development call has no jti to claim."""
+        t = caller.unclaimed
+        if t is None:
+            return True, self.writer.hook_call(caller.issuer, service_id, instance)
+        return self.writer.admit(
+            Admission(t.issuer, t.jti, t.expires_at, t.at, service_id, instance)
+        )
+
+    async def _gathered(
+        self, body: dict[str, Any], before_fetch: Callable[[], Awaitable[object]]
+    ) -> tuple[dict[str, Any], list[str]]:
         """The prefetch plus what the FHIR server gave (too slow: an explanatory card)."""
         try:
-            return await self.gatherer.gather(body, self.keys)
+            return await self.gatherer.gather(body, self.keys, before_fetch)
         except SlowSource as exc:
             raise _Unavailable(self._unavailable_card(body, str(exc))) from None
 
@@ -463,8 +521,8 @@ class CdsService:
 
     def _answer(
         self, call: _Call, gathered: tuple[dict[str, Any], list[str]], request: Request
-    ) -> Response:
-        """Evaluate the call; queue its cards (and its answer, for a repeat) for the store."""
+    ) -> tuple[bytes, list[IssuedCard], HookCall]:
+        """Evaluate the call: the answer's bytes, its cards and the answer to keep."""
         now = self.clock()
         options = CdsOptions(web_base_url=self.config.web_base_url or self.base_url(request))
         snapshot = self._snapshot(call.body, *gathered, now)
@@ -474,9 +532,11 @@ class CdsService:
         cards = _issued_cards(
             call.service_id, instance, snapshot.patient_id, evaluation, call.caller, now
         )
-        answer = HookCall(issuer, call.service_id, instance, call.digest, content, now)
-        self.writer.record(cards, answer if call.keep else None)
-        return Response(content, media_type=JSON_TYPE)
+        return (
+            content,
+            cards,
+            HookCall(issuer, call.service_id, instance, call.digest, content, now),
+        )
 
     def _snapshot(
         self, body: dict[str, Any], got: dict[str, Any], failed: list[str], now: datetime
@@ -583,13 +643,20 @@ class CdsService:
 
 @dataclass(frozen=True)
 class _Call:
-    """One hook call after its checks: the body, its digest, the caller, keep its answer?"""
+    """One hook call after its checks: the body, its digest, the caller."""
 
     service_id: str
     body: dict[str, Any]
     digest: str
     caller: Caller
-    keep: bool
+
+
+class _Repeat(Exception):
+    """The same call again: its stored answer."""
+
+    def __init__(self, content: bytes) -> None:
+        super().__init__("repeated hookInstance")
+        self.content = content
 
 
 class _Unavailable(Exception):

@@ -9,7 +9,7 @@ explanatory card, never a hang); links off the client's FHIR server are never fo
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -177,9 +177,13 @@ class Gatherer:
         return {**data, "entry": entries}
 
     async def gather(
-        self, body: Mapping[str, Any], keys: Sequence[PrefetchKey]
+        self,
+        body: Mapping[str, Any],
+        keys: Sequence[PrefetchKey],
+        before_fetch: Callable[[], Awaitable[object]] | None = None,
     ) -> tuple[dict[str, Any], list[str]]:
-        """Values by prefetch key (None = no data) and the keys that could not be had."""
+        """Values by prefetch key (None = no data) and the keys that could not be had;
+        ``before_fetch`` is awaited before anything is fetched (it may raise to stop it)."""
         got = sent_prefetch(body, keys)
         todo = [k for k in keys if k.key not in got]
         server = body.get("fhirServer")
@@ -189,6 +193,8 @@ class Gatherer:
             return got, [k.key for k in todo]
         if self.allowlist and not any(server.startswith(a) for a in self.allowlist):
             raise HookError(412, "Precondition Failed", f"fhirServer {server} is not allowed")
+        if before_fetch is not None:
+            await before_fetch()
         failed = await self._fetch(body, server, todo, got)
         return got, failed
 

@@ -40,36 +40,63 @@ _VALID_ID = re.compile(r"^[A-Za-z0-9._-]{8,64}$")
 access_log = logging.getLogger("triggerpath.access")
 
 
-class RequestContext:
-    """Give each request an id (the caller's ``X-Request-ID`` when sane), echo it, log it."""
+class _HttpMiddleware:
+    """A pure ASGI middleware that acts on HTTP requests (:meth:`http`); the rest pass through."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
 
+    def passes(self, scope: Scope) -> bool:
+        """Whether the request goes straight to the app (every non-HTTP one does)."""
+        return bool(scope["type"] != "http")
+
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
+        if self.passes(scope):
             await self.app(scope, receive, send)
-            return
+        else:
+            await self.http(scope, receive, send)
+
+    async def http(self, scope: Scope, receive: Receive, send: Send) -> None:
+        raise NotImplementedError
+
+
+class _Tracked:
+    """``send``, noting whether the response has started and its status (500 until it has)."""
+
+    def __init__(self, send: Send) -> None:
+        self._send = send
+        self.started = False
+        self.status = 500
+
+    async def __call__(self, message: Message) -> None:
+        if message["type"] == "http.response.start":
+            self.started = True
+            self.status = message["status"]
+        await self._send(message)
+
+
+class RequestContext(_HttpMiddleware):
+    """Give each request an id (the caller's ``X-Request-ID`` when sane), echo it, log it."""
+
+    async def http(self, scope: Scope, receive: Receive, send: Send) -> None:
         given = ""
         for key, value in scope.get("headers", []):
             if key == b"x-request-id":
                 given = value.decode("latin-1")
         rid = given if _VALID_ID.fullmatch(given) else uuid.uuid4().hex
         scope.setdefault("state", {})["request_id"] = rid
-        status = 500
         started = time.perf_counter()
 
         async def send_with_id(message: Message) -> None:
-            nonlocal status
             if message["type"] == "http.response.start":
-                status = message["status"]
                 headers = list(message.get("headers", []))
                 headers.append((REQUEST_ID_HEADER.lower().encode(), rid.encode()))
                 message = {**message, "headers": headers}
             await send(message)
 
+        tracked = _Tracked(send_with_id)
         try:
-            await self.app(scope, receive, send_with_id)
+            await self.app(scope, receive, tracked)
         finally:
             route = scope.get("route")
             access_log.info(
@@ -77,7 +104,7 @@ class RequestContext:
                 rid,
                 scope.get("method", "?"),
                 getattr(route, "path", "(unrouted)"),
-                status,
+                tracked.status,
                 (time.perf_counter() - started) * 1000,
             )
 
@@ -89,7 +116,7 @@ class _TooLarge(HTTPException):
         super().__init__(413, f"request bodies are limited to {limit} bytes")
 
 
-class BodyLimit:
+class BodyLimit(_HttpMiddleware):
     """Refuse request bodies over ``max_bytes`` with 413 problem details.
 
     Checks ``Content-Length`` up front and counts the bytes of streamed bodies, so a
@@ -100,7 +127,7 @@ class BodyLimit:
     def __init__(
         self, app: ASGIApp, max_bytes: int, prefix_limits: dict[str, int] | None = None
     ) -> None:
-        self.app = app
+        super().__init__(app)
         self.default_max_bytes = max_bytes
         self.prefix_limits = tuple((prefix_limits or {}).items())
 
@@ -110,10 +137,7 @@ class BodyLimit:
         )
         await response(scope, receive, send)
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
+    async def http(self, scope: Scope, receive: Receive, send: Send) -> None:
         path = scope.get("path", "")
         limit = next(
             (n for p, n in self.prefix_limits if path.startswith(p)), self.default_max_bytes
@@ -131,7 +155,6 @@ class BodyLimit:
                     await self._refuse(scope, receive, send, max_bytes)
                     return
         seen = 0
-        response_started = False
 
         async def counted() -> Message:
             nonlocal seen
@@ -142,16 +165,11 @@ class BodyLimit:
                     raise _TooLarge(max_bytes)
             return message
 
-        async def tracking(message: Message) -> None:
-            nonlocal response_started
-            if message["type"] == "http.response.start":
-                response_started = True
-            await send(message)
-
+        tracked = _Tracked(send)
         try:
-            await self.app(scope, counted, tracking)
+            await self.app(scope, counted, tracked)
         except _TooLarge:
-            if not response_started:
+            if not tracked.started:
                 await self._refuse(scope, receive, send, max_bytes)
 
 
@@ -181,7 +199,7 @@ BASE_HEADERS = {
 }
 
 
-class SecurityHeaders:
+class SecurityHeaders(_HttpMiddleware):
     """Headers on every response; ``Cache-Control: no-store`` unless the route chose one.
 
     Patient data appears in API responses, pages, documents and PDFs, so nothing is
@@ -190,13 +208,10 @@ class SecurityHeaders:
     """
 
     def __init__(self, app: ASGIApp, docs_paths: frozenset[str] = frozenset()) -> None:
-        self.app = app
+        super().__init__(app)
         self.docs_paths = docs_paths
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
+    async def http(self, scope: Scope, receive: Receive, send: Send) -> None:
         csp = DOCS_CSP if scope.get("path") in self.docs_paths else CSP
         https = scope.get("scheme") == "https"
 
@@ -264,7 +279,7 @@ def _body_problems(body: bytes, content_type: str) -> list[FieldProblem]:
     return []
 
 
-class ControlCharacters:
+class ControlCharacters(_HttpMiddleware):
     """The control-character rule (:mod:`triggerpath.domain.text`) at the HTTP edge.
 
     Query strings, header values and JSON or form bodies: a control character (other
@@ -277,13 +292,15 @@ class ControlCharacters:
     """
 
     def __init__(self, app: ASGIApp, own_check_prefixes: tuple[str, ...] = ()) -> None:
-        self.app = app
+        super().__init__(app)
         self.own_check_prefixes = own_check_prefixes
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope.get("path", "").startswith(self.own_check_prefixes):
-            await self.app(scope, receive, send)
-            return
+    def passes(self, scope: Scope) -> bool:
+        """Non-HTTP requests, and the routes that apply the rule themselves."""
+        own = scope.get("path", "").startswith(self.own_check_prefixes)
+        return super().passes(scope) or own
+
+    async def http(self, scope: Scope, receive: Receive, send: Send) -> None:
         problems = _header_problems(scope) + _query_problems(scope.get("query_string", b""))
         if (p := text_problem(unquote(scope.get("path", "")), "path")) is not None:
             problems.append(p)
@@ -365,7 +382,7 @@ def _uuid(value: Any) -> UUID | None:
         return None
 
 
-class PatientAudit:
+class PatientAudit(_HttpMiddleware):
     """One audit event for every request on a patient route, whatever its outcome.
 
     Use cases record their own event (:class:`~triggerpath.services.audit.Call`); this
@@ -375,27 +392,17 @@ class PatientAudit:
     """
 
     def __init__(self, app: ASGIApp, uow_factory: Callable[[], UowFactory]) -> None:
-        self.app = app
+        super().__init__(app)
         self.uow_factory = uow_factory
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        status = 500
-
-        async def tracking(message: Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
-            await send(message)
-
+    async def http(self, scope: Scope, receive: Receive, send: Send) -> None:
+        tracked = _Tracked(send)
         recorded = audit.begin_request()
         try:
-            await self.app(scope, receive, tracking)
+            await self.app(scope, receive, tracked)
         finally:
             if not recorded:
-                await self._fallback(scope, status)
+                await self._fallback(scope, tracked.status)
 
     async def _fallback(self, scope: Scope, status: int) -> None:
         template, params = _route_of(scope.get("app"), scope)

@@ -30,10 +30,10 @@ from triggerpath.errors import (
     PreconditionFailed,
     RuleProblem,
     TriggerPathError,
+    VersionConflict,
     WriteRefused,
 )
 from triggerpath.services.auth import Busy, Forbidden, Throttled, Unauthenticated
-from triggerpath.services.records import VersionConflict
 
 PROBLEM_JSON = "application/problem+json"
 TYPE_BASE = "https://triggerpath.example/problems/"

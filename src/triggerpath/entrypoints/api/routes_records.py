@@ -42,7 +42,7 @@ from triggerpath.entrypoints.api.problems import PROBLEM_JSON, PROBLEM_RESPONSES
 from triggerpath.errors import Conflict
 from triggerpath.services import auth, clinical, episodes, records
 from triggerpath.services.audit import AuditNote, Call
-from triggerpath.services.model import Kind, Record
+from triggerpath.services.model import Kind, PatientSearch, Record
 from triggerpath.services.payloads import (
     AssessmentIn,
     AttestationIn,
@@ -276,7 +276,11 @@ KINDS_TABLE: tuple[KindRoutes, ...] = (
         _plain(s.patient_view),
         PatientData,
         _create_patient,
-        "Register a patient: local MRN, year of birth, sex (nothing more is kept).",
+        "Register a patient: family_name, given_name, birth_date (YYYY-MM-DD), sex "
+        "(female, male, other, unknown; no default) and the local mrn. Names and date of "
+        "birth are required unless the clinic policy patient_identifiers is 'minimal'; "
+        "names: letters, spaces, ' - . only; birth_date not in the future nor over 125 "
+        "years ago.",
         s.PatientCorrection,
         _correct_patient,
         "Correct a patient: a new version with the reason; send the version you read.",
@@ -384,6 +388,16 @@ def _with_etag(response: Response, record: Record, view: Any) -> Any:
 
 
 # --------------------------------------------------------------------------- factories
+ISO_DATE = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$")
+
+
+def _iso_date(value: object) -> object:
+    """Only a calendar date YYYY-MM-DD: pydantic would read a bare number as a timestamp."""
+    if isinstance(value, str) and not ISO_DATE.match(value):
+        raise ValueError("must be a date YYYY-MM-DD")
+    return value
+
+
 def _create_route(k: KindRoutes) -> None:
     """POST under the parent (or at the root for patients): the kind's create use case."""
     body_type = k.body
@@ -434,7 +448,7 @@ def _page(
     paging: Any,
     parent_id: UUID | None = None,
     include_retracted: bool = False,
-    mrn: str | None = None,
+    search: PatientSearch | None = None,
 ) -> Any:
     def run(uow: UnitOfWork, note: AuditNote) -> dict[str, Any]:
         items, total = records.list_(
@@ -443,8 +457,8 @@ def _page(
             kind,
             paging,
             parent_id=parent_id,
-            mrn=mrn,
             include_retracted=include_retracted,
+            search=search,
         )
         view = SPECS[kind].view
         return s.page_of([view(r, state) for r in items], total, paging)
@@ -453,7 +467,8 @@ def _page(
 
 
 def _list_route(k: KindRoutes) -> None:
-    """GET under the parent, paginated (patients: at the root, findable by exact MRN)."""
+    """GET under the parent, paginated (patients: at the root, found by name, date of birth
+    or exact MRN)."""
     meta: dict[str, Any] = {
         "response_model": s.Page[k.public],  # type: ignore[name-defined]
         "tags": [k.tag],
@@ -470,8 +485,25 @@ def _list_route(k: KindRoutes) -> None:
             mrn: Annotated[
                 str | None, Query(min_length=1, max_length=64, description="find by exact MRN")
             ] = None,
+            name: Annotated[
+                str | None,
+                Query(
+                    min_length=1,
+                    max_length=201,
+                    description="find by name: every word in the family or given names "
+                    "(case and accents ignored)",
+                ),
+            ] = None,
+            birth_date: Annotated[
+                date | None,
+                BeforeValidator(_iso_date),
+                Query(description="find by date of birth, YYYY-MM-DD"),
+            ] = None,
         ) -> Any:
-            return _page(call, state, k.kind, paging, include_retracted=include_retracted, mrn=mrn)
+            search = PatientSearch(name=name, birth_date=birth_date, mrn=mrn)
+            return _page(
+                call, state, k.kind, paging, include_retracted=include_retracted, search=search
+            )
 
         return
 
@@ -634,16 +666,6 @@ for _kind in KINDS_TABLE:
 
 
 # --------------------------------------------------------------------------- beyond the table
-ISO_DATE = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$")
-
-
-def _iso_date(value: object) -> object:
-    """Only a calendar date YYYY-MM-DD: pydantic would read a bare number as a timestamp."""
-    if isinstance(value, str) and not ISO_DATE.match(value):
-        raise ValueError("must be a date YYYY-MM-DD")
-    return value
-
-
 @router.get(
     "/episodes/{episode_id}/course",
     response_model=s.EpisodeCourse,

@@ -24,7 +24,11 @@ Tests and the console script use ``triggerpath.entrypoints.cli:app`` / ``:main``
 
 from __future__ import annotations
 
+import os
+import sys
+
 from triggerpath.entrypoints.cli.app import app, lazy
+from triggerpath.knowledge.cache import cache_dir, configure
 
 # fmt: off
 lazy("triggerpath.entrypoints.cli.assess", "assess", "demo", "schema assessment", "knowledge muscles", "knowledge evidence", "knowledge pathway", "knowledge show")  # noqa: E501
@@ -39,6 +43,16 @@ lazy("triggerpath.entrypoints.cli.web", "demo-data")
 __all__ = ["app", "main"]
 
 
+#: Commands that serve: they start once, so they validate the knowledge base from the YAML.
+SERVING = frozenset({"serve"})
+
+
 def main() -> None:
-    """Console-script entry point."""
+    """Console-script entry point.
+
+    Every command but those that serve keeps the validated knowledge base between runs
+    (``knowledge/cache.py``; ``TRIGGERPATH_KNOWLEDGE_CACHE=off`` turns that off).
+    """
+    if not SERVING.intersection(sys.argv[1:2]):
+        configure(cache_dir(os.environ))
     app()

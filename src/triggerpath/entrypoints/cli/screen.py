@@ -23,7 +23,7 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from triggerpath.adapters.bulk import expand_inputs
+from triggerpath.adapters.bulk import MAX_PARTITIONS, expand_inputs
 from triggerpath.adapters.fhir_r4.measures import measure_bundle, report_bundle
 from triggerpath.entrypoints.cli.app import (
     AsOfOpt,
@@ -163,7 +163,8 @@ def screen(
         typer.Option("--scheduler", help="dask.distributed scheduler, e.g. tcp://host:8786"),
     ] = None,
     partitions: Annotated[
-        int | None, typer.Option("--partitions", help="hash partitions (default: 32 MB each)")
+        int | None,
+        typer.Option("--partitions", help="hash partitions, 1 to 1024 (default: 32 MB each)"),
     ] = None,
     work_dir: Annotated[
         Path | None,
@@ -181,8 +182,8 @@ def screen(
     bleeding-risk cautions, TPIs beyond the course limit (S000.20), and quality measures."""
     if format not in ("text", "json", "csv"):
         raise InvalidInput.single("--format", f"{format!r}: use text, json or csv")
-    if partitions is not None and partitions < 1:
-        raise InvalidInput.single("--partitions", "must be 1 or more")
+    if partitions is not None and not 1 <= partitions <= MAX_PARTITIONS:
+        raise InvalidInput.single("--partitions", f"must be from 1 to {MAX_PARTITIONS}")
     if work_dir is not None and not work_dir.is_dir():
         raise InvalidInput.single("--work-dir", f"{work_dir} is not a folder")
     _check_target(measure_report)

@@ -14,6 +14,7 @@ from starlette.datastructures import FormData
 
 from triggerpath.adapters import documents as docs
 from triggerpath.domain.course import CourseReport, check_episode, evaluate_course
+from triggerpath.domain.identity import age_on
 from triggerpath.domain.planning import ProcedurePlan, plan_procedure
 from triggerpath.entrypoints.api.deps import AppState, get_state
 from triggerpath.entrypoints.web import forms
@@ -27,6 +28,7 @@ from triggerpath.errors import FieldProblem, InvalidInput
 from triggerpath.knowledge.loader import Knowledge
 from triggerpath.services import auth, clinical, records
 from triggerpath.services.audit import AuditNote
+from triggerpath.services.banner import banner_of
 from triggerpath.services.episodes import (
     Bundle,
     course_episode,
@@ -34,6 +36,7 @@ from triggerpath.services.episodes import (
     plan_request_of,
 )
 from triggerpath.services.model import Kind, Record
+from triggerpath.services.payloads import PatientData
 from triggerpath.services.uow import UnitOfWork
 
 StateDep = Annotated[AppState, Depends(get_state)]
@@ -70,13 +73,25 @@ def kb_of(web: WebSession) -> Knowledge:
     return web.state.kb
 
 
-def age_of(birth_year: int | None, on: date) -> int | None:
-    return on.year - birth_year if birth_year else None
+def age_of(pd: PatientData, on: date) -> int | None:
+    """Completed years on ``on`` (the year of birth only, for records before 0006)."""
+    if pd.birth_date is not None:
+        return age_on(pd.birth_date, on)
+    return on.year - pd.birth_year if pd.birth_year else None
 
 
-def patient_line(b: Bundle, weight: Any = None) -> docs.PatientLine:
-    pd = b.patient_data
-    return docs.PatientLine(pd.mrn, pd.sex, age_of(pd.birth_year, date.today()), weight)
+def patient_line(web: WebSession, b: Bundle, weight: Any = None) -> docs.PatientLine:
+    """The banner of every generated document, on the clinic policy's paper."""
+    with web.state.uow_factory() as uow:
+        _, policy = clinical.current_policy(uow)
+    shown = banner_of(
+        b.patient_data,
+        b.assessments,
+        kb_of(web),
+        as_of=web.today,
+        policy=policy.patient_identifiers,
+    )
+    return docs.patient_line_of(shown, policy.paper_size, weight)
 
 
 def bundle_of(web: WebSession, episode_id: UUID, action: str = "episode.read") -> Bundle:

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from triggerpath.domain.assessment import Assessment
+from triggerpath.domain.identity import age_on
 from triggerpath.domain.planning import Injectate, InjectateSolution, Target, plan_procedure
 from triggerpath.entrypoints.web.forms import GUIDANCE, TWITCH, technique_line
 from triggerpath.errors import InvalidInput
@@ -57,6 +58,21 @@ SINGLE_ASSESSMENTS = (
     "cauda_equina_signs",
     "rhomboids_between_shoulder_blades",
 )
+#: Synthetic demo identities (invented; any likeness to a real person is chance): family name
+#: per demo MRN, given names by the example's recorded sex.
+DEMO_FAMILY_NAMES = (
+    "Ashdown",
+    "Brightwater",
+    "Calloway",
+    "Dunmore",
+    "Everly",
+    "Fairbank",
+    "Greyson",
+)
+DEMO_GIVEN_NAMES = {
+    "female": ("Avery Jo", "Bea", "Cleo Marie", "Dana"),
+    "male": ("Abel", "Bram Lee", "Cyrus", "Dario"),
+}
 #: course complication id -> session complication of the services (the episodes map, inverted)
 COMPLICATIONS = {course: session for session, course in SESSION_COMPLICATIONS.items()}
 
@@ -80,10 +96,24 @@ class Seeder:
         return Call(self.uow_factory, self.actor, action, "demo-data", self.now).run(fn)
 
     # ------------------------------------------------------------------ records
-    def patient(self, mrn: str, a: Assessment, regions: list[str], onset: date | None) -> Record:
-        data = PatientData(
-            mrn=mrn, birth_year=self.today.year - a.patient.age_years, sex=a.patient.sex
+    def identity(self, mrn: str, a: Assessment) -> PatientData:
+        """A synthetic name and a date of birth giving the example's age today."""
+        n = int(mrn.rsplit("-", 1)[1])
+        given = DEMO_GIVEN_NAMES.get(a.patient.sex, ("Alex", "Sam", "Robin", "Kit"))
+        age = a.patient.age_years
+        born = date(self.today.year - age - 1, 1, 1) + timedelta(days=40 * n)
+        while age_on(born, self.today) > age:
+            born += timedelta(days=30)
+        return PatientData(
+            mrn=mrn,
+            family_name=DEMO_FAMILY_NAMES[(n - 1) % len(DEMO_FAMILY_NAMES)],
+            given_name=given[(n - 1) % len(given)],
+            birth_date=born,
+            sex=a.patient.sex,
         )
+
+    def patient(self, mrn: str, a: Assessment, regions: list[str], onset: date | None) -> Record:
+        data = self.identity(mrn, a)
         patient = self.run(
             "patient.create",
             lambda uow, note: clinical.create_patient(uow, note, self.actor, data, self.now),

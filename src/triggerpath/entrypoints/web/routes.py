@@ -8,6 +8,7 @@ The pages are grouped by step of the pathway, one module each: ``views_auth`` (s
 ``views_patients`` (patients, episodes, timeline), ``views_assessment`` (examination form,
 recommendation), ``views_plan`` (planner, live dose check, plan, documents) and
 ``views_course`` (sessions, procedure note, follow-ups, trend, re-evaluation),
+``views_documents`` (referral letters, closing an episode with its summary, FHIR export),
 ``views_worksheet`` (the editable re-evaluation worksheet); ``views_worklist`` (the home
 screen), ``views_records`` (signatures, addenda, void) and ``views_admin`` (users, API keys,
 policy, audit).
@@ -22,6 +23,7 @@ from triggerpath.entrypoints.web import (
     views_assessment,
     views_auth,
     views_course,
+    views_documents,
     views_patients,
     views_plan,
     views_records,
@@ -37,6 +39,7 @@ for _module in (
     views_assessment,
     views_plan,
     views_course,
+    views_documents,
     views_worksheet,
     views_records,
     views_admin,

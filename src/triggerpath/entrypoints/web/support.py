@@ -30,6 +30,7 @@ from triggerpath.entrypoints.api.deps import (
     get_state,
     request_id,
 )
+from triggerpath.entrypoints.web.banner import with_banner
 from triggerpath.errors import Conflict, InvalidInput, NotFound
 from triggerpath.knowledge.review import NOTICE, review_of
 from triggerpath.services import auth
@@ -229,6 +230,7 @@ def page(
     status_code: int = 200,
     **context: Any,
 ) -> HTMLResponse:
+    context = with_banner(web, context)  # every patient page: the patient banner
     html = (
         templates()
         .get_template(template)

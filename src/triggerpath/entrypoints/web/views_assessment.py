@@ -10,6 +10,7 @@ from fastapi import APIRouter, Request, Response
 from fastapi.responses import HTMLResponse
 
 from triggerpath.adapters.bodymap import render_body_map
+from triggerpath.adapters.documents import letters_for
 from triggerpath.entrypoints.web import forms
 from triggerpath.entrypoints.web.common import (
     Posted,
@@ -103,7 +104,7 @@ def _fresh_values(web: WebSession, b: Bundle) -> forms.Values:
         "regions": list(ed.regions),
         "as_of": web.today.isoformat(),
     }
-    age = age_of(pd.birth_year, web.today)
+    age = age_of(pd, web.today)
     if age is not None:
         values["patient.age_years"] = str(age)
     if ed.onset:
@@ -196,4 +197,5 @@ def assessment_view(request: Request, web: Web, assessment_id: UUID) -> HTMLResp
             kb, selected=tps, zones=tps, interactive=False, title="Trigger points examined"
         ),
         plans=b.plans.get(record.id, []),
+        letters=letters_for(rec, kb),
     )

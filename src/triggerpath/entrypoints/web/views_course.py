@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from dataclasses import replace
 from datetime import date, datetime, timedelta
@@ -14,6 +13,7 @@ from fastapi.responses import HTMLResponse
 from pydantic import ValidationError
 
 from triggerpath.adapters import documents as docs
+from triggerpath.adapters.documents import procedure_record
 from triggerpath.domain.planning import ProcedurePlan
 from triggerpath.domain.scoring import score
 from triggerpath.domain.timeline import RELATIONS
@@ -46,7 +46,6 @@ from triggerpath.services import clinical
 from triggerpath.services.audit import AuditNote
 from triggerpath.services.episodes import (
     Bundle,
-    parse_technique,
 )
 from triggerpath.services.model import Record
 from triggerpath.services.payloads import (
@@ -54,7 +53,6 @@ from triggerpath.services.payloads import (
     EpisodeData,
     OutcomeData,
     PlanData,
-    SessionData,
     SessionIn,
 )
 from triggerpath.services.uow import UnitOfWork
@@ -303,61 +301,6 @@ def _session_context(web: WebSession, session_id: UUID, action: str) -> tuple[Re
     return record_bundle(web, "session", session_id, action)
 
 
-def _float(text: str | None) -> float | None:
-    try:
-        return float(text) if text else None
-    except ValueError:
-        return None
-
-
-def _legacy_needle(text: str | None) -> tuple[int | None, float | None]:
-    """Gauge and length from an older free-text needle ("27 G, 38 mm"), when they read so."""
-    m = re.fullmatch(r"\s*(\d{2})\s*G\s*,\s*(\d+(?:\.\d+)?)\s*mm\s*", text or "")
-    return (int(m.group(1)), float(m.group(2))) if m else (None, None)
-
-
-def procedure_record(s: SessionData, regions: Sequence[str]) -> docs.ProcedureRecord:
-    """The procedure as recorded: structured fields from the session, nothing assumed."""
-    details, rest = parse_technique(s.note)
-    gauge = _float(details.get("needle gauge"))
-    length = _float(details.get("needle length mm"))
-    needle = details.get("needle")
-    if gauge is None and length is None and needle:
-        legacy_gauge, length = _legacy_needle(needle)
-        gauge = float(legacy_gauge) if legacy_gauge is not None else None
-    consent = details.get("consent")
-    time_out = details.get("time-out")
-    return docs.ProcedureRecord(
-        performed_at=s.performed_at,
-        operator=s.operator,
-        sites=[
-            docs.ProcedureSite(
-                x.muscle, x.side, x.agent, x.concentration_percent, x.volume_ml, x.mg
-            )
-            for x in s.sites
-        ],
-        complications=list(s.complications),
-        consent=None if consent is None else consent == "obtained",
-        aspiration=details.get("aspiration"),
-        twitch=details.get("twitch"),
-        guidance=details.get("guidance"),
-        needle=needle,
-        needle_gauge=int(gauge) if gauge is not None else None,
-        needle_length_mm=length,
-        time_out=None if time_out is None else time_out == "done",
-        lot_numbers=details.get("lot numbers"),
-        vitals=details.get("vitals"),
-        observation_minutes=_float(details.get("observation minutes")),
-        handouts=[h for h in (details.get("handouts") or "").split(", ") if h],
-        deviations=[d.text for d in s.deviations],
-        dose_headline=s.dose.headline if s.dose else None,
-        dose_exceeded=s.dose_exceeded,
-        exceedance_reason=s.exceedance_reason,
-        regions=list(regions),
-        note=rest or None,
-    )
-
-
 def _procedure_note(
     web: WebSession, session_id: UUID, action: str
 ) -> tuple[docs.Document, Record, Bundle]:
@@ -379,7 +322,9 @@ def _procedure_note(
     )
     regions = EpisodeData.model_validate(b.episode.current.data).regions
     proc = procedure_record(s, regions)
-    doc = docs.procedure_note(proc, kb, patient_line(b, weight), plan=plan, indication=indication)
+    doc = docs.procedure_note(
+        proc, kb, patient_line(web, b, weight), plan=plan, indication=indication
+    )
     return doc, record, b
 
 
@@ -560,5 +505,5 @@ def reevaluation_document(
     weight = (
         b.assessment(b.latest_assessment).input.patient.weight_kg if b.latest_assessment else None
     )
-    doc = docs.reevaluation_summary(report, kb_of(web), patient_line(b, weight), on=web.today)
+    doc = docs.reevaluation_summary(report, kb_of(web), patient_line(web, b, weight), on=web.today)
     return doc_response(doc, format)

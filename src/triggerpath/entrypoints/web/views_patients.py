@@ -1,8 +1,9 @@
-"""Patients (list, search by MRN, new), episodes and the episode timeline."""
+"""Patients (list, search by name, date of birth or MRN, new), episodes and the timeline."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import date
 from typing import Any
 from uuid import UUID
 
@@ -11,6 +12,7 @@ from fastapi.responses import HTMLResponse
 from pydantic import ValidationError
 
 from triggerpath.domain import integrity
+from triggerpath.domain.identity import identity_problems
 from triggerpath.domain.validation import problems_from
 from triggerpath.entrypoints.web import forms
 from triggerpath.entrypoints.web.chart import trend_svg
@@ -34,13 +36,14 @@ from triggerpath.errors import InvalidInput
 from triggerpath.knowledge.schema import REGIONS
 from triggerpath.services import clinical, records
 from triggerpath.services.audit import AuditNote
+from triggerpath.services.banner import banner_of
 from triggerpath.services.episodes import (
     PLAN_REQUEST_KIND,
     Bundle,
     placements,
     trend,
 )
-from triggerpath.services.model import Record, Window
+from triggerpath.services.model import PatientSearch, Record, Window
 from triggerpath.services.payloads import (
     DocumentData,
     EpisodeData,
@@ -55,28 +58,40 @@ router = APIRouter(route_class=WebRoute, include_in_schema=False)
 
 @router.get(f"{PREFIX}/patients")
 def patients(request: Request, web: Web, q: str = "", offset: int = 0) -> HTMLResponse:
-    query = q.strip()
+    """Patients, or those found by the search box: an exact MRN first, else a date of birth
+    (YYYY-MM-DD), else the words of a name or part of an MRN."""
+    query = q.strip()[:200]
+    window = Window(limit=100, offset=max(0, offset))
 
     def run(uow: UnitOfWork, note: AuditNote) -> tuple[list[Record], int]:
         if query:
             exact, _ = records.list_(uow, note, "patient", Window(limit=1), mrn=query)
             if exact:
                 return exact, 1
-            every, _ = records.list_(uow, AuditNote(), "patient", Window(limit=2000))
-            found = [r for r in every if query.lower() in str(r.current.data["mrn"]).lower()]
-            return found[:100], len(found)
-        return records.list_(uow, note, "patient", Window(limit=100, offset=max(0, offset)))
+            return records.list_(uow, note, "patient", window, search=_search_of(query))
+        return records.list_(uow, note, "patient", window)
 
     found, total = web.run("patient.list", run)
+    kb = kb_of(web)
     return page(
         request,
         "patients.html",
         web,
-        patients=[(r, PatientData.model_validate(r.current.data)) for r in found],
+        patients=[
+            (r, banner_of(PatientData.model_validate(r.current.data), [], kb, as_of=web.today))
+            for r in found
+        ],
         total=total,
         q=query,
         today=web.today,
     )
+
+
+def _search_of(query: str) -> PatientSearch:
+    try:
+        return PatientSearch(birth_date=date.fromisoformat(query))
+    except ValueError:
+        return PatientSearch(text=query)
 
 
 def _episode_values(values: dict[str, Any]) -> tuple[EpisodeData | None, forms.Parsed]:
@@ -103,29 +118,67 @@ def new_patient_page(request: Request, web: Web) -> HTMLResponse:
     return page(request, "patient_new.html", web, values={}, errors={}, regions=REGIONS)
 
 
+#: The new-patient form's fields (identity: two identifiers and the MRN, issue 17).
+IDENTITY_FIELDS = ("family_name", "given_name", "birth_date", "sex", "mrn")
+
+
+def _patient_values(web: WebSession, values: dict[str, Any], p: forms.Parsed) -> PatientData | None:
+    """The posted identity, or the problems beside each field, all at once (nothing is
+    defaulted: a blank sex is asked for, never taken as female or unknown). The names and date
+    of birth are checked by the one identity rule (the kernel applies it again on the write)."""
+    posted = {k: forms.one(values, k) or None for k in IDENTITY_FIELDS}
+    try:
+        return PatientData.model_validate(posted)
+    except ValidationError as err:
+        for prob in problems_from(err):
+            name = prob.field.split(".")[0]
+            if not forms.one(values, name):
+                p.add(name, "required: " + forms.plain_field(name).lower())
+            elif name == "mrn":
+                p.add("mrn", "letters, digits and . _ / - only")
+            elif name == "birth_date":
+                p.add(name, "enter the date of birth as YYYY-MM-DD")
+            else:
+                p.add(name, forms._friendly(prob.reason))
+    with web.state.uow_factory() as uow:
+        _, policy = clinical.current_policy(uow)
+    try:
+        born = date.fromisoformat(posted["birth_date"] or "")
+    except ValueError:
+        born = None
+    reported = {prob.field for prob in p.problems}
+    for prob in identity_problems(
+        family_name=posted["family_name"],
+        given_name=posted["given_name"],
+        birth_date=born,
+        now=web.state.clock(),
+        policy=policy.patient_identifiers,
+    ):
+        if prob.field not in reported:
+            p.add(prob.field, prob.reason)
+    return None
+
+
+def _new_patient_page(
+    request: Request, web: WebSession, values: dict[str, Any], p: forms.Parsed
+) -> HTMLResponse:
+    return page(
+        request,
+        "patient_new.html",
+        web,
+        status_code=422,
+        values=values,
+        errors=forms.refusal_errors(p.problems, {"note": "episode_note"}),
+        regions=REGIONS,
+    )
+
+
 @router.post(f"{PREFIX}/patients/new")
 def new_patient(request: Request, web: Web, form: Posted) -> Response:
     web.call("patient.create").authorise()  # refuse before validating
     values = forms.values_of(form)
     p = forms.Parsed()
-    patient: PatientData | None = None
-    birth_year = forms.number(p, values, "birth_year", whole=True)
-    try:
-        patient = PatientData(
-            mrn=forms.one(values, "mrn"),
-            birth_year=birth_year,
-            sex=forms.one(values, "sex") or "unknown",
-        )
-        if not forms.one(values, "sex"):  # no default: "unknown" is a choice, not a guess
-            p.add("sex", "choose the patient's sex (or “unknown”)")
-    except ValidationError as err:
-        for prob in problems_from(err):
-            if prob.field == "mrn" and not forms.one(values, "mrn"):
-                p.add("mrn", "enter the patient's MRN")
-            elif prob.field == "mrn":
-                p.add("mrn", "letters, digits and . _ / - only")
-            else:
-                p.add(prob.field, forms._friendly(prob.reason))
+    patient = _patient_values(web, values, p)
     episode, ep = _episode_values(values)
     p.problems.extend(ep.problems)
     if episode is not None and episode.onset is not None:  # shown with the other problems
@@ -141,15 +194,7 @@ def new_patient(request: Request, web: Web, form: Posted) -> Response:
         except InvalidInput as exc:
             p.problems.extend(exc.problems)
     if p.problems or patient is None or episode is None:
-        return page(
-            request,
-            "patient_new.html",
-            web,
-            status_code=422,
-            values=values,
-            errors=forms.refusal_errors(p.problems, {"note": "episode_note"}),
-            regions=REGIONS,
-        )
+        return _new_patient_page(request, web, values, p)
     return redirect(f"{PREFIX}/episodes/{ep_record.id}/assess?saved=patient-new")
 
 
@@ -178,6 +223,12 @@ def patient_page(request: Request, web: Web, patient_id: UUID) -> HTMLResponse:
         return patient, episodes, documents
 
     patient, episodes, documents = web.run("patient.read", run)
+    with web.state.uow_factory() as uow:  # the banner's flags: every episode's assessments
+        assessed = [
+            a
+            for e in episodes
+            for a in uow.records.page("assessment", Window(limit=200), parent_id=e.id)[0]
+        ]
     kept = [
         (d, DocumentData.model_validate(d.current.data))
         for d in documents
@@ -191,6 +242,7 @@ def patient_page(request: Request, web: Web, patient_id: UUID) -> HTMLResponse:
         pd=PatientData.model_validate(patient.current.data),
         episodes=[(e, EpisodeData.model_validate(e.current.data)) for e in episodes],
         documents=kept,
+        banner_assessments=assessed,
         regions=REGIONS,
         values={},
         errors={},

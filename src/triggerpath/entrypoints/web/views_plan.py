@@ -30,6 +30,7 @@ from triggerpath.entrypoints.web.support import (
     Web,
     WebRoute,
     WebSession,
+    cited_ids,
     redirect,
 )
 from triggerpath.errors import InvalidInput
@@ -263,6 +264,7 @@ def plan_view(request: Request, web: Web, plan_id: UUID) -> HTMLResponse:
         "plan.html",
         web,
         b,
+        cited=cited_ids(plan),
         record=plan_record,
         assessment=a_record,
         plan=plan,
@@ -286,7 +288,7 @@ def _plan_document(
     weight = (
         b.assessment(b.latest_assessment).input.patient.weight_kg if b.latest_assessment else None
     )
-    patient = patient_line(b, weight)
+    patient = patient_line(web, b, weight)
     if kind == "consent":
         doc = docs.consent_form(plan, kb, patient, on=web.today)
     elif kind == "aftercare":

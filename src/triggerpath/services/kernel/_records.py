@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from triggerpath.domain import identity
 from triggerpath.domain import integrity as rules
 from triggerpath.errors import FieldProblem
 from triggerpath.services.auth import Forbidden
@@ -14,23 +15,39 @@ from triggerpath.services.uow import UnitOfWork
 
 
 # --------------------------------------------------------------------------- simple kinds
-def admit_patient(ctx: Context, data: PatientData) -> None:
-    """A year of birth in the future is a typing error."""
+def admit_patient(ctx: Context, data: PatientData) -> PatientData:
+    """Names and date of birth by the one identity rule (domain/identity.py) under the clinic
+    policy's ``patient_identifiers``; a year of birth in the future is a typing error, and one
+    that contradicts the date of birth is refused. Returns what to store (the year of birth
+    kept from the date of birth, for the rules that read the year)."""
     admit_text(data.model_dump(mode="json"))
-    if data.birth_year is not None and data.birth_year > ctx.today.year:
-        refuse(
-            [
-                rules.problem(
-                    "birth_year", "time.future", f"{data.birth_year} is a year still to come"
-                )
-            ]
+    problems = identity.identity_problems(
+        family_name=data.family_name,
+        given_name=data.given_name,
+        birth_date=data.birth_date,
+        now=ctx.now,
+        policy=ctx.policy.patient_identifiers,
+    )
+    year = data.birth_year
+    if data.birth_date is not None:
+        if year is not None and year != data.birth_date.year:
+            problems.append(
+                FieldProblem("birth_year", f"{year} is not the year of birth_date; send one")
+            )
+        year = data.birth_date.year
+    elif year is not None and year > ctx.today.year:
+        problems.append(
+            rules.problem("birth_year", "time.future", f"{year} is a year still to come")
         )
+    refuse(problems)
+    return data.model_copy(update={"birth_year": year})
 
 
 def admit_episode(ctx: Context, patient: Record, data: EpisodeData) -> None:
     """Onset and closing date not in the future; onset not before the patient was born."""
     admit_text(data.model_dump(mode="json"))
     birth_year = patient.current.data.get("birth_year")
+    birth_date = patient.current.data.get("birth_date")
     refuse(
         _present(
             rules.future_date_problem("onset", data.onset, ctx.now) if data.onset else None,
@@ -38,6 +55,7 @@ def admit_episode(ctx: Context, patient: Record, data: EpisodeData) -> None:
             if data.closed_on
             else None,
             rules.onset_problem(data.onset, birth_year if isinstance(birth_year, int) else None),
+            identity.onset_before_birth(data.onset, birth_date),
         )
     )
 

@@ -1,13 +1,9 @@
 """Initial schema: users and credentials, append-only clinical records, audit, policy.
 
-Revision ID: 0001_initial
-Revises:
-Create Date: 2026-11-21
+Created 2026-11-21.
 """
 
 from __future__ import annotations
-
-from collections.abc import Sequence
 
 import sqlalchemy as sa
 from alembic import op
@@ -16,8 +12,6 @@ from triggerpath.adapters.migrations.columns import TS, BigId
 
 revision: str = "0001_initial"
 down_revision: str | None = None
-branch_labels: str | Sequence[str] | None = None
-depends_on: str | Sequence[str] | None = None
 
 APPEND_ONLY = ("record_versions", "audit_events", "policy_versions")
 

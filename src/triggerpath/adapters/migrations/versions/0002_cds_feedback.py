@@ -1,13 +1,9 @@
 """CDS Hooks cards issued and the EHR's feedback on them.
 
-Revision ID: 0002_cds_feedback
-Revises: 0001_initial
-Create Date: 2026-11-21
+Created 2026-11-21.
 """
 
 from __future__ import annotations
-
-from collections.abc import Sequence
 
 import sqlalchemy as sa
 from alembic import op
@@ -16,8 +12,6 @@ from triggerpath.adapters.migrations.columns import TS, BigId
 
 revision: str = "0002_cds_feedback"
 down_revision: str | None = "0001_initial"
-branch_labels: str | Sequence[str] | None = None
-depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:

@@ -15,14 +15,10 @@
   cluster-global, so their creation is idempotent and safe for many databases migrating
   at once on one server.
 
-Revision ID: 0003_security
-Revises: 0002_cds_feedback
-Create Date: 2026-12-04
+Created 2026-12-04.
 """
 
 from __future__ import annotations
-
-from collections.abc import Sequence
 
 import sqlalchemy as sa
 from alembic import op
@@ -31,8 +27,6 @@ from triggerpath.adapters.migrations.columns import TS
 
 revision: str = "0003_security"
 down_revision: str | None = "0002_cds_feedback"
-branch_labels: str | Sequence[str] | None = None
-depends_on: str | Sequence[str] | None = None
 
 
 def _version_column() -> sa.Column[int]:

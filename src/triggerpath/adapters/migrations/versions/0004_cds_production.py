@@ -4,14 +4,10 @@
 token replayed to any worker is refused. ``cds_hook_calls``: the answer given to a
 (client, service, hookInstance), so the same call sent again gets the same cards.
 
-Revision ID: 0004_cds_production
-Revises: 0003_security
-Create Date: 2026-12-04
+Created 2026-12-04.
 """
 
 from __future__ import annotations
-
-from collections.abc import Sequence
 
 import sqlalchemy as sa
 from alembic import op
@@ -20,8 +16,6 @@ from triggerpath.adapters.migrations.columns import TS
 
 revision: str = "0004_cds_production"
 down_revision: str | None = "0003_security"
-branch_labels: str | Sequence[str] | None = None
-depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:

@@ -12,14 +12,11 @@ session's performer, attestation, dose verdict, ``dose_exceeded``, exceedance re
 deviations; an outcome's ``relation``) is part of the versioned JSON content, so it is in
 the append-only history.
 
-Revision ID: 0005_record_integrity
-Revises: 0004_cds_production
-Create Date: 2026-12-04
+Created 2026-12-04.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from datetime import UTC, datetime
 
 import sqlalchemy as sa
@@ -27,8 +24,6 @@ from alembic import op
 
 revision: str = "0005_record_integrity"
 down_revision: str | None = "0004_cds_production"
-branch_labels: str | Sequence[str] | None = None
-depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:

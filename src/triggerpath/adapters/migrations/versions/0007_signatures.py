@@ -9,14 +9,10 @@ signing, with its author, role and time, naming the version it was written again
 ``record_addenda`` is append-only like ``record_versions`` (triggers refuse UPDATE and
 DELETE), so neither a signed version nor its addenda can be altered afterwards.
 
-Revision ID: 0007_signatures
-Revises: 0005_record_integrity (the lead re-points it to 0006_patient_identity at merge)
-Create Date: 2026-12-08
+Created 2026-12-08.
 """
 
 from __future__ import annotations
-
-from collections.abc import Sequence
 
 import sqlalchemy as sa
 from alembic import op
@@ -24,9 +20,7 @@ from alembic import op
 from triggerpath.adapters.migrations.columns import TS, BigId
 
 revision: str = "0007_signatures"
-down_revision: str | None = "0005_record_integrity"
-branch_labels: str | Sequence[str] | None = None
-depends_on: str | Sequence[str] | None = None
+down_revision: str | None = "0006_patient_identity"
 
 TABLE = "record_addenda"
 

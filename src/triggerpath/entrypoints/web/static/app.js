@@ -263,13 +263,25 @@
     var live = $("#dose-live");
     live.innerHTML = "";
     $all(".live-error").forEach(function (e) { e.remove(); });
+    $all("[data-live-invalid]").forEach(function (input) {  // undo the last check's marks
+      var ids = (input.getAttribute("aria-describedby") || "").split(" ").filter(function (i) { return i && i.indexOf("live-err-") !== 0; });
+      if (ids.length) input.setAttribute("aria-describedby", ids.join(" ")); else input.removeAttribute("aria-describedby");
+      input.removeAttribute("aria-invalid"); input.removeAttribute("data-live-invalid");
+    });
     if (res.status === "invalid") {
       live.appendChild(el("p", "status status-blocked", "Check the highlighted fields."));
-      Object.keys(res.errors || {}).forEach(function (name) {
+      Object.keys(res.errors || {}).forEach(function (name, n) {
         var input = document.querySelector('[name="' + CSS.escape(name) + '"]');
         var msg = el("p", "error live-error", res.errors[name].join("; "));
-        if (input && input.closest(".field")) input.closest(".field").appendChild(msg);
-        else live.appendChild(msg);
+        msg.id = "live-err-" + n;
+        if (input && input.closest(".field")) {
+          input.closest(".field").appendChild(msg);
+          // the message is next to the field and named by it (aria-describedby)
+          var ids = (input.getAttribute("aria-describedby") || "").trim();
+          input.setAttribute("aria-describedby", (ids ? ids + " " : "") + msg.id);
+          input.setAttribute("aria-invalid", "true");
+          input.setAttribute("data-live-invalid", "");
+        } else live.appendChild(msg);
       });
       setSave(false);
       return;
