@@ -80,15 +80,18 @@ def test_a_recorded_reassessment_clears_the_item(service: Service) -> None:
 
 
 def test_unsigned_records_until_signed(service: Service) -> None:
-    e = service.episode(service.patient()["id"])
+    patient = service.patient()
+    e = service.episode(patient["id"])
     a = service.assessment(e["id"])
     p = service.plan(a["id"])
     s = service.session(e["id"], performed_at=_at(FIRST))
     unsigned = {i["record_id"]: i for i in _items(service, e["id"]) if i["kind"] == "unsigned"}
     assert set(unsigned) == {a["id"], p["id"], s["id"]}
     assert {i["record_kind"] for i in unsigned.values()} == {"assessment", "plan", "session"}
-    # a second identifier beside the MRN (year of birth here; name and date once recorded)
-    assert {i["patient_label"] for i in unsigned.values()} == {"born 1974"}
+    # a second identifier beside the MRN: the family name (upper case), given name, date of birth
+    family = patient["data"]["family_name"].upper()
+    label = f"{family}, Testa Maria, born 1974-05-17"
+    assert {i["patient_label"] for i in unsigned.values()} == {label}
     for path, rec in (("assessments", a), ("plans", p), ("sessions", s)):
         body = {"version": rec["version"], "password": PASSWORD}
         service.ok(service.post(f"/api/v1/{path}/{rec['id']}/sign", json=body), 200)
@@ -187,3 +190,26 @@ def test_mine_is_the_signed_in_users_items(service: Service) -> None:
     ).json()
     assert [i for i in mine["items"] if i["episode_id"] == e["id"]] == []
     assert {i["owner"] for i in mine["items"]} <= {other}
+
+
+def test_a_record_stored_under_another_schema_is_listed_not_a_failed_worklist(
+    service: Service,
+) -> None:
+    """History is append-only, so an old assessment may not validate today: the worklist
+    still answers 200 for the whole clinic and lists that episode as a draft naming the
+    field, beside the other episodes' items."""
+    from dataclasses import replace
+
+    other, _ = _episode_with_session(service)
+    e = service.episode(service.patient()["id"])
+    a = service.assessment(e["id"])
+    old = {**a["data"], "input": {**a["data"]["input"], "retired_field": True}}
+    with service.backend.uow() as uow:
+        rec = uow.records.get(uuid.UUID(a["id"]))
+        assert rec is not None
+        new = replace(rec.current, version=2, data=old, reason="schema test")
+        assert uow.records.append(rec.id, 1, new)
+        uow.commit()
+    (item,) = _items(service, e["id"])
+    assert item["kind"] == "draft" and "input.retired_field" in item["text"]
+    assert _items(service, other["id"])  # the rest of the clinic's worklist is still there

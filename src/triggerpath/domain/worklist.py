@@ -94,6 +94,8 @@ class EpisodeFacts:
     assessed_by: str | None = None
     assessed_on: Sequence[dt.date] = ()
     records: Sequence[OpenRecord] = field(default_factory=tuple)
+    #: a stored record the current schema cannot read (its field): shown, never skipped
+    unreadable: str | None = None
 
     @property
     def owner(self) -> str:
@@ -168,6 +170,17 @@ def _rule(kb: Knowledge, rule_id: str) -> CourseRule:
 
 def course_items(e: EpisodeFacts, kb: Knowledge, as_of: dt.date, policy: Policy) -> list[WorkItem]:
     """Reassessment and course-limit items, from the course engine's report."""
+    if e.unreadable is not None:
+        return [
+            _item(
+                e,
+                "draft",
+                text=f"A stored record cannot be read under the current schema ({e.unreadable}): "
+                "review the episode's records before relying on its course.",
+                action="course",
+                statement_ids=[],
+            )
+        ]
     if e.course is None:
         return [
             _item(

@@ -16,6 +16,8 @@ import datetime as dt
 from collections import defaultdict
 from uuid import UUID
 
+from pydantic import ValidationError
+
 from triggerpath.domain.worklist import EpisodeFacts, OpenRecord, Worklist, build_worklist, select
 from triggerpath.knowledge.loader import Knowledge
 from triggerpath.services.audit import AuditNote
@@ -112,7 +114,27 @@ def patient_label(data: dict[str, object]) -> str | None:
 
 
 def facts(b: Bundle, kb: Knowledge) -> EpisodeFacts:
-    """What the worklist reads of one episode's bundle."""
+    """What the worklist reads of one episode's bundle.
+
+    A record stored under another schema (append-only history is never rewritten) makes the
+    episode a draft item naming the field, instead of failing the whole clinic's worklist.
+    """
+    try:
+        return _facts(b, kb)
+    except ValidationError as exc:
+        where = ".".join(str(x) for x in exc.errors()[0]["loc"]) if exc.errors() else "?"
+        return EpisodeFacts(
+            patient_id=b.patient.id,
+            mrn=b.patient_data.mrn,
+            patient_label=patient_label(b.patient.current.data),
+            episode_id=b.episode.id,
+            opened_by=b.episode.created_by,
+            course=None,
+            unreadable=where,
+        )
+
+
+def _facts(b: Bundle, kb: Knowledge) -> EpisodeFacts:
     latest = b.latest_assessment
     return EpisodeFacts(
         patient_id=b.patient.id,
