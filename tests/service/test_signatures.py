@@ -18,7 +18,7 @@ import pytest
 
 from triggerpath.services import auth, users
 
-from ..conftest import AS_OF, example
+from ..conftest import AS_OF, IDENTITY, example
 from .conftest import PASSWORD, USED_MRNS, Service, plan_body
 
 SITE = {"muscle": "quadratus_lumborum", "side": "left", "agent": "saline", "volume_ml": 1}
@@ -54,7 +54,7 @@ def _chain(service: Service, headers: dict[str, str]) -> dict[str, Any]:
 
     mrn = f"S-{uuid.uuid4().hex[:10]}"
     USED_MRNS.add(mrn)
-    p = post("/api/v1/patients", {"mrn": mrn, "sex": "female"})
+    p = post("/api/v1/patients", {"mrn": mrn, "sex": "female", **IDENTITY})
     e = post(f"/api/v1/patients/{p['id']}/episodes", {"regions": ["low_back"]})
     body = {"input": example("ql_chronic_low_back"), "as_of": AS_OF.isoformat()}
     a = post(f"/api/v1/episodes/{e['id']}/assessments", body)
