@@ -20,6 +20,7 @@ from triggerpath.errors import NotFound
 from triggerpath.services import records
 from triggerpath.services.audit import AuditNote, Call
 from triggerpath.services.model import (
+    Addendum,
     ApiKey,
     AuditEvent,
     AuditQuery,
@@ -42,6 +43,13 @@ class MemoryRecords:
     def __init__(self) -> None:
         self.rows: dict[UUID, tuple[NewRecord, list[Version]]] = {}
         self.when: dict[UUID, datetime | None] = {}
+        self.notes: list[Addendum] = []
+
+    def add_addendum(self, addendum: Addendum) -> None:
+        self.notes.append(addendum)
+
+    def addenda(self, record_id: UUID) -> list[Addendum]:
+        return [a for a in self.notes if a.record_id == record_id]
 
     def add(self, new: NewRecord) -> None:
         self.rows[new.id] = (new, [new.first])

@@ -159,7 +159,10 @@ def test_clinical_flow_from_patient_to_documents(service: Service, kb: Knowledge
     assert a["version"] == 1 and a["signed_at"] is None and a["verdict"] == "tpi_appropriate"
 
     signed = service.ok(
-        service.post(f"/api/v1/assessments/{a['id']}/sign", json={"version": 1}), 200
+        service.post(
+            f"/api/v1/assessments/{a['id']}/sign", json={"version": 1, "password": PASSWORD}
+        ),
+        200,
     )
     assert signed["version"] == 2 and signed["signed_by"] == service.usernames["clinician"]
     body = problem(

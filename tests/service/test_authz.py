@@ -29,11 +29,11 @@ import pytest
 from triggerpath.services.model import ROLES
 
 from ..conftest import AS_OF, IDENTITY, example
-from .conftest import Service, plan_body
+from .conftest import PASSWORD, Service, plan_body
 
 #: Routes that carry patient data (written out here, independently of the middleware).
 PATIENT_ROUTE = re.compile(
-    r"^/api/v1/(patients|episodes|assessments|plans|sessions|outcomes|documents)(/|$)"
+    r"^/api/v1/(patients|episodes|assessments|plans|sessions|outcomes|documents|worklist)(/|$)"
 )
 
 READ = frozenset({"clinician", "nurse", "viewer"})
@@ -181,9 +181,18 @@ ENDPOINTS: list[Endpoint] = [
         "/api/v1/assessments/{assessment}/sign",
         CLIN,
         "assessment.sign",
-        body=lambda ids: {"version": 1},
+        body=lambda ids: {"version": 1, "password": PASSWORD},
         mutates=True,
     ),
+    Endpoint(
+        "POST",
+        "/api/v1/assessments/{signed_assessment}/addenda",
+        CLIN,
+        "assessment.addendum",
+        201,
+        lambda ids: {"text": "audit matrix addendum"},
+    ),
+    Endpoint("GET", "/api/v1/assessments/{assessment}/addenda", READ, "assessment.read"),
     Endpoint(
         "POST",
         "/api/v1/assessments/{assessment}/retract",
@@ -213,9 +222,18 @@ ENDPOINTS: list[Endpoint] = [
         "/api/v1/plans/{plan}/sign",
         CLIN,
         "plan.sign",
-        body=lambda ids: {"version": 1},
+        body=lambda ids: {"version": 1, "password": PASSWORD},
         mutates=True,
     ),
+    Endpoint(
+        "POST",
+        "/api/v1/plans/{signed_plan}/addenda",
+        CLIN,
+        "plan.addendum",
+        201,
+        lambda ids: {"text": "audit matrix addendum"},
+    ),
+    Endpoint("GET", "/api/v1/plans/{plan}/addenda", READ, "plan.read"),
     Endpoint(
         "POST", "/api/v1/plans/{plan}/retract", CLIN, "plan.retract", body=_v1(), mutates=True
     ),
@@ -251,6 +269,25 @@ ENDPOINTS: list[Endpoint] = [
         mutates=True,
     ),
     Endpoint("GET", "/api/v1/sessions/{session}/history", READ, "session.history"),
+    Endpoint(
+        "POST",
+        "/api/v1/sessions/{session}/sign",
+        CLIN,  # only the performer signs the note: the chain's is the clinician's
+        "session.sign",
+        body=lambda ids: {"version": 1, "password": PASSWORD},
+        mutates=True,
+    ),
+    Endpoint(
+        "POST",
+        "/api/v1/sessions/{signed_session}/addenda",
+        CLIN,  # the signer or a clinician: the chain's signer is the clinician
+        "session.addendum",
+        201,
+        lambda ids: {"text": "audit matrix addendum"},
+    ),
+    Endpoint("GET", "/api/v1/sessions/{session}/addenda", READ, "session.read"),
+    # the worklist (computed from every open episode; the event lists the patients returned)
+    Endpoint("GET", "/api/v1/worklist", READ, "worklist.read", patient=False),
     # outcomes (nurses record them)
     Endpoint(
         "POST",
@@ -441,6 +478,29 @@ def shared(service: Service) -> dict[str, Ids]:
     return {}
 
 
+_SIGNED: dict[str, Ids] = {}
+
+
+def _signed(service: Service) -> Ids:
+    """Per backend: an assessment, a plan and a session signed by the clinician (addenda)."""
+    if service.backend.name not in _SIGNED:
+        p = service.patient()
+        e = service.episode(p["id"])
+        a = service.assessment(e["id"])
+        pl = service.plan(a["id"])
+        s = service.session(e["id"])
+        for path, rid in (("assessments", a["id"]), ("plans", pl["id"]), ("sessions", s["id"])):
+            body = {"version": 1, "password": PASSWORD}
+            service.ok(service.post(f"/api/v1/{path}/{rid}/sign", json=body), 200)
+        _SIGNED[service.backend.name] = {
+            "patient": p["id"],  # the audit event names this patient
+            "signed_assessment": a["id"],
+            "signed_plan": pl["id"],
+            "signed_session": s["id"],
+        }
+    return _SIGNED[service.backend.name]
+
+
 def _shape(path: str) -> str:
     """``/api/v1/patients/{record_id}/history`` -> ``/api/v1/patients/{}/history``."""
     return re.sub(r"\{[^}]+\}", "{}", path)
@@ -475,6 +535,8 @@ def test_role_matrix_and_audit_event(
         if key not in shared:
             shared[key] = _chain(service)
         ids = shared[key]
+    if "{signed_" in endpoint.path:
+        ids = {**ids, **_signed(service)}
     path = endpoint.path.format(**ids)
     body = endpoint.body(ids) if endpoint.body else None
     mark = service.watermark()

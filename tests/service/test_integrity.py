@@ -24,7 +24,7 @@ from typing import Any
 
 from triggerpath.services.model import NextVersion
 
-from .conftest import Service, plan_body
+from .conftest import PASSWORD, Service, plan_body
 
 PLANS = Path(__file__).resolve().parents[2] / "examples" / "plans"
 ASSESSMENTS = Path(__file__).resolve().parents[2] / "examples" / "assessments"
@@ -168,7 +168,7 @@ def test_a_corrected_assessment_makes_its_plan_stale_until_re_planned(service: S
     stale = service.get(f"/api/v1/plans/{plan['id']}").json()
     assert stale["stale"] is True and stale["version"] == 2
     mark = service.watermark()
-    r = service.post(f"/api/v1/plans/{plan['id']}/sign", json={"version": 2})
+    r = service.post(f"/api/v1/plans/{plan['id']}/sign", json={"version": 2, "password": PASSWORD})
     assert _rules(_refused(service, r, mark, "plan.sign")) == {"plan.stale"}
     done = service.session(episode["id"], performed_at=_ago(1), plan_id=plan["id"])
     assert done["data"]["deviations"][0]["kind"] == "stale_plan"
@@ -190,9 +190,10 @@ def test_a_corrected_assessment_makes_its_plan_stale_until_re_planned(service: S
     )
     assert replanned["stale"] is False and replanned["data"]["assessment_version"] == 2
     sign_url = f"/api/v1/plans/{plan['id']}/sign"
-    late = service.post(sign_url, json={"version": 3}, headers={"If-Match": '"2"'})
+    sign = {"version": 3, "password": PASSWORD}
+    late = service.post(sign_url, json=sign, headers={"If-Match": '"2"'})
     assert late.status_code == 412 and late.json()["current_version"] == 3
-    signed = service.ok(service.post(sign_url, json={"version": 3}, headers={"If-Match": "*"}), 200)
+    signed = service.ok(service.post(sign_url, json=sign, headers={"If-Match": "*"}), 200)
     assert signed["signed_by"] == service.usernames["clinician"]
 
 

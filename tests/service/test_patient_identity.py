@@ -310,7 +310,7 @@ def test_migration_0006_up_and_down_keeps_legacy_patients_readable(
         database.upgrade(engine, "0005_record_integrity")
         with engine.begin() as conn:
             legacy = _legacy_patient(conn)
-        database.upgrade(engine)
+        database.upgrade(engine, "0006_patient_identity")
         assert database.current_revision(engine) == "0006_patient_identity"
         cols = {c["name"] for c in sa.inspect(engine).get_columns("records")}
         assert {"family_name", "given_name", "birth_date", "name_key"} <= cols

@@ -23,7 +23,17 @@ from triggerpath.domain.policy import Policy
 from triggerpath.errors import Conflict, NotFound
 from triggerpath.services import clinical, records, users
 from triggerpath.services.audit import AuditNote, Call
-from triggerpath.services.model import Actor, AuditEvent, AuditQuery, NextVersion, Version, Window
+from triggerpath.services.auth import Reauthenticated
+from triggerpath.services.model import (
+    Actor,
+    Addendum,
+    AuditEvent,
+    AuditQuery,
+    NextVersion,
+    RecordQuery,
+    Version,
+    Window,
+)
 from triggerpath.services.payloads import PatientData
 from triggerpath.services.records import Change, VersionConflict, Write
 
@@ -66,7 +76,12 @@ def test_upgrade_is_idempotent(backend: Backend) -> None:
 
 
 #: A column of each append-only table that nothing but the trigger stops us changing.
-FREE_TEXT = {"record_versions": "reason", "audit_events": "outcome", "policy_versions": "reason"}
+FREE_TEXT = {
+    "record_versions": "reason",
+    "audit_events": "outcome",
+    "policy_versions": "reason",
+    "record_addenda": "text",
+}
 
 
 @pytest.mark.parametrize("table", orm.APPEND_ONLY)
@@ -74,6 +89,10 @@ def test_append_only_tables_refuse_update_and_delete(service: Service, table: st
     _new_patient(service)  # a row in record_versions
     with service.backend.uow() as uow:
         uow.audit.add(AuditEvent(_now(), "append-only", None, None, "test.row", "success"))
+        if table == "record_addenda":
+            pid = next(iter(uow.records.page(RecordQuery("patient"), Window(limit=1))[0])).id
+            who = service.usernames["clinician"]
+            uow.records.add_addendum(Addendum(pid, 1, "a note", who, "clinician", _now()))
         if table == "policy_versions" and uow.policy.current() is None:
             defaults = Policy().model_dump(mode="json")
             uow.policy.add(1, defaults, _now(), service.usernames["admin"], "defaults, explicitly")
@@ -138,7 +157,8 @@ def test_signed_record_is_immutable_but_can_be_retracted(service: Service) -> No
     aid = uuid.UUID(a["id"])
     actor = _clinician(service)
     with service.backend.uow() as uow:
-        signed = records.sign(_write(uow, actor), "assessment", aid, Change(1))
+        proof = Reauthenticated(actor.username, _now())  # what signatures.confirm hands over
+        signed = records.sign(_write(uow, actor), "assessment", aid, Change(1), proof)
         uow.commit()
     assert signed.signed and signed.version == 2
     with service.backend.uow() as uow, pytest.raises(Conflict, match="signed"):

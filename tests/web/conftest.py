@@ -74,7 +74,12 @@ def app_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[App]:
     engine = database.make_engine(url)
     database.upgrade(engine)
     now = datetime.now(UTC)
-    accounts = {"e2e.clinician": "clinician", "e2e.nurse": "nurse", "e2e.viewer": "viewer"}
+    accounts = {
+        "e2e.clinician": "clinician",
+        "e2e.nurse": "nurse",
+        "e2e.viewer": "viewer",
+        "e2e.admin": "admin",
+    }
     with UnitOfWork(engine) as uow:
         for name, role in accounts.items():
             users.create_user(

@@ -112,6 +112,7 @@ def _verdict(page: Page, width: int) -> None:
             box = page.locator(sel).first.bounding_box()
             assert box is not None and box["y"] + box["height"] <= 768, (sel, box)
     assert measured.tab_stops <= 10
+    page.fill("#sign-password", "correct horse battery staple")  # signing re-asks it
     page.click("button:has-text('Sign assessment')")
     expect(page.locator(".eyebrow")).to_contain_text("signed by")
 
@@ -204,7 +205,9 @@ def test_clinician_day(vpage: Page, app_server: App) -> None:
 def test_nurse_day(vpage: Page, app_server: App) -> None:
     page, app = vpage, app_server
     login(page, app, "e2e.nurse")
-    check_page(page, "nurse-home", primary="#q")
+    check_page(page, "nurse-home", primary="main .primary")  # the worklist
+    page.goto(app.at("/app/patients"))
+    check_page(page, "nurse-patients", primary="#q")
     page.fill("#q", "DEMO-003")
     page.click("form[role=search] button[type=submit]")
     page.click("table.list a")

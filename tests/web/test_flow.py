@@ -63,6 +63,8 @@ def test_complete_pathway(page: Page, app_server: App) -> None:
     page.keyboard.type("correct horse battery staple")
     page.keyboard.press("Enter")
     page.wait_for_url(re.compile(r"/app/$"))
+    expect(page.locator("h1")).to_have_text("Worklist")  # the home screen (issue 17 §2)
+    page.click("nav[aria-label=Main] a:has-text('Patients')")
     expect(page.locator("h1")).to_have_text("Patients")
     expect(page.locator("table.list")).to_contain_text("DEMO-001")
     shot(page, "02-patients")
@@ -181,6 +183,7 @@ def test_complete_pathway(page: Page, app_server: App) -> None:
     expect(page.locator("h2:has-text('Next step')")).to_be_visible()
     assert_labelled(page)
     shot(page, "04-recommendation")
+    page.fill("#sign-password", "correct horse battery staple")  # signing re-asks it
     page.click("button:has-text('Sign assessment')")
     expect(page.locator(".eyebrow")).to_contain_text("signed by e2e.clinician")
 
@@ -379,6 +382,7 @@ def test_keyboard_only_form_and_body_map(page: Page, app_server: App) -> None:
 def test_no_data_lost_on_session_timeout(page: Page, app_server: App) -> None:
     """The session expires while a form is filled in: after signing in again the draft is back."""
     login(page, app_server)
+    page.goto(app_server.at("/app/patients"))
     page.fill("#q", "DEMO-002")
     page.click("form[role=search] button[type=submit]")
     page.click("table.list a")
@@ -402,6 +406,7 @@ def test_no_data_lost_on_session_timeout(page: Page, app_server: App) -> None:
 
 def test_roles_viewer_reads_but_cannot_plan(page: Page, app_server: App) -> None:
     login(page, app_server, "e2e.viewer")
+    page.goto(app_server.at("/app/patients"))
     page.fill("#q", "DEMO-001")
     page.click("form[role=search] button[type=submit]")
     page.click("table.list a")
@@ -420,6 +425,7 @@ def test_roles_viewer_reads_but_cannot_plan(page: Page, app_server: App) -> None
 
 def test_roles_nurse_records_follow_ups_but_does_not_assess(page: Page, app_server: App) -> None:
     login(page, app_server, "e2e.nurse")
+    page.goto(app_server.at("/app/patients"))
     page.fill("#q", "DEMO-003")
     page.click("form[role=search] button[type=submit]")
     page.click("table.list a")

@@ -67,7 +67,7 @@ def test_sex_has_no_default_and_a_future_onset_stores_nothing(page: Page, app_se
     _patient_form(page, app_server, mrn, sex="male", onset="1960-01-01")
     assert "before the year of birth" in _described_error(page, "onset")
     # nothing was stored: the MRN is still free
-    page.goto(app_server.at(f"/app/?q={mrn}"))
+    page.goto(app_server.at(f"/app/patients?q={mrn}"))
     expect(page.locator("table.list tbody")).to_contain_text("No patients found")
 
 
@@ -87,7 +87,7 @@ def test_nurse_is_not_offered_clinician_forms(page: Page, app_server: App) -> No
 
 def _failing_episode(page: Page, app: App) -> str:
     """The demo patient whose course is failing (re-evaluation open): its course URL."""
-    page.goto(app.at("/app/?q=DEMO-"))
+    page.goto(app.at("/app/patients?q=DEMO-"))
     for link in page.locator("table.list tbody a").all():
         href = link.get_attribute("href") or ""
         probe = page.context.new_page()
@@ -160,7 +160,7 @@ def test_steroid_offered_only_after_failed_local_anesthetic_tpis(
 
 def test_referral_zones_follow_the_selected_marker(page: Page, app_server: App) -> None:
     login(page, app_server)
-    page.goto(app_server.at("/app/?q=DEMO-001"))
+    page.goto(app_server.at("/app/patients?q=DEMO-001"))
     page.click("table.list a")
     page.click("table.list a")
     page.click("a:has-text('New assessment')")

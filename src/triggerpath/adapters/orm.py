@@ -193,8 +193,22 @@ policy_versions = sa.Table(
     sa.Column("reason", sa.Text(), nullable=False),
 )
 
+# Addenda on signed records (migration 0007): text added after signing, never changed.
+record_addenda = sa.Table(
+    "record_addenda",
+    metadata,
+    sa.Column("id", BigId, primary_key=True, autoincrement=True),
+    sa.Column("record_id", sa.Uuid(), sa.ForeignKey("records.id"), nullable=False, index=True),
+    sa.Column("record_version", sa.Integer(), nullable=False),
+    sa.Column("text", sa.Text(), nullable=False),
+    sa.Column("author", sa.String(64), sa.ForeignKey("users.username"), nullable=False),
+    sa.Column("role", sa.String(16), nullable=False),
+    sa.Column("written_at", UTCDateTime(), nullable=False),
+    sa.CheckConstraint("record_version >= 1", name="version"),
+)
+
 #: Tables whose rows are never updated or deleted (enforced by triggers).
-APPEND_ONLY = ("record_versions", "audit_events", "policy_versions")
+APPEND_ONLY = ("record_versions", "audit_events", "policy_versions", "record_addenda")
 
 # CDS Hooks: cards TriggerPath issued (with their evaluation trace) and the EHR's feedback.
 # Both are append-only too: feedback is evidence of how clinicians used the advice.

@@ -11,7 +11,7 @@ import sqlalchemy as sa
 OWNER_ROLE = "triggerpath_owner"
 SERVICE_ROLE = "triggerpath_service"
 #: The service may read and add to these, never change or remove (nor TRUNCATE) them.
-APPEND_ONLY_TABLES = ("audit_events", "record_versions", "policy_versions")
+APPEND_ONLY_TABLES = ("audit_events", "record_versions", "policy_versions", "record_addenda")
 
 _CREATE_ROLE = """
 DO $$ BEGIN
@@ -55,7 +55,8 @@ def apply_pg_privileges(conn: sa.Connection) -> None:
     conn.exec_driver_sql(
         f'GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA "{name}" TO {svc}'
     )
-    frozen = ", ".join(APPEND_ONLY_TABLES)
+    present = set(sa.inspect(conn).get_table_names())  # 0003 runs before later tables exist
+    frozen = ", ".join(t for t in APPEND_ONLY_TABLES if t in present)
     conn.exec_driver_sql(f"REVOKE UPDATE, DELETE, TRUNCATE ON {frozen} FROM {svc}")
     conn.exec_driver_sql(f"REVOKE INSERT, UPDATE, DELETE ON alembic_version FROM {svc}")
     conn.exec_driver_sql(f'GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA "{name}" TO {svc}')

@@ -7,7 +7,7 @@ none of them commits. Clinical versions and audit events are only ever inserted.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import fields
+from dataclasses import asdict, fields
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 from uuid import UUID
@@ -20,6 +20,7 @@ if TYPE_CHECKING:
 from triggerpath.adapters import audit_chain, orm
 from triggerpath.domain.identity import search_key
 from triggerpath.services.model import (
+    Addendum,
     ApiKey,
     AuditEvent,
     AuditQuery,
@@ -187,6 +188,17 @@ class SqlRecords:
             .offset(window.offset)
         )
         return [self._record(row) for row in rows], int(total or 0)
+
+    def add_addendum(self, addendum: Addendum) -> None:
+        values = {k: v for k, v in asdict(addendum).items() if k != "id"}
+        self.conn.execute(orm.record_addenda.insert().values(**values))
+
+    def addenda(self, record_id: UUID) -> list[Addendum]:
+        a = orm.record_addenda
+        rows = self.conn.execute(
+            sa.select(a).where(a.c.record_id == record_id).order_by(a.c.written_at, a.c.id)
+        )
+        return [Addendum(**row._mapping) for row in rows]
 
 
 def _identity_values(identity: PatientIndex | None) -> dict[str, Any]:

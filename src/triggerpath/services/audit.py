@@ -136,6 +136,11 @@ class Call:
         self.recorded = True
         _mark(outcome)
 
+    def refuse(self, exc: BaseException) -> None:
+        """Leave the event of a call refused before its work ran (outcome from ``exc``)."""
+        assert not self.recorded, "one call, one event"
+        self._record_alone(outcome_of(exc))
+
     def authorise(self) -> None:
         try:
             authorise(self.actor, self.action)

@@ -22,8 +22,9 @@
 
 Roles (what each may do is the table :data:`PERMISSIONS`):
 
-- ``clinician``: every clinical action; signs assessments and plans
-- ``nurse``: reads; records sessions and outcomes; cannot sign
+- ``clinician``: every clinical action; signs their assessments, plans and procedure notes
+- ``nurse``: reads; records sessions and outcomes; signs only the procedure notes of
+  sessions they performed (never an assessment or a plan)
 - ``viewer``: reads only
 - ``admin``: users, API keys, clinic policy and the audit trail; no patient data
 """
@@ -92,8 +93,15 @@ def _permissions() -> dict[str, frozenset[Role]]:
         writers = RECORDERS if kind in NURSE_WRITES else CLINICIAN
         for verb in ("create", "correct", "retract"):
             table[f"{kind}.{verb}"] = writers
+    # signatures (issue 17 §4): a clinician signs their assessments and plans; a session's
+    # performer (clinician or nurse) signs its procedure note. Who exactly: kernel rule.
     table["assessment.sign"] = CLINICIAN
     table["plan.sign"] = CLINICIAN
+    table["session.sign"] = RECORDERS
+    table["assessment.addendum"] = CLINICIAN
+    table["plan.addendum"] = CLINICIAN
+    table["session.addendum"] = RECORDERS
+    table["worklist.read"] = READERS
     # the performer named on a session recorded for them attests it (kernel rule: only them)
     table["session.attest"] = RECORDERS
     table["assessment.reassess"] = READERS
@@ -337,6 +345,39 @@ def attempt_login(
         values["password_hash"] = hash_password(password, guard.gate)
     uow.users.update(user.id, **values)
     return user
+
+
+class WrongPassword(Forbidden):
+    """The password re-entered to confirm an action (a signature) is not the user's (403)."""
+
+
+@dataclass(frozen=True)
+class Reauthenticated:
+    """Proof that ``username`` re-entered their password at ``at`` (made only here)."""
+
+    username: str
+    at: datetime
+
+
+def confirm_password(
+    uow: UnitOfWork, guard: LoginGuard, actor: Actor, password: str, now: datetime
+) -> Reauthenticated | None:
+    """The proof that ``actor`` re-entered their own password, or None (failure counted).
+
+    The same account throttle as a sign-in: failures add to ``failed_logins`` and past the
+    free ones the account waits out the back-off (``Throttled``, no hash computed), so a
+    signature prompt cannot be used to guess a password faster than the login form. Commit
+    the unit of work whatever the answer.
+    """
+    user = uow.users.by_username(actor.username)
+    _refuse_if_locked(user, now)
+    ok = verify_password(user.password_hash if user else None, password, guard.gate)
+    if not ok or user is None or not user.active:
+        _record_failure(uow, user, now)
+        return None
+    if user.failed_logins or user.locked_until is not None:
+        uow.users.update(user.id, failed_logins=0, locked_until=None)
+    return Reauthenticated(user.username, now)
 
 
 def check_password(uow: UnitOfWork, username: str, password: str) -> User:

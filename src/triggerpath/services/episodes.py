@@ -156,18 +156,36 @@ def plan_request_of(documents: list[Record], plan_id: UUID) -> dict[str, Any] | 
 def load_bundle(uow: UnitOfWork, note: AuditNote, episode_id: UUID) -> Bundle:
     episode = records.get(uow, note, "episode", episode_id)
     patient = records.get(uow, AuditNote(), "patient", episode.patient_id)
-    b = Bundle(patient=patient, episode=episode)
-    b.assessments, _ = records.list_(uow, AuditNote(), "assessment", ALL, parent_id=episode.id)
-    for a in b.assessments:
-        b.plans[a.id], _ = records.list_(uow, AuditNote(), "plan", ALL, parent_id=a.id)
-    b.sessions, _ = records.list_(uow, AuditNote(), "session", ALL, parent_id=episode.id)
-    b.sessions.sort(key=lambda r: SessionData.model_validate(r.current.data).performed_at)
-    b.outcomes, _ = records.list_(uow, AuditNote(), "outcome", ALL, parent_id=episode.id)
-    b.outcomes.sort(
-        key=lambda r: (OutcomeData.model_validate(r.current.data).measured_on, r.created_at)
-    )
-    b.documents, _ = records.list_(uow, AuditNote(), "document", ALL, parent_id=patient.id)
+    assessments, _ = records.list_(uow, AuditNote(), "assessment", ALL, parent_id=episode.id)
+    plans = {
+        a.id: records.list_(uow, AuditNote(), "plan", ALL, parent_id=a.id)[0] for a in assessments
+    }
+    sessions, _ = records.list_(uow, AuditNote(), "session", ALL, parent_id=episode.id)
+    outcomes, _ = records.list_(uow, AuditNote(), "outcome", ALL, parent_id=episode.id)
+    documents, _ = records.list_(uow, AuditNote(), "document", ALL, parent_id=patient.id)
     note.touch(patient.id, episode.id)
+    return assemble(patient, episode, assessments, plans, sessions, outcomes, documents)
+
+
+def assemble(
+    patient: Record,
+    episode: Record,
+    assessments: list[Record],
+    plans: dict[UUID, list[Record]],
+    sessions: list[Record],
+    outcomes: list[Record],
+    documents: list[Record],
+) -> Bundle:
+    """A bundle from records already read: sessions by time, outcomes by measurement date."""
+    b = Bundle(patient=patient, episode=episode, assessments=assessments, plans=plans)
+    b.sessions = sorted(
+        sessions, key=lambda r: SessionData.model_validate(r.current.data).performed_at
+    )
+    b.outcomes = sorted(
+        outcomes,
+        key=lambda r: (OutcomeData.model_validate(r.current.data).measured_on, r.created_at),
+    )
+    b.documents = documents
     return b
 
 

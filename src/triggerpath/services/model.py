@@ -31,8 +31,9 @@ PARENT_KIND: dict[Kind, Kind | None] = {
 #: The field holding a kind's clinical time, kept in the index row (``occurred_at``) so the
 #: 24-hour dose ledger reads only the sessions near a time, not every session of a patient.
 OCCURRED_AT: dict[Kind, str] = {"session": "performed_at"}
-#: Records that a clinician signs; once signed their content is immutable.
-SIGNABLE: frozenset[Kind] = frozenset({"assessment", "plan"})
+#: Records that are signed (assessments and plans by their clinician, a session's procedure
+#: note by its performer); once signed their content is immutable and only addenda are added.
+SIGNABLE: frozenset[Kind] = frozenset({"assessment", "plan", "session"})
 
 Status = Literal["active", "entered_in_error"]
 
@@ -90,6 +91,20 @@ class Version:
     reason: str | None
     signed_at: datetime | None = None
     signed_by: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Addendum:
+    """Text added to a signed record (never changed): who, in which role, when, on which
+    version."""
+
+    record_id: UUID
+    record_version: int
+    text: str
+    author: str
+    role: str
+    written_at: datetime
+    id: int | None = None
 
 
 @dataclass(frozen=True, slots=True)

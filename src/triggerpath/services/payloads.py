@@ -366,6 +366,18 @@ class Retraction(Correction):
 
 class Signature(Payload):
     version: int = Field(ge=1, description="the version you read and sign")
+    password: str = Field(
+        min_length=1,
+        max_length=1024,
+        description="your password, re-entered to sign (failures count like sign-ins)",
+        json_schema_extra={"writeOnly": True, "format": "password"},
+    )
+
+
+class AddendumIn(Payload):
+    """Text added to a signed record (the record itself stays as signed)."""
+
+    text: Annotated[str, StringConstraints(strip_whitespace=True, min_length=3, max_length=4000)]
 
 
 class AttestationIn(Payload):

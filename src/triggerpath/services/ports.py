@@ -22,6 +22,7 @@ from typing import Any, Protocol
 from uuid import UUID
 
 from triggerpath.services.model import (
+    Addendum,
     ApiKey,
     AuditEvent,
     AuditQuery,
@@ -58,6 +59,14 @@ class Records(Protocol):
         ...
 
     def page(self, query: RecordQuery, window: Window) -> tuple[list[Record], int]: ...
+
+    def add_addendum(self, addendum: Addendum) -> None:
+        """Keep text added to a signed record (append-only)."""
+        ...
+
+    def addenda(self, record_id: UUID) -> list[Addendum]:
+        """A record's addenda, oldest first."""
+        ...
 
 
 class Users(Protocol):

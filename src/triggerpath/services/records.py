@@ -6,8 +6,11 @@ retractions) why. Each takes the version the caller read; if the record has move
 since, nothing is written and :class:`VersionConflict` says which version is current,
 so the second of two clinicians editing the same record loses nothing silently.
 
-Signed records (assessments, plans) are immutable: they can still be marked entered in
-error, which keeps their content and signature.
+Signed records (assessments, plans, sessions' procedure notes) are immutable: signing
+needs the signer's re-entered password (:class:`~triggerpath.services.auth.Reauthenticated`,
+see :mod:`triggerpath.services.signatures`); afterwards the record takes only addenda
+(:func:`add_addendum`, an append-only table) and can still be voided (marked entered in
+error with a reason), which keeps its content and signature.
 
 The safety kernel (:mod:`triggerpath.services.kernel`) is asked before every change that
 has a rule: who may retract, whether a plan may be signed, who may attest a session.
@@ -21,7 +24,7 @@ the current version before anything else; a mismatch raises :class:`Precondition
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import Any
 from uuid import UUID, uuid4
 
@@ -30,12 +33,14 @@ from triggerpath.errors import VersionConflict as VersionConflict  # raised here
 from triggerpath.knowledge.loader import Knowledge
 from triggerpath.services import kernel
 from triggerpath.services.audit import AuditNote
+from triggerpath.services.auth import Forbidden, Reauthenticated
 from triggerpath.services.model import (
     NO_INDEX,
     OCCURRED_AT,
     PARENT_KIND,
     SIGNABLE,
     Actor,
+    Addendum,
     Kind,
     NewRecord,
     NextVersion,
@@ -193,7 +198,8 @@ def correct(
     record = current(w, kind, record_id, change)
     if record.signed:
         raise Conflict(
-            f"{kind} {record_id} is signed and cannot change; record a new {kind} instead"
+            f"{kind} {record_id} is signed and cannot change; add an addendum, or void it "
+            f"(entered in error) and record a new {kind}"
         )
     new = _next(record.current, w, change.reason, status="active", data=data)
     updated = _append(w.uow, record, change.expected, new, index)
@@ -202,14 +208,37 @@ def correct(
     return updated
 
 
-def sign(w: Write, kind: Kind, record_id: UUID, change: Change) -> Record:
+#: How long a re-entered password stands for a signature (it is asked for in the same request).
+PROOF_SECONDS = 300
+
+
+def sign(w: Write, kind: Kind, record_id: UUID, change: Change, proof: Reauthenticated) -> Record:
+    """Sign the record as ``w.actor``, who re-entered their password (``proof``)."""
     assert kind in SIGNABLE
+    if proof.username != w.actor.username or w.now - proof.at > timedelta(seconds=PROOF_SECONDS):
+        raise Forbidden("re-enter your password to sign")
     record = current(w, kind, record_id, change)
     if record.signed:
         raise Conflict(f"{kind} {record_id} is already signed")
-    kernel.admit_signature(record)
+    kernel.admit_signature(w.actor, record)
     new = _next(record.current, w, "signed", signed_at=w.now, signed_by=w.actor.username)
     return _append(w.uow, record, change.expected, new)
+
+
+def add_addendum(w: Write, kind: Kind, record_id: UUID, text: str) -> Addendum:
+    """Add text to a signed record (its content stays as signed)."""
+    assert kind in SIGNABLE
+    kernel.admit_text({"text": text})
+    record = get(w.uow, w.note, kind, record_id)
+    kernel.admit_addendum(w.actor, record)
+    addendum = Addendum(record.id, record.version, text, w.actor.username, w.actor.role, w.now)
+    w.uow.records.add_addendum(addendum)
+    return addendum
+
+
+def addenda(uow: UnitOfWork, note: AuditNote, kind: Kind, record_id: UUID) -> list[Addendum]:
+    get(uow, note, kind, record_id)
+    return uow.records.addenda(record_id)
 
 
 def retract(w: Write, kind: Kind, record_id: UUID, change: Change) -> Record:

@@ -30,6 +30,8 @@ from triggerpath.entrypoints.api import (
     routes_export,
     routes_health,
     routes_records,
+    routes_signatures,
+    routes_worklist,
 )
 from triggerpath.entrypoints.api.cds_hooks import cds_router
 from triggerpath.entrypoints.api.deps import AppState
@@ -57,6 +59,8 @@ def default_routers() -> list[APIRouter]:
         routes_health.router,
         routes_auth.router,
         routes_records.router,
+        routes_signatures.router,
+        routes_worklist.router,
         routes_export.router,
         routes_compute.router,
         routes_admin.router,

@@ -343,8 +343,8 @@ async def _buffer(receive: Receive) -> tuple[bytes, Receive]:
 
 # --------------------------------------------------------------------------- audit
 PATIENT_ROUTE = re.compile(
-    r"^/(api/v1|app)/(api/)?(patients|episodes|assessments|plans|sessions|outcomes|documents)"
-    r"(/|$)"
+    r"^/(api/v1|app)/(api/)?"
+    r"(patients|episodes|assessments|plans|sessions|outcomes|documents|records|worklist)(/|$)"
 )
 
 

@@ -11,7 +11,7 @@ From it every kind gets the same routes::
     PUT    /<path>/{record_id}              correct (new version) <kind>.correct
     POST   /<path>/{record_id}/retract      entered in error      <kind>.retract
     GET    /<path>/{record_id}/history      every version         <kind>.history
-    POST   /<path>/{record_id}/sign         (assessments, plans)  <kind>.sign
+    POST   /<path>/{record_id}/sign         (routes_signatures)   <kind>.sign
     POST   /<path>/{record_id}/attest       (sessions)            <kind>.attest
 
 Every response that carries one record has ``ETag: "<version>"``; ``If-Match`` on PUT,
@@ -42,7 +42,7 @@ from triggerpath.entrypoints.api.problems import PROBLEM_JSON, PROBLEM_RESPONSES
 from triggerpath.errors import Conflict
 from triggerpath.services import auth, clinical, episodes, records
 from triggerpath.services.audit import AuditNote, Call
-from triggerpath.services.model import PARENT_KIND, SIGNABLE, Kind, PatientSearch, Record
+from triggerpath.services.model import PARENT_KIND, Kind, PatientSearch, Record
 from triggerpath.services.payloads import (
     AssessmentIn,
     AttestationIn,
@@ -54,7 +54,6 @@ from triggerpath.services.payloads import (
     PlanIn,
     Retraction,
     SessionIn,
-    Signature,
 )
 from triggerpath.services.records import Change, Write
 from triggerpath.services.uow import UnitOfWork
@@ -357,11 +356,6 @@ def _transitions(k: KindRoutes) -> list[tuple[str, str, type[BaseModel], Changer
             lambda w, kind, rid, change, _: records.retract(w, kind, rid, change),
         )
     ]
-    if k.kind in SIGNABLE:
-        summary = f"Sign a {k.kind} (clinicians); its content is then immutable"
-        found.append(
-            ("sign", summary, Signature, lambda w, kind, rid, ch, _: records.sign(w, kind, rid, ch))
-        )
     if k.kind == "session":
         summary = "The performer attests a session recorded for them by someone else"
         found.append(

@@ -8,8 +8,10 @@ The pages are grouped by step of the pathway, one module each: ``views_auth`` (s
 ``views_patients`` (patients, episodes, timeline), ``views_assessment`` (examination form,
 recommendation), ``views_plan`` (planner, live dose check, plan, documents) and
 ``views_course`` (sessions, procedure note, follow-ups, trend, re-evaluation),
-``views_documents`` (referral letters, closing an episode with its summary, FHIR export) and
-``views_worksheet`` (the editable re-evaluation worksheet).
+``views_documents`` (referral letters, closing an episode with its summary, FHIR export),
+``views_worksheet`` (the editable re-evaluation worksheet); ``views_worklist`` (the home
+screen), ``views_records`` (signatures, addenda, void) and ``views_admin`` (users, API keys,
+policy, audit).
 """
 
 from __future__ import annotations
@@ -17,23 +19,29 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from triggerpath.entrypoints.web import (
+    views_admin,
     views_assessment,
     views_auth,
     views_course,
     views_documents,
     views_patients,
     views_plan,
+    views_records,
+    views_worklist,
     views_worksheet,
 )
 
 router = APIRouter(include_in_schema=False)
 for _module in (
     views_auth,
+    views_worklist,
     views_patients,
     views_assessment,
     views_plan,
     views_course,
     views_documents,
     views_worksheet,
+    views_records,
+    views_admin,
 ):
     router.include_router(_module.router)

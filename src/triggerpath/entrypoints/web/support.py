@@ -218,6 +218,10 @@ def _review_line(web: WebSession | None) -> str | None:
     )
 
 
+#: Context every page gets from elsewhere (views_worklist adds the navigation counts).
+PAGE_CONTEXT: list[Callable[[WebSession | None], dict[str, Any]]] = []
+
+
 def page(
     request: Request,
     template: str,
@@ -236,6 +240,7 @@ def page(
             actor=web.actor if web else None,
             csrf=web.csrf if web else "",
             review_line=_review_line(web),
+            **{k: v for extra in PAGE_CONTEXT for k, v in extra(web).items()},
             **context,
         )
     )

@@ -29,7 +29,7 @@ from triggerpath.entrypoints.web.support import (
     redirect,
 )
 from triggerpath.knowledge.schema import REGIONS
-from triggerpath.services import clinical, records
+from triggerpath.services import clinical
 from triggerpath.services.episodes import (
     Bundle,
 )
@@ -37,7 +37,7 @@ from triggerpath.services.payloads import (
     AssessmentIn,
     EpisodeData,
 )
-from triggerpath.services.records import Change, Write
+from triggerpath.services.records import Write
 
 router = APIRouter(route_class=WebRoute, include_in_schema=False)
 
@@ -196,18 +196,3 @@ def assessment_view(request: Request, web: Web, assessment_id: UUID) -> HTMLResp
         plans=b.plans.get(record.id, []),
         letters=letters_for(rec, kb),
     )
-
-
-@router.post(f"{PREFIX}/assessments/{{assessment_id}}/sign")
-def assessment_sign(web: Web, form: Posted, assessment_id: UUID) -> Response:
-    version = int(forms.one(forms.values_of(form), "version") or "0")
-    web.run(
-        "assessment.sign",
-        lambda uow, note: records.sign(
-            Write(uow, note, web.actor, web.state.clock()),
-            "assessment",
-            assessment_id,
-            Change(version),
-        ),
-    )
-    return redirect(f"{PREFIX}/assessments/{assessment_id}")

@@ -181,15 +181,3 @@ def logout(web: Web, form: Posted) -> Response:
     response = redirect(f"{PREFIX}/login")
     response.delete_cookie(auth.SESSION_COOKIE, path="/")
     return response
-
-
-@router.get(f"{PREFIX}/admin")
-def admin_home(request: Request, web: Web) -> HTMLResponse:
-    return page(
-        request,
-        "error.html",
-        web,
-        title="Administrators",
-        detail="The administrator role manages users, API keys, policy and the audit trail "
-        "(CLI: triggerpath users, triggerpath audit; API: /docs). It sees no patient data.",
-    )

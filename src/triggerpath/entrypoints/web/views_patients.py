@@ -57,7 +57,7 @@ from triggerpath.services.uow import UnitOfWork
 router = APIRouter(route_class=WebRoute, include_in_schema=False)
 
 
-@router.get(f"{PREFIX}/")
+@router.get(f"{PREFIX}/patients")
 def patients(request: Request, web: Web, q: str = "", offset: int = 0) -> HTMLResponse:
     """Patients, or those found by the search box: an exact MRN first, else a date of birth
     (YYYY-MM-DD), else the words of a name or part of an MRN."""

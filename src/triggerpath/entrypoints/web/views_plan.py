@@ -36,7 +36,7 @@ from triggerpath.entrypoints.web.support import (
 )
 from triggerpath.errors import InvalidInput
 from triggerpath.knowledge.loader import Knowledge
-from triggerpath.services import clinical, records
+from triggerpath.services import clinical
 from triggerpath.services.audit import AuditNote
 from triggerpath.services.episodes import (
     PLAN_REQUEST_KIND,
@@ -47,7 +47,7 @@ from triggerpath.services.payloads import (
     DocumentIn,
     PlanIn,
 )
-from triggerpath.services.records import Change, Write
+from triggerpath.services.records import Write
 from triggerpath.services.uow import UnitOfWork
 
 router = APIRouter(route_class=WebRoute, include_in_schema=False)
@@ -277,18 +277,6 @@ def plan_view(request: Request, web: Web, plan_id: UUID) -> HTMLResponse:
         ),
         doc_kinds=PATIENT_DOCS,
     )
-
-
-@router.post(f"{PREFIX}/plans/{{plan_id}}/sign")
-def plan_sign(web: Web, form: Posted, plan_id: UUID) -> Response:
-    version = int(forms.one(forms.values_of(form), "version") or "0")
-    web.run(
-        "plan.sign",
-        lambda uow, note: records.sign(
-            Write(uow, note, web.actor, web.state.clock()), "plan", plan_id, Change(version)
-        ),
-    )
-    return redirect(f"{PREFIX}/plans/{plan_id}")
 
 
 def _plan_document(

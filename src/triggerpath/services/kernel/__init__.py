@@ -19,8 +19,9 @@ Public interface (for every entry point)::
     plan_data = kernel.admit_plan(ctx, assessment_record, PlanIn)
     session_data = kernel.admit_session(ctx, episode_record, SessionIn, replacing=None)
     kernel.admit_outcome(ctx, episode_record, OutcomeData)
-    kernel.admit_retraction(actor, record)               # author or a clinician
-    kernel.admit_signature(record)                       # a stale plan cannot be signed
+    kernel.admit_retraction(actor, record)               # author/signer or a clinician
+    kernel.admit_signature(actor, record)                # own record; not a stale plan
+    kernel.admit_addendum(actor, record)                 # signed records: signer or clinician
     kernel.admit_attestation(actor, record)              # only the named performer
 """
 
@@ -38,13 +39,17 @@ from triggerpath.services.kernel._records import (
     admit_episode,
     admit_outcome,
     admit_patient,
+)
+from triggerpath.services.kernel._sessions import admit_session
+from triggerpath.services.kernel._signatures import (
+    admit_addendum,
     admit_retraction,
     admit_signature,
 )
-from triggerpath.services.kernel._sessions import admit_session
 
 __all__ = [
     "Context",
+    "admit_addendum",
     "admit_assessment",
     "admit_attestation",
     "admit_episode",

@@ -85,29 +85,6 @@ def admit_outcome(ctx: Context, episode: Record, data: OutcomeData) -> None:
 
 
 # --------------------------------------------------------------------------- authorship
-def admit_retraction(actor: Actor, record: Record) -> None:
-    """Only the record's author or a clinician may mark it entered in error."""
-    if actor.role != "clinician" and actor.username != record.created_by:
-        raise Forbidden(
-            f"only the author ({record.created_by}) or a clinician can retract this {record.kind}"
-        )
-
-
-def admit_signature(record: Record) -> None:
-    """A plan whose assessment changed since it was planned must be re-planned first."""
-    if record.kind == "plan" and record.current.data.get("stale"):
-        why = record.current.data.get("stale_reason") or "its assessment changed"
-        refuse(
-            [
-                rules.problem(
-                    "version",
-                    "plan.stale",
-                    f"this plan is stale ({why}); re-plan it (PUT) before signing",
-                )
-            ]
-        )
-
-
 def admit_attestation(actor: Actor, record: Record) -> None:
     """Only the performer named on an unattested session may attest it."""
     data = record.current.data

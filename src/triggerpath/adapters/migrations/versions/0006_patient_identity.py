@@ -21,15 +21,12 @@ Downgrade drops the index columns only: versions are append-only, so the names s
 stored content, and a build older than 0006 (whose patient schema has no names) cannot read
 a patient written with names. Downgrade only to restore a backup taken before the upgrade.
 
-Revision ID: 0006_patient_identity
-Revises: 0005_record_integrity
-Create Date: 2026-12-08
+Created 2026-12-08.
 """
 
 from __future__ import annotations
 
 import unicodedata
-from collections.abc import Sequence
 from datetime import date
 
 import sqlalchemy as sa
@@ -37,8 +34,6 @@ from alembic import op
 
 revision: str = "0006_patient_identity"
 down_revision: str | None = "0005_record_integrity"
-branch_labels: str | Sequence[str] | None = None
-depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
