@@ -46,7 +46,12 @@ def _plan_body() -> dict[str, Any]:
 def _course(page: Page, app: App, first_session: date) -> dict[str, Any]:
     """Patient, episode, assessment, plan and one session, all by the signed-in clinician."""
     mrn = f"WL-{secrets.token_hex(3).upper()}"
-    p = _api(page, app, "/api/v1/patients", {**IDENTITY, "mrn": mrn, "sex": "female"})
+    p = _api(
+        page,
+        app,
+        "/api/v1/patients",
+        {"mrn": mrn, "sex": "female", **IDENTITY, "birth_date": "1970-05-17"},
+    )
     e = _api(page, app, f"/api/v1/patients/{p['id']}/episodes", {"regions": ["low_back"]})
     as_of = (first_session - timedelta(days=1)).isoformat()
     body = {"input": example("ql_chronic_low_back"), "as_of": as_of}
