@@ -101,6 +101,19 @@ class Conflict(TriggerPathError):
     """The action conflicts with the current state (for example a stale version)."""
 
 
+class StoredUnderOtherSchema(Conflict):
+    """A stored record (append-only history, never rewritten) that today's schema cannot
+    read: a 409 naming the record and its fields, never a 500, and nothing is changed."""
+
+    def __init__(self, kind: str, record_id: object, fields: Sequence[str]) -> None:
+        self.fields = list(fields)
+        where = ", ".join(self.fields) or "?"
+        super().__init__(
+            f"{kind} {record_id} was stored under another schema ({where}): record a new "
+            f"{kind} or correct it before it is used here"
+        )
+
+
 class StaleVersion(Conflict):
     """The caller read a version that is no longer the current one; nothing was written."""
 

@@ -252,6 +252,30 @@ def test_old_assessments_stay_readable_exactly_as_stored(service: Service) -> No
     assert fields(problem(r, 422)) == {"input.retired_field"}
 
 
+def test_a_record_stored_under_another_schema_is_a_409_naming_it_never_a_500(
+    service: Service,
+) -> None:
+    """History is append-only: a stored assessment today's schema refuses makes the course and
+    the FHIR export answer 409 naming the record and the field, and nothing is changed."""
+    episode = service.episode(service.patient()["id"])
+    a = service.assessment(episode["id"])
+    old = {**a["data"], "input": {**a["data"]["input"], "retired_field": True}}
+    with service.backend.uow() as uow:
+        rec = uow.records.get(uuid.UUID(a["id"]))
+        assert rec is not None
+        new = replace(rec.current, version=2, data=old, reason="schema test")
+        assert uow.records.append(NextVersion(rec.id, 1, new))
+        uow.commit()
+    for path in (
+        f"/api/v1/episodes/{episode['id']}/course",
+        f"/api/v1/episodes/{episode['id']}/fhir-bundle",
+    ):
+        r = service.get(path)
+        assert r.status_code == 409, (path, r.text)
+        assert a["id"] in r.json()["detail"] and "input.retired_field" in r.json()["detail"]
+    assert service.get(f"/api/v1/assessments/{a['id']}").json()["data"] == old  # unchanged
+
+
 def test_session_mg_that_disagrees_with_volume_is_refused(service: Service) -> None:
     episode = service.episode(service.patient()["id"])
     body = {

@@ -21,8 +21,10 @@ import json
 from collections.abc import Hashable, Mapping
 from dataclasses import dataclass, field
 from datetime import date
-from typing import Any
+from typing import Any, TypeVar
 from uuid import UUID
+
+from pydantic import BaseModel, ValidationError
 
 from triggerpath.domain.course import Episode, PlanSummary, PlanTarget, Session
 from triggerpath.domain.episode import MedialBranchBlock
@@ -33,6 +35,7 @@ from triggerpath.domain.timeline import (
     SessionTime,
     assign,
 )
+from triggerpath.errors import StoredUnderOtherSchema
 from triggerpath.knowledge.loader import Knowledge
 from triggerpath.services import records
 from triggerpath.services.audit import AuditNote
@@ -45,6 +48,19 @@ from triggerpath.services.payloads import (
     SessionData,
 )
 from triggerpath.services.uow import UnitOfWork
+
+M = TypeVar("M", bound=BaseModel)
+
+
+def stored(model: type[M], record: Record) -> M:
+    """A stored record's current content as today's model; one that an older build wrote
+    and today's schema refuses is :class:`StoredUnderOtherSchema` naming its fields."""
+    try:
+        return model.model_validate(record.current.data)
+    except ValidationError as exc:
+        fields = sorted({".".join(str(x) for x in e["loc"]) for e in exc.errors()})
+        raise StoredUnderOtherSchema(record.kind, record.id, fields) from None
+
 
 ALL = Window(limit=500)
 PLAN_REQUEST_KIND = "plan_request"
@@ -119,10 +135,10 @@ class Bundle:
 
     @property
     def patient_data(self) -> PatientData:
-        return PatientData.model_validate(self.patient.current.data)
+        return stored(PatientData, self.patient)
 
     def assessment(self, record: Record) -> AssessmentData:
-        return AssessmentData.model_validate(record.current.data)
+        return stored(AssessmentData, record)
 
     @property
     def latest_assessment(self) -> Record | None:
@@ -137,10 +153,10 @@ class Bundle:
         return plan_request_of(self.documents, plan_id)
 
     def session_data(self, record: Record) -> SessionData:
-        return SessionData.model_validate(record.current.data)
+        return stored(SessionData, record)
 
     def outcome_data(self, record: Record) -> OutcomeData:
-        return OutcomeData.model_validate(record.current.data)
+        return stored(OutcomeData, record)
 
 
 def plan_request_of(documents: list[Record], plan_id: UUID) -> dict[str, Any] | None:
@@ -178,12 +194,10 @@ def assemble(
 ) -> Bundle:
     """A bundle from records already read: sessions by time, outcomes by measurement date."""
     b = Bundle(patient=patient, episode=episode, assessments=assessments, plans=plans)
-    b.sessions = sorted(
-        sessions, key=lambda r: SessionData.model_validate(r.current.data).performed_at
-    )
+    b.sessions = sorted(sessions, key=lambda r: stored(SessionData, r).performed_at)
     b.outcomes = sorted(
         outcomes,
-        key=lambda r: (OutcomeData.model_validate(r.current.data).measured_on, r.created_at),
+        key=lambda r: (stored(OutcomeData, r).measured_on, r.created_at),
     )
     b.documents = documents
     return b

@@ -16,15 +16,14 @@ import datetime as dt
 from collections import defaultdict
 from uuid import UUID
 
-from pydantic import ValidationError
-
 from triggerpath.domain.worklist import EpisodeFacts, OpenRecord, Worklist, build_worklist, select
+from triggerpath.errors import StoredUnderOtherSchema
 from triggerpath.knowledge.loader import Knowledge
 from triggerpath.services.audit import AuditNote
 from triggerpath.services.episodes import Bundle, assemble, course_episode
 from triggerpath.services.kernel import current_policy
 from triggerpath.services.model import Kind, Record, RecordQuery, Window
-from triggerpath.services.payloads import AssessmentData, PlanData, SessionData
+from triggerpath.services.payloads import PlanData, SessionData
 from triggerpath.services.uow import UnitOfWork
 
 #: The most records of one kind the worklist reads (a clinic's active records, not an archive).
@@ -78,7 +77,7 @@ def _open_records(b: Bundle) -> list[OpenRecord]:
     carried = {b.session_data(s).plan_id for s in b.sessions}
     out: list[OpenRecord] = []
     for a in b.assessments:
-        on = AssessmentData.model_validate(a.current.data).as_of
+        on = b.assessment(a).as_of
         out.append(OpenRecord("assessment", a.id, a.version, a.created_by, on, a.signed))
     for p in b.all_plans:
         data = PlanData.model_validate(p.current.data)
@@ -121,8 +120,8 @@ def facts(b: Bundle, kb: Knowledge) -> EpisodeFacts:
     """
     try:
         return _facts(b, kb)
-    except ValidationError as exc:
-        where = ".".join(str(x) for x in exc.errors()[0]["loc"]) if exc.errors() else "?"
+    except StoredUnderOtherSchema as exc:
+        where = ", ".join(exc.fields) or "?"
         return EpisodeFacts(
             patient_id=b.patient.id,
             mrn=b.patient_data.mrn,
@@ -144,7 +143,7 @@ def _facts(b: Bundle, kb: Knowledge) -> EpisodeFacts:
         opened_by=b.episode.created_by,
         course=course_episode(b, kb),
         assessed_by=latest.created_by if latest else None,
-        assessed_on=[AssessmentData.model_validate(a.current.data).as_of for a in b.assessments],
+        assessed_on=[b.assessment(a).as_of for a in b.assessments],
         records=_open_records(b),
     )
 
