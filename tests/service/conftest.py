@@ -17,7 +17,7 @@ import os
 import secrets
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -34,7 +34,7 @@ from triggerpath.adapters.unit_of_work import SqlUnitOfWork as UnitOfWork
 from triggerpath.config import Settings
 from triggerpath.entrypoints.api import create_app
 from triggerpath.services import users
-from triggerpath.services.model import ROLES, AuditEvent, AuditQuery, Window
+from triggerpath.services.model import ROLES, AuditEvent, AuditQuery, NextVersion, Window
 
 from ..conftest import AS_OF, example
 
@@ -187,6 +187,22 @@ class Service:
     def assessment(self, episode_id: str, name: str = "ql_chronic_low_back") -> dict[str, Any]:
         body = {"input": example(name), "as_of": AS_OF.isoformat()}
         return self.ok(self.post(f"/api/v1/episodes/{episode_id}/assessments", json=body))
+
+    def store_as_an_older_build_wrote_it(self, record_id: str, data: dict[str, Any]) -> None:
+        """Append version 2 of a record with ``data`` straight to the store, as an earlier
+        schema wrote it (no API, no kernel): history that today's models may refuse."""
+        with self.backend.uow() as uow:
+            rec = uow.records.get(uuid.UUID(record_id))
+            assert rec is not None
+            new = replace(
+                rec.current,
+                version=2,
+                data=data,
+                reason="schema test",
+                recorded_at=rec.current.recorded_at,
+            )
+            assert uow.records.append(NextVersion(rec.id, 1, new))
+            uow.commit()
 
     def plan(self, assessment_id: str, **data: Any) -> dict[str, Any]:
         """A ready plan: the planner's file shape without the assessment (issue 11 §1)."""

@@ -6,7 +6,6 @@ from __future__ import annotations
 import base64
 import logging
 import uuid
-from dataclasses import replace
 from datetime import date, timedelta
 from typing import Any
 
@@ -19,7 +18,6 @@ from triggerpath.domain.validation import parse_assessment
 from triggerpath.entrypoints.api import create_app
 from triggerpath.knowledge import Knowledge
 from triggerpath.services.auth import CSRF_HEADER, SESSION_COOKIE
-from triggerpath.services.model import NextVersion
 
 from ..conftest import AS_OF, IDENTITY, example
 from .conftest import PASSWORD, Service, make_settings
@@ -234,18 +232,7 @@ def test_old_assessments_stay_readable_exactly_as_stored(service: Service) -> No
     a = service.assessment(episode["id"])
     old = {**a["data"], "input": {**a["data"]["input"], "retired_field": True}}
     old["result"] = {**old["result"], "field_from_2025": "kept"}
-    with service.backend.uow() as uow:
-        rec = uow.records.get(uuid.UUID(a["id"]))
-        assert rec is not None
-        new = replace(
-            rec.current,
-            version=2,
-            data=old,
-            reason="schema test",
-            recorded_at=rec.current.recorded_at,
-        )
-        assert uow.records.append(NextVersion(rec.id, 1, new))
-        uow.commit()
+    service.store_as_an_older_build_wrote_it(a["id"], old)
     got = service.get(f"/api/v1/assessments/{a['id']}")
     assert got.status_code == 200 and got.json()["data"] == old
     r = service.post(f"/api/v1/assessments/{a['id']}/reassess")
@@ -260,12 +247,7 @@ def test_a_record_stored_under_another_schema_is_a_409_naming_it_never_a_500(
     episode = service.episode(service.patient()["id"])
     a = service.assessment(episode["id"])
     old = {**a["data"], "input": {**a["data"]["input"], "retired_field": True}}
-    with service.backend.uow() as uow:
-        rec = uow.records.get(uuid.UUID(a["id"]))
-        assert rec is not None
-        new = replace(rec.current, version=2, data=old, reason="schema test")
-        assert uow.records.append(NextVersion(rec.id, 1, new))
-        uow.commit()
+    service.store_as_an_older_build_wrote_it(a["id"], old)
     for path in (
         f"/api/v1/episodes/{episode['id']}/course",
         f"/api/v1/episodes/{episode['id']}/fhir-bundle",

@@ -16,7 +16,6 @@ from typing import Any
 import pytest
 
 from triggerpath.services import users
-from triggerpath.services.model import NextVersion
 
 from ..conftest import example
 from .conftest import PASSWORD, Service
@@ -199,18 +198,11 @@ def test_a_record_stored_under_another_schema_is_listed_not_a_failed_worklist(
     """History is append-only, so an old assessment may not validate today: the worklist
     still answers 200 for the whole clinic and lists that episode as a draft naming the
     field, beside the other episodes' items."""
-    from dataclasses import replace
-
     other, _ = _episode_with_session(service)
     e = service.episode(service.patient()["id"])
     a = service.assessment(e["id"])
     old = {**a["data"], "input": {**a["data"]["input"], "retired_field": True}}
-    with service.backend.uow() as uow:
-        rec = uow.records.get(uuid.UUID(a["id"]))
-        assert rec is not None
-        new = replace(rec.current, version=2, data=old, reason="schema test")
-        assert uow.records.append(NextVersion(rec.id, 1, new))
-        uow.commit()
+    service.store_as_an_older_build_wrote_it(a["id"], old)
     (item,) = _items(service, e["id"])
     assert item["kind"] == "draft" and "input.retired_field" in item["text"]
     assert _items(service, other["id"])  # the rest of the clinic's worklist is still there
